@@ -1,0 +1,11 @@
+"""painterly: neural style transfer (Gatys, Ecker & Bethge) as a typed library.
+
+The product is :func:`stylize`; see ``painterly --help`` for the same options on
+the command line.
+"""
+
+from painterly.errors import ImageError, OptionError, OutputError, PainterlyError
+from painterly.stylize import StepRecord, stylize
+
+__all__ = ["ImageError", "OptionError", "OutputError", "PainterlyError", "StepRecord", "stylize"]
+__version__ = "0.1.0"

@@ -1,0 +1,126 @@
+"""VGG-19 feature extractor that returns every requested layer in one pass.
+
+Callers hand in RGB images in [0, 1]; the network's own input convention
+(Caffe: BGR, 0-255, mean-subtracted; or torchvision's normalisation) is applied
+inside, so no caller ever has to think about it.  The network is built only up
+to the deepest layer any loss needs: with the paper's layers (deepest relu5_1)
+the last three convolutions of VGG-19 are never run.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Literal
+
+import torch
+from torch import Tensor, nn
+
+from painterly.errors import OptionError
+from painterly.weights import VGG19_CONV_LAYERS, Preprocessing, VGGWeights
+
+__all__ = ["LAYER_NAMES", "Pooling", "VGGEncoder", "layer_names", "validate_layers"]
+
+Pooling = Literal["max", "avg"]
+
+CAFFE_MEAN_BGR = (103.939, 116.779, 123.68)
+TORCHVISION_MEAN = (0.485, 0.456, 0.406)
+TORCHVISION_STD = (0.229, 0.224, 0.225)
+
+
+def layer_names() -> tuple[str, ...]:
+    """All addressable layers in forward order: conv1_1, relu1_1, conv1_2, relu1_2, pool1, ..."""
+    names: list[str] = []
+    for position, conv in enumerate(VGG19_CONV_LAYERS):
+        block, index = conv[4:].split("_")
+        names += [conv, f"relu{block}_{index}"]
+        following = VGG19_CONV_LAYERS[position + 1] if position + 1 < len(VGG19_CONV_LAYERS) else ""
+        if not following.startswith(f"conv{block}_"):
+            names.append(f"pool{block}")
+    return tuple(names)
+
+
+LAYER_NAMES: tuple[str, ...] = layer_names()
+
+
+def validate_layers(layers: Iterable[str]) -> list[str]:
+    """Return the layers as a list, or raise a one-sentence error naming the unknown ones."""
+    layers = list(layers)
+    unknown = [name for name in layers if name not in LAYER_NAMES]
+    if unknown:
+        raise OptionError(
+            f"unknown layer name(s) {', '.join(unknown)}; valid names look like relu4_2, conv1_1, pool3 "
+            f"(VGG-19 has {', '.join(n for n in LAYER_NAMES if n.startswith('relu'))})"
+        )
+    return layers
+
+
+class VGGEncoder(nn.Module):
+    """Frozen VGG-19 truncated after the deepest of ``layers``.
+
+    ``forward(image)`` returns ``{layer: activation}`` for exactly the requested layers.
+    With ``normalize`` (the paper's choice) every filter's mean activation on the
+    calibration set is one, which balances the layers' losses (see normalization.py).
+    Parameters never require gradients: only the image is optimised.
+    """
+
+    def __init__(
+        self, weights: VGGWeights, layers: Iterable[str], *, pooling: Pooling = "max", normalize: bool = True
+    ) -> None:
+        super().__init__()
+        self.layers = tuple(dict.fromkeys(validate_layers(layers)))
+        if not self.layers:
+            raise OptionError("the encoder needs at least one layer")
+        if pooling not in ("max", "avg"):
+            raise OptionError(f"pooling must be 'max' or 'avg', not {pooling!r}")
+        self.pooling = pooling
+        self.preprocessing: Preprocessing = weights.preprocessing
+        deepest = max(LAYER_NAMES.index(name) for name in self.layers)
+        self.names = LAYER_NAMES[: deepest + 1]
+        self.normalized = normalize
+        state = weights.state
+        if normalize:
+            from painterly.normalization import channel_means, fold_normalization
+
+            state = fold_normalization(state, weights.channel_means or channel_means(weights))
+        modules: list[nn.Module] = []
+        for name in self.names:
+            if name.startswith("conv"):
+                weight = state[f"{name}.weight"]
+                conv = nn.Conv2d(weight.shape[1], weight.shape[0], 3, padding=1)
+                with torch.no_grad():
+                    conv.weight.copy_(weight)
+                    conv.bias.copy_(state[f"{name}.bias"])
+                modules.append(conv)
+            elif name.startswith("relu"):
+                modules.append(nn.ReLU(inplace=False))
+            else:
+                modules.append(nn.MaxPool2d(2, 2) if pooling == "max" else nn.AvgPool2d(2, 2))
+        self.body = nn.ModuleList(modules)
+        self.requires_grad_(False)
+        self.eval()
+        # Both conventions are an affine map per channel: x * scale - offset (then BGR for Caffe).
+        if self.preprocessing == "caffe":
+            scale = torch.full((1, 3, 1, 1), 255.0)
+            offset = torch.tensor(CAFFE_MEAN_BGR[::-1]).view(1, 3, 1, 1)  # mean in RGB order
+        else:
+            scale = 1.0 / torch.tensor(TORCHVISION_STD).view(1, 3, 1, 1)
+            offset = torch.tensor(TORCHVISION_MEAN).view(1, 3, 1, 1) * scale
+        self.register_buffer("_offset", offset, persistent=False)
+        self.register_buffer("_scale", scale, persistent=False)
+        self._collect = frozenset(self.layers)
+
+    def preprocess(self, image: Tensor) -> Tensor:
+        """RGB [0, 1] -> the network's input convention."""
+        x = image * self._scale - self._offset
+        return x.flip(1) if self.preprocessing == "caffe" else x  # Caffe wants BGR
+
+    def forward(self, image: Tensor) -> dict[str, Tensor]:
+        if image.ndim != 4 or image.shape[1] != 3:
+            raise ValueError(f"expected an N x 3 x H x W image batch, got shape {tuple(image.shape)}")
+        x = self.preprocess(image)
+        features: dict[str, Tensor] = {}
+        for name, module in zip(self.names, self.body, strict=True):
+            x = module(x)
+            if name in self._collect:
+                features[name] = x
+        return features

@@ -1,0 +1,64 @@
+"""Shared fixtures: a tiny random-weight VGG-19 for fast unit tests, real weights for a few e2e tests."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+import torch
+from PIL import Image
+
+from painterly.weights import VGG19_CONV_LAYERS, VGGWeights
+
+REPO = Path(__file__).resolve().parents[1]
+EXAMPLES = REPO / "examples"
+SHARED_DATA = REPO.parent / "shared" / "data"
+
+
+def random_vgg_weights(width: int = 4, seed: int = 0) -> VGGWeights:
+    """VGG-19's topology with ``width`` channels per layer and random weights (fast, not pretrained)."""
+    generator = torch.Generator().manual_seed(seed)
+    state: dict[str, torch.Tensor] = {}
+    in_channels = 3
+    for name in VGG19_CONV_LAYERS:
+        weight = torch.randn(width, in_channels, 3, 3, generator=generator) * (2.0 / (9 * in_channels)) ** 0.5
+        state[f"{name}.weight"] = weight
+        state[f"{name}.bias"] = torch.full((width,), 0.01)
+        in_channels = width
+    means = {name: torch.ones(width) for name in VGG19_CONV_LAYERS}
+    return VGGWeights(state=state, preprocessing="torchvision", source="random", channel_means=means)
+
+
+@pytest.fixture
+def tiny_weights() -> VGGWeights:
+    return random_vgg_weights()
+
+
+@pytest.fixture(scope="session")
+def real_weights() -> VGGWeights:
+    """The real Caffe VGG-19 (fetched and cached by `make test` before pytest starts)."""
+    from painterly.weights import cached_weights_path, load_weights
+
+    path = cached_weights_path()
+    if not path.exists():
+        if os.environ.get("CI"):
+            pytest.fail(f"real weights missing in CI: {path} (the Makefile fetches them first)")
+        pytest.skip("real VGG-19 weights not cached; run `painterly weights fetch`")
+    return load_weights(path)
+
+
+def make_image(path: Path, size: tuple[int, int] = (40, 32), mode: str = "RGB", seed: int = 0, **save) -> Path:
+    """Write a small random-looking image with structure (gradients plus noise)."""
+    generator = torch.Generator().manual_seed(seed)
+    width, height = size
+    ys = torch.linspace(0, 1, height).view(-1, 1).expand(height, width)
+    xs = torch.linspace(0, 1, width).view(1, -1).expand(height, width)
+    noise = torch.rand(3, height, width, generator=generator) * 0.3
+    rgb = torch.stack([xs, ys, (xs + ys) / 2]) * 0.7 + noise
+    array = (rgb.clamp(0, 1) * 255).byte().permute(1, 2, 0).numpy()
+    image = Image.fromarray(array, "RGB")
+    if mode != "RGB":
+        image = image.convert(mode)
+    image.save(path, **save)
+    return path
