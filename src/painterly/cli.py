@@ -112,7 +112,10 @@ def api_options(function: Callable[..., Any]) -> list[tuple[str, dict[str, Any]]
             kwargs["choices"] = list(typing.get_args(annotation))
         elif origin in (Sequence, list, tuple) or annotation in (list, tuple):
             (item,) = typing.get_args(annotation)[:1] or (str,)
-            kwargs.update(nargs="+", type=_scalar(item, False), metavar=item.__name__.upper())
+            if typing.get_origin(item) in (typing.Union, types.UnionType):  # e.g. path | PIL image: a path here
+                kwargs.update(nargs="+", type=str, metavar="PATH")
+            else:
+                kwargs.update(nargs="+", type=_scalar(item, False), metavar=item.__name__.upper())
         elif annotation in (int, float, str):
             kwargs["type"] = _scalar(annotation, optional)
             kwargs["metavar"] = "N" if annotation is int else ("X" if annotation is float else "VALUE")

@@ -109,6 +109,11 @@ class VGGEncoder(nn.Module):
         self.register_buffer("_scale", scale, persistent=False)
         self._collect = frozenset(self.layers)
 
+    @property
+    def min_side(self) -> int:
+        """Smallest input side that still leaves one pixel at the deepest layer (2 ** pools before it)."""
+        return 2 ** sum(1 for name in self.names[:-1] if name.startswith("pool"))
+
     def preprocess(self, image: Tensor) -> Tensor:
         """RGB [0, 1] -> the network's input convention."""
         x = image * self._scale - self._offset

@@ -190,12 +190,12 @@ def output_format(path: Path) -> str:
 def check_output_path(path: Path | str, *, overwrite: bool = False, inputs: tuple[Path, ...] = ()) -> Path:
     """Fail before any computation if the result could not be written to ``path``."""
     path = Path(path)
+    if path.is_dir():
+        raise OutputError(f"output {path}: is a directory; give a file name such as {path / 'result.png'}")
     output_format(path)
     for source in inputs:
         if path.resolve() == source.resolve():
             raise OutputError(f"output {path}: is one of the input images; choose another output name")
-    if path.is_dir():
-        raise OutputError(f"output {path}: is a directory; give a file name such as {path / 'result.png'}")
     parent = path.parent if str(path.parent) else Path(".")
     if not parent.is_dir():
         raise OutputError(f"output {path}: directory {parent} does not exist")

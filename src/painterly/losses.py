@@ -19,8 +19,11 @@ __all__ = [
     "STYLE_LOSSES",
     "ContentLoss",
     "GramLoss",
+    "GuidedGramLoss",
     "LayerLoss",
     "gram_matrix",
+    "guided_gram_matrix",
+    "laplacian",
     "make_style_loss",
     "register_style_loss",
     "total_variation",
@@ -38,6 +41,19 @@ def gram_matrix(features: Tensor) -> Tensor:
     return torch.bmm(flat, flat.transpose(1, 2)) / (height * width)
 
 
+def guided_gram_matrix(features: Tensor, mask: Tensor) -> Tensor:
+    r"""Gram matrix over a weighted region (Gatys et al. 2017, §4): :math:`G = (F m)(F m)^\top / \sum m^2`.
+
+    ``mask`` (1 x 1 x H x W, values in [0, 1]) has the features' spatial size.  Normalising by
+    :math:`\sum m^2` makes ``G`` the average over the region, so a binary mask gives exactly the
+    :func:`gram_matrix` of the positions it selects and style weights mean the same as without masks.
+    """
+    batch, channels, height, width = features.shape
+    weights = mask.reshape(1, 1, height * width)
+    flat = features.reshape(batch, channels, height * width) * weights
+    return torch.bmm(flat, flat.transpose(1, 2)) / weights.pow(2).sum()
+
+
 def total_variation(image: Tensor) -> Tensor:
     r"""Squared total variation, averaged over pixels (theory.md §4).
 
@@ -46,6 +62,24 @@ def total_variation(image: Tensor) -> Tensor:
     dh = image[..., :, 1:] - image[..., :, :-1]
     dv = image[..., 1:, :] - image[..., :-1, :]
     return dh.pow(2).mean() + dv.pow(2).mean()
+
+
+#: 4-neighbour Laplacian stencil (theory.md §6).
+LAPLACIAN_KERNEL = ((0.0, -1.0, 0.0), (-1.0, 4.0, -1.0), (0.0, -1.0, 0.0))
+
+
+def laplacian(image: Tensor, pool: int = 4) -> Tensor:
+    r"""Laplacian of the ``pool`` x ``pool`` average-pooled image, per channel (theory.md §6).
+
+    :math:`D(x) = \Delta * P_p(x)`, the pooled image edge-padded by one pixel so the
+    output keeps the pooled size (Li et al. 2017 use :math:`p = 4`).
+    """
+    channels = image.shape[1]
+    pool = max(1, min(pool, *image.shape[-2:]))
+    pooled = torch.nn.functional.avg_pool2d(image, pool)
+    kernel = torch.tensor(LAPLACIAN_KERNEL, dtype=image.dtype, device=image.device)
+    padded = torch.nn.functional.pad(pooled, (1, 1, 1, 1), mode="replicate")
+    return torch.nn.functional.conv2d(padded, kernel.expand(channels, 1, 3, 3), groups=channels)
 
 
 class LayerLoss(ABC):
@@ -96,6 +130,24 @@ class GramLoss(LayerLoss):
         return torch.nn.functional.mse_loss(gram_matrix(features), target.expand(features.shape[0], -1, -1))
 
 
+class GuidedGramLoss(GramLoss):
+    """:class:`GramLoss` restricted to a region of the generated image (spatial control).
+
+    The style target is the ordinary Gram matrix of the whole style image; the generated image's
+    Gram matrix is :func:`guided_gram_matrix` under ``mask``, the region's mask at this layer's
+    resolution (:func:`painterly.control.mask_for_layer`).  Not registered by name: built per term.
+    """
+
+    name = "guided-gram"
+
+    def __init__(self, mask: Tensor) -> None:
+        self.mask = mask
+
+    def __call__(self, features: Tensor, target: Tensor) -> Tensor:
+        gram = guided_gram_matrix(features, self.mask)
+        return torch.nn.functional.mse_loss(gram, target.expand(features.shape[0], -1, -1))
+
+
 #: Style losses selectable by name (``stylize(style_loss=...)``, ``--style-loss``).
 STYLE_LOSSES: dict[str, type[LayerLoss]] = {}
 
@@ -116,3 +168,7 @@ def make_style_loss(name: str) -> LayerLoss:
         return STYLE_LOSSES[name]()
     except KeyError:
         raise OptionError(f"unknown style loss {name!r}; choose one of {', '.join(STYLE_LOSSES)}") from None
+
+
+# The variants beyond the Gram matrix register themselves on import (theory.md §9).
+from painterly import style_losses as _style_losses  # noqa: E402, F401

@@ -4,6 +4,9 @@ Targets are computed once in :meth:`Objective.build`; each evaluation then runs
 the encoder once on the image and sums the terms (theory.md §5):
 
 .. math:: L(x) = \\alpha \\sum_l w^c_l L^c_l(x) + \\beta \\sum_s b_s \\sum_l w^s_l L^s_l(x) + \\gamma\\,\\mathrm{TV}(x)
+          + \\lambda \\operatorname{mean}(D(x) - D(c))^2
+
+where :math:`D` is :func:`painterly.losses.laplacian` (theory.md §6).
 """
 
 from __future__ import annotations
@@ -14,8 +17,9 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
+from painterly.control import mask_for_layer
 from painterly.encoder import VGGEncoder
-from painterly.losses import LayerLoss, total_variation
+from painterly.losses import GuidedGramLoss, LayerLoss, laplacian, total_variation
 
 __all__ = ["Objective", "Term"]
 
@@ -32,12 +36,23 @@ class Term:
 
 
 class Objective:
-    """Callable ``image -> (total, {"content": .., "style": .., "tv": ..})``."""
+    """Callable ``image -> (total, {"content": .., "style": .., "tv": .., "laplacian": ..})``."""
 
-    def __init__(self, encoder: VGGEncoder, terms: Sequence[Term], tv_weight: float = 0.0) -> None:
+    def __init__(
+        self,
+        encoder: VGGEncoder,
+        terms: Sequence[Term],
+        tv_weight: float = 0.0,
+        laplacian_weight: float = 0.0,
+        laplacian_target: Tensor | None = None,
+    ) -> None:
         self.encoder = encoder
         self.terms = list(terms)
         self.tv_weight = tv_weight
+        if laplacian_weight and laplacian_target is None:
+            raise ValueError("a laplacian_weight needs the content's laplacian_target")
+        self.laplacian_weight = laplacian_weight
+        self.laplacian_target = laplacian_target
 
     @classmethod
     def build(
@@ -49,11 +64,19 @@ class Objective:
         content_loss: LayerLoss,
         style_loss: LayerLoss,
         content_layer_weights: dict[str, float],
-        style_layer_weights: dict[str, float],
+        style_layer_weights: dict[str, float] | Sequence[dict[str, float]],
         style_blend: Sequence[float],
         tv_weight: float,
+        laplacian_weight: float = 0.0,
+        style_masks: Sequence[Tensor | None] | None = None,
     ) -> Objective:
-        """Encode the content once and each style once and keep only their target representations."""
+        """Encode the content once and each style once and keep only their target representations.
+
+        ``style_layer_weights`` is one ``{layer: weight}`` for all styles or one per style.
+        ``style_masks`` (spatial control) gives each style an optional 1 x 1 x H x W mask at the content's
+        size; a masked style's terms compare Gram matrices over its region only
+        (:class:`~painterly.losses.GuidedGramLoss`), and a layer where the mask is empty gets no term.
+        """
         terms: list[Term] = []
         with torch.no_grad():
             content_features = encoder(content)
@@ -63,14 +86,27 @@ class Objective:
                         Term("content", layer, weight, content_loss, content_loss.prepare(content_features[layer]))
                     )
             del content_features
-            for style, blend in zip(styles, style_blend, strict=True):
+            per_style = (
+                [style_layer_weights] * len(styles)
+                if isinstance(style_layer_weights, dict)
+                else list(style_layer_weights)
+            )
+            masks = list(style_masks) if style_masks is not None else [None] * len(styles)
+            for style, blend, layer_weights, mask in zip(styles, style_blend, per_style, masks, strict=True):
                 style_features = encoder(style)
-                for layer, weight in style_layer_weights.items():
+                for layer, weight in layer_weights.items():
+                    loss = style_loss
+                    if mask is not None:
+                        layer_mask = mask_for_layer(mask, layer)
+                        if float(layer_mask.pow(2).sum()) < 1e-12:
+                            continue  # the region vanished at this resolution: nothing to compare
+                        loss = GuidedGramLoss(layer_mask)
                     if weight * blend:
-                        target = style_loss.prepare(style_features[layer])
-                        terms.append(Term("style", layer, weight * blend, style_loss, target))
+                        target = loss.prepare(style_features[layer])
+                        terms.append(Term("style", layer, weight * blend, loss, target))
                 del style_features
-        return cls(encoder, terms, tv_weight)
+        laplacian_target = laplacian(content).detach() if laplacian_weight else None
+        return cls(encoder, terms, tv_weight, laplacian_weight, laplacian_target)
 
     def __call__(self, image: Tensor) -> tuple[Tensor, dict[str, Tensor]]:
         features = self.encoder(image)
@@ -80,5 +116,9 @@ class Objective:
             parts[term.kind] = parts[term.kind] + value if term.kind in parts else value
         if self.tv_weight:
             parts["tv"] = self.tv_weight * total_variation(image)
+        if self.laplacian_weight:
+            assert self.laplacian_target is not None
+            difference = laplacian(image) - self.laplacian_target
+            parts["laplacian"] = self.laplacian_weight * difference.pow(2).mean()
         total = torch.stack(list(parts.values())).sum()
         return total, parts

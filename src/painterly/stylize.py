@@ -14,7 +14,6 @@ import math
 import os
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
@@ -22,6 +21,8 @@ import torch.nn.functional as F
 from PIL import Image
 from torch import Tensor
 
+from painterly.color import ColorControl, gray_to_rgb, luminance, prepare_color_inputs, restore_colors
+from painterly.control import per_style_layer_weights, resize_mask
 from painterly.encoder import Pooling, VGGEncoder, validate_layers
 from painterly.engine import optimize
 from painterly.errors import OptionError
@@ -29,6 +30,8 @@ from painterly.images import DEFAULT_MAX_PIXELS, LoadedImage, load_image, pil_to
 from painterly.losses import ContentLoss, make_style_loss
 from painterly.objective import Objective
 from painterly.optim import OptimizerName
+from painterly.progress import WorkProgress
+from painterly.records import StepRecord
 from painterly.weights import VGGWeights, default_weights, load_weights
 
 __all__ = [
@@ -47,23 +50,6 @@ log = logging.getLogger("painterly")
 ImageInput = str | os.PathLike[str] | Image.Image
 DEFAULT_CONTENT_LAYERS: tuple[str, ...] = ("relu4_2",)
 DEFAULT_STYLE_LAYERS: tuple[str, ...] = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
-
-
-@dataclass(frozen=True)
-class StepRecord:
-    """What happened in one optimiser step; feeds the progress bar, previews and traces."""
-
-    step: int  #: 1-based, counted across all stages
-    total_steps: int
-    stage: int  #: 1-based
-    stages: int
-    size: tuple[int, int]  #: (width, height) of this stage
-    losses: dict[str, float]  #: "content", "style", "tv" (weighted) and "total"
-    elapsed: float  #: seconds since the optimisation began
-    image: Tensor = field(repr=False)  #: current image, 1 x 3 x H x W in [0, 1]; do not modify
-
-    def to_pil(self) -> Image.Image:
-        return tensor_to_pil(self.image)
 
 
 def resolve_device(device: str) -> torch.device:
@@ -103,7 +89,7 @@ def split_iterations(total: int, stages: int) -> list[int]:
     """
     shares = [0.5**index for index in range(stages)]
     counts = [max(1, math.floor(total * share / sum(shares))) for share in shares]
-    counts[0] += total - sum(counts)
+    counts[0] = max(1, counts[0] + total - sum(counts))  # every stage runs at least once
     return counts
 
 
@@ -148,6 +134,29 @@ def _initial_image(init: str, content: Tensor, generator: torch.Generator, max_p
     return pil_to_tensor(picture.resize((content.shape[-1], content.shape[-2]), Image.Resampling.LANCZOS)).to(content)
 
 
+def _short_side(image_size: tuple[int, int], long_side: int) -> int:
+    return max(1, round(min(image_size) * long_side / max(image_size)))
+
+
+def _feasible_sizes(sizes: list[int], image_size: tuple[int, int], min_side: int) -> list[int]:
+    """Drop coarse stages too small for the deepest layer; refuse if even the final size is."""
+    feasible = [s for s in sizes if _short_side(image_size, s) >= min_side]
+    if not feasible:
+        width, height = image_size
+        raise OptionError(
+            f"at size {sizes[-1]} the content ({width}x{height}, aspect {max(image_size) / min(image_size):.1f}:1) "
+            f"has a short side of {_short_side(image_size, sizes[-1])} px, but the chosen layers need at least "
+            f"{min_side} px; use a larger --size, shallower layers, or a less extreme aspect ratio"
+        )
+    return feasible
+
+
+def _resize_at_least(image: Image.Image, long_side: int, min_side: int) -> Image.Image:
+    """Resize to ``long_side``, enlarged if needed so the short side reaches ``min_side``."""
+    needed = math.ceil(min_side * max(image.size) / min(image.size))
+    return resize_long_side(image, max(long_side, needed))
+
+
 def _upsample(image: Tensor, height: int, width: int) -> Tensor:
     return F.interpolate(image, size=(height, width), mode="bicubic", align_corners=False).clamp(0, 1)
 
@@ -162,8 +171,13 @@ def stylize(
     style_weight: float = 50.0,
     content_weight: float = 1.0,
     tv_weight: float = 0.0,
+    laplacian_weight: float = 0.0,
     style_blend: Sequence[float] | None = None,
     style_scale: float = 1.0,
+    style_scales: Sequence[float] | None = None,
+    style_layer_sets: Sequence[str] | None = None,
+    style_masks: Sequence[ImageInput] | None = None,
+    color_control: ColorControl = "none",
     content_layers: Sequence[str] = DEFAULT_CONTENT_LAYERS,
     style_layers: Sequence[str] = DEFAULT_STYLE_LAYERS,
     content_layer_weights: Sequence[float] | None = None,
@@ -193,14 +207,34 @@ def stylize(
         style_weight: weight of the style (Gram) loss relative to the content loss; higher = more style.
         content_weight: weight of the content loss.
         tv_weight: weight of the total-variation smoothness term (0 = off); ~1 removes fine noise.
+        laplacian_weight: weight of the Laplacian loss (Li et al. 2017) that keeps the content's edges and
+            fine structure (0 = off); try ~100.
         style_blend: relative weight of each style image when several are given (default: equal).
         style_scale: size of the style image relative to the output; >1 paints larger brush strokes
             and motifs, <1 smaller ones.
+        style_scales: one size factor per style image, multiplying style_scale (scale control: e.g. one
+            style's large motifs with another's fine strokes). Default: 1 for every style.
+        style_layer_sets: one comma-separated subset of style_layers per style image, or "all"; each style
+            then feeds only those layers (scale control, Gatys et al. 2017: e.g. "relu1_1,relu2_1" for one
+            style's fine scale and "relu3_1,relu4_1,relu5_1" for another's coarse scale). Blend weights are
+            normalised per layer over the styles that feed it. Default: every style feeds every layer.
+        style_masks: one grayscale mask image per style image (spatial control, Gatys et al. 2017): white
+            = where that style goes, black = not there, grey = partly; resized to the content. Each style's
+            Gram matrices are then taken over its region only, blend weights are used as given (not
+            normalised), and pixels that no mask covers keep the content only (no style). Gram loss only.
+        color_control: keep the content's colours (Gatys et al. 2017): "none"; "luminance" (transfer on
+            luminance only, the style's luminance matched to the content's mean and variance, then the
+            content's colour put back); "histogram" (style colours first given the content's colour mean and
+            covariance); "histogram-full" (style RGB histograms matched to the content's); "original-colors"
+            (after ordinary transfer, the result's luminance with the content's colour).
         content_layers: VGG-19 layers whose activations must match the content.
         style_layers: VGG-19 layers whose Gram matrices must match the style.
         content_layer_weights: per-layer weights for content_layers (default: equal, summing to 1).
         style_layer_weights: per-layer weights for style_layers (default: equal, summing to 1).
-        style_loss: how style statistics are compared: "gram" (Gatys et al., the default).
+        style_loss: how style statistics are compared: "gram" (Gatys et al., the default), "shifted-gram"
+            (Gram of features - 1), "wasserstein" (means and covariances), "mrf" (3x3 patch matching;
+            use with style_layers relu3_1 relu4_1), "histogram" (Gram plus per-channel histograms).
+            See docs/theory.md.
         init: starting image: "content", "noise" (white noise, as in the paper), or an image path.
         optimizer: "lbfgs" (fast convergence, the paper's choice) or "adam".
         learning_rate: step size; default 1.0 for lbfgs, 0.02 for adam.
@@ -224,7 +258,12 @@ def stylize(
         raise OptionError(f"start size must be at least 16 pixels, not {start_size}")
     if iterations < 1:
         raise OptionError(f"iterations must be at least 1, not {iterations}")
-    for name, value in (("style weight", style_weight), ("content weight", content_weight), ("tv weight", tv_weight)):
+    for name, value in (
+        ("style weight", style_weight),
+        ("content weight", content_weight),
+        ("tv weight", tv_weight),
+        ("laplacian weight", laplacian_weight),
+    ):
         _check_positive(name, value, allow_zero=True)
     _check_positive("style scale", style_scale)
     blend = list(style_blend) if style_blend is not None else [1.0] * len(style_list)
@@ -232,9 +271,19 @@ def stylize(
         raise OptionError(f"{len(blend)} blend weights given for {len(style_list)} style images")
     if any(not math.isfinite(b) or b < 0 for b in blend) or sum(blend) <= 0:
         raise OptionError(f"style blend weights must be non-negative with a positive sum, got {blend}")
-    blend = [b / sum(blend) for b in blend]
     content_weights = _layer_weights(content_layers, content_layer_weights, "content", scale=content_weight)
     style_weights = _layer_weights(style_layers, style_layer_weights, "style", scale=style_weight)
+    scales = list(style_scales) if style_scales is not None else [1.0] * len(style_list)
+    if len(scales) != len(style_list):
+        raise OptionError(f"{len(scales)} style scales given for {len(style_list)} style images")
+    for value in scales:
+        _check_positive("each style scale", value)
+    if style_masks is not None and len(style_masks) != len(style_list):
+        raise OptionError(f"{len(style_masks)} style masks given for {len(style_list)} style images")
+    if style_masks is not None and style_loss != "gram":
+        raise OptionError(f"style masks work with the gram style loss only, not {style_loss!r}")
+    # Masked styles act in their own regions, so their blend weights are not shared out.
+    per_style_weights = per_style_layer_weights(style_weights, blend, style_layer_sets, normalize=style_masks is None)
     if init not in ("content", "noise") and not Path(init).exists():
         raise OptionError(f"init must be 'content', 'noise' or an existing image file, not {init!r}")
 
@@ -245,24 +294,37 @@ def stylize(
     for note in [*content_image.notes, *(n for s in loaded_styles for n in s.notes)]:
         log.warning(note)
     style_images = [s.rgb for s in loaded_styles]
+    working_content, style_images = prepare_color_inputs(content_image.rgb, style_images, color_control)
+    mask_images = None if style_masks is None else [_load(m, "style mask", max_pixels).rgb for m in style_masks]
+    for mask in mask_images or []:
+        if abs(math.log(mask.width * content_image.rgb.height / (mask.height * content_image.rgb.width))) > 0.02:
+            log.warning(f"a style mask is {mask.width}x{mask.height}, not the content's shape; it is stretched to fit")
     vgg = weights if isinstance(weights, VGGWeights) else (load_weights(weights) if weights else default_weights())
     encoder = VGGEncoder(vgg, [*content_weights, *style_weights], pooling=pooling).to(target_device)
     if target_device.type == "cpu":
         encoder = encoder.to(memory_format=torch.channels_last)
 
-    sizes = pyramid_sizes(size, start_size)
+    sizes = _feasible_sizes(pyramid_sizes(size, start_size), content_image.rgb.size, encoder.min_side)
     steps_per_stage = split_iterations(iterations, len(sizes))
+    total_steps = sum(steps_per_stage)
     generator = torch.Generator().manual_seed(seed)
     torch.manual_seed(seed)
-    bar = _progress_bar(iterations) if progress else None
+    plan = [
+        (steps, s * _short_side(content_image.rgb.size, s)) for steps, s in zip(steps_per_stage, sizes, strict=True)
+    ]
+    bar = WorkProgress(plan) if progress else None
     started = time.perf_counter()
     step = 0
     image: Tensor | None = None
     try:
         for stage, (stage_size, stage_steps) in enumerate(zip(sizes, steps_per_stage, strict=True), start=1):
-            content_tensor = pil_to_tensor(resize_long_side(content_image.rgb, stage_size)).to(target_device)
-            style_size = max(16, round(stage_size * style_scale))
-            style_tensors = [pil_to_tensor(resize_long_side(s, style_size)).to(target_device) for s in style_images]
+            content_tensor = pil_to_tensor(resize_long_side(working_content, stage_size)).to(target_device)
+            style_tensors = [
+                pil_to_tensor(_resize_at_least(s, round(stage_size * style_scale * k), encoder.min_side)).to(
+                    target_device
+                )
+                for s, k in zip(style_images, scales, strict=True)
+            ]
             objective = Objective.build(
                 encoder,
                 content=content_tensor,
@@ -270,13 +332,17 @@ def stylize(
                 content_loss=ContentLoss(),
                 style_loss=style_comparison,
                 content_layer_weights=content_weights,
-                style_layer_weights=style_weights,
-                style_blend=blend,
+                style_layer_weights=per_style_weights,
+                style_blend=[1.0] * len(style_tensors),  # folded into per_style_weights
                 tv_weight=tv_weight,
+                laplacian_weight=laplacian_weight,
+                style_masks=None if mask_images is None else [resize_mask(m, content_tensor) for m in mask_images],
             )
             height, width = content_tensor.shape[-2:]
             if image is None:
                 start = _initial_image(init, content_tensor, generator, max_pixels)
+                if color_control == "luminance":  # the whole optimisation runs on grey images
+                    start = gray_to_rgb(luminance(start))
             else:
                 start = _upsample(image, height, width)
 
@@ -285,7 +351,7 @@ def stylize(
                 step += 1
                 record = StepRecord(
                     step=step,
-                    total_steps=iterations,
+                    total_steps=total_steps,
                     stage=stage,
                     stages=len(sizes),
                     size=size,
@@ -294,8 +360,7 @@ def stylize(
                     image=current,
                 )
                 if bar is not None:
-                    bar.set_postfix_str(_postfix(record), refresh=False)
-                    bar.update(1)
+                    bar.update(record)
                 if on_step is not None:
                     on_step(record)
 
@@ -307,19 +372,10 @@ def stylize(
         if bar is not None:
             bar.close()
     assert image is not None
+    if color_control in ("luminance", "original-colors"):  # the result's luminance, the content's colours
+        original = pil_to_tensor(resize_long_side(content_image.rgb, sizes[-1])).to(image)
+        image = restore_colors(image, original, color_control)
     result = tensor_to_pil(image)
     if content_image.alpha is not None:
         result.putalpha(content_image.alpha.resize(result.size, Image.Resampling.LANCZOS))
     return result
-
-
-def _progress_bar(total: int):
-    from tqdm.auto import tqdm
-
-    return tqdm(total=total, unit="step", dynamic_ncols=True, leave=True)
-
-
-def _postfix(record: StepRecord) -> str:
-    losses = " ".join(f"{k}={v:.3g}" for k, v in record.losses.items())
-    width, height = record.size
-    return f"stage {record.stage}/{record.stages} {width}x{height} {losses}"

@@ -1,0 +1,33 @@
+# Two commands do everything on a fresh machine:  `make demo`  and  `make test`.
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+# torch 2.13.0 first: it is the CPU build; the project's own range (torch>=2.2,<3) then installs nothing more.
+TORCH  ?= torch==2.13.0
+
+.PHONY: demo test setup weights lint bench clean
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check $(TORCH)
+	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	touch $@
+
+setup: $(VENV)/.installed
+
+weights: setup
+	$(VENV)/bin/painterly weights fetch
+
+demo: weights
+	@mkdir -p out
+	$(VENV)/bin/painterly examples/tubingen.jpg examples/starry_night.jpg -o out/tubingen_starry_night.png --overwrite
+
+test: weights
+	$(VENV)/bin/ruff check src tests bench
+	$(PY) -m pytest -q
+
+bench: weights
+	$(PY) bench/speed.py
+
+clean:
+	rm -rf $(VENV) out .pytest_cache .ruff_cache

@@ -1,0 +1,42 @@
+"""A progress bar whose ETA knows that later coarse-to-fine stages cost more per step.
+
+Progress is counted in *work*: one step at a stage costs that stage's pixel count
+(the network's cost is linear in pixels), so the bar fills at a steady rate and
+tqdm's remaining-time estimate is right across stages of different sizes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from painterly.records import StepRecord
+
+__all__ = ["WorkProgress"]
+
+
+class WorkProgress:
+    """tqdm bar over the work of a run planned as ``(steps, pixels)`` per stage."""
+
+    def __init__(self, plan: Sequence[tuple[int, int]]) -> None:
+        from tqdm.auto import tqdm
+
+        self._unit = min(pixels for _, pixels in plan)
+        self._steps = sum(steps for steps, _ in plan)
+        total = sum(steps * pixels / self._unit for steps, pixels in plan)
+        self._bar = tqdm(
+            total=total,
+            dynamic_ncols=True,
+            bar_format="{l_bar}{bar}| {elapsed}<{remaining}{postfix}",
+        )
+
+    def update(self, record: StepRecord) -> None:
+        width, height = record.size
+        losses = " ".join(f"{name}={value:.3g}" for name, value in record.losses.items())
+        self._bar.set_postfix_str(
+            f"step {record.step}/{self._steps} stage {record.stage}/{record.stages} {width}x{height} {losses}",
+            refresh=False,
+        )
+        self._bar.update(width * height / self._unit)
+
+    def close(self) -> None:
+        self._bar.close()

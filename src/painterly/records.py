@@ -1,0 +1,29 @@
+"""The per-step record that feeds the progress bar, previews, traces and user callbacks."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from PIL import Image
+from torch import Tensor
+
+from painterly.images import tensor_to_pil
+
+__all__ = ["StepRecord"]
+
+
+@dataclass(frozen=True)
+class StepRecord:
+    """What happened in one optimiser step; feeds the progress bar, previews and traces."""
+
+    step: int  #: 1-based, counted across all stages
+    total_steps: int
+    stage: int  #: 1-based
+    stages: int
+    size: tuple[int, int]  #: (width, height) of this stage
+    losses: dict[str, float]  #: "content", "style", "tv", "laplacian" (weighted, when on) and "total"
+    elapsed: float  #: seconds since the optimisation began
+    image: Tensor = field(repr=False)  #: current image, 1 x 3 x H x W in [0, 1]; do not modify
+
+    def to_pil(self) -> Image.Image:
+        return tensor_to_pil(self.image)

@@ -1,0 +1,70 @@
+"""The encoder: one pass, requested layers only, frozen, preprocessing and normalisation inside."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from painterly.encoder import LAYER_NAMES, VGGEncoder
+from painterly.errors import OptionError
+from painterly.normalization import channel_means, fold_normalization
+from painterly.weights import VGGWeights
+
+from .conftest import random_vgg_weights
+
+
+def test_returns_exactly_the_requested_layers_and_stops_at_the_deepest(tiny_weights: VGGWeights) -> None:
+    encoder = VGGEncoder(tiny_weights, ["relu3_1", "relu1_1", "pool2"])
+    features = encoder(torch.rand(1, 3, 32, 32))
+    assert set(features) == {"relu1_1", "relu3_1", "pool2"}
+    assert features["pool2"].shape[-2:] == (8, 8)
+    assert encoder.names[-1] == "relu3_1" and len(encoder.body) == LAYER_NAMES.index("relu3_1") + 1
+
+
+def test_network_weights_are_frozen_and_image_gets_gradients(tiny_weights: VGGWeights) -> None:
+    encoder = VGGEncoder(tiny_weights, ["relu2_1"])
+    assert not any(p.requires_grad for p in encoder.parameters())
+    image = torch.rand(1, 3, 16, 16, requires_grad=True)
+    encoder(image)["relu2_1"].sum().backward()
+    assert image.grad is not None and image.grad.abs().sum() > 0
+
+
+def test_caffe_preprocessing_is_bgr_0_255_minus_mean() -> None:
+    weights = random_vgg_weights()
+    caffe = VGGEncoder(VGGWeights(weights.state, "caffe", "t", weights.channel_means), ["conv1_1"])
+    image = torch.zeros(1, 3, 2, 2)
+    image[:, 0] = 1.0  # pure red
+    x = caffe.preprocess(image)
+    assert torch.allclose(x[0, :, 0, 0], torch.tensor([-103.939, -116.779, 255 - 123.68]))
+
+
+def test_unknown_layers_are_named_in_the_error(tiny_weights: VGGWeights) -> None:
+    with pytest.raises(OptionError, match="relu9_9"):
+        VGGEncoder(tiny_weights, ["relu1_1", "relu9_9"])
+
+
+def test_average_pooling_changes_pooled_features(tiny_weights: VGGWeights) -> None:
+    image = torch.rand(1, 3, 16, 16)
+    max_features = VGGEncoder(tiny_weights, ["pool1"], pooling="max")(image)["pool1"]
+    avg_features = VGGEncoder(tiny_weights, ["pool1"], pooling="avg")(image)["pool1"]
+    assert torch.all(max_features >= avg_features - 1e-6) and not torch.allclose(max_features, avg_features)
+
+
+def test_normalisation_divides_every_activation_by_its_filter_mean() -> None:
+    weights = random_vgg_weights(width=6)
+    images = [torch.rand(1, 3, 24, 24, generator=torch.Generator().manual_seed(i)) for i in range(3)]
+    means = channel_means(weights, images)
+    raw = VGGEncoder(weights, ["relu1_2", "relu3_1", "relu5_1"], normalize=False)
+    normalised = VGGEncoder(VGGWeights(weights.state, weights.preprocessing, "t", means), ["relu1_2", "relu3_1", "relu5_1"])
+    probe = torch.rand(1, 3, 24, 24)
+    raw_features, norm_features = raw(probe), normalised(probe)
+    for layer in raw_features:
+        conv = layer.replace("relu", "conv")
+        scale = torch.where(means[conv] > 1e-8, 1 / means[conv].clamp_min(1e-8), torch.ones_like(means[conv]))
+        assert torch.allclose(norm_features[layer], raw_features[layer] * scale.view(1, -1, 1, 1), rtol=1e-4, atol=1e-5)
+    # on the calibration images themselves, every live filter now averages one
+    folded = fold_normalization(weights.state, means)
+    assert set(folded) == set(weights.state)
+    calibrated = channel_means(VGGWeights(folded, weights.preprocessing, "t"), images)
+    live = means["conv3_1"] > 1e-8
+    assert torch.allclose(calibrated["conv3_1"][live], torch.ones(int(live.sum())), atol=1e-4)

@@ -1,0 +1,161 @@
+"""stylize(): the schedule, the API contract, and with real weights, a result that moves toward the style."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from painterly import OptionError, StepRecord, stylize
+from painterly.encoder import VGGEncoder
+from painterly.images import load_image, pil_to_tensor, resize_long_side
+from painterly.losses import gram_matrix
+from painterly.stylize import DEFAULT_STYLE_LAYERS, pyramid_sizes, split_iterations
+from painterly.weights import VGGWeights
+
+from .conftest import EXAMPLES, make_image
+
+
+@pytest.fixture
+def pair(tmp_path: Path) -> tuple[Path, Path]:
+    return make_image(tmp_path / "content.png", (48, 36), seed=1), make_image(tmp_path / "style.png", (40, 40), seed=2)
+
+
+def test_pyramid_grows_by_sqrt2_and_ends_at_the_requested_size() -> None:
+    assert pyramid_sizes(512, 256) == [256, 362, 512]
+    assert pyramid_sizes(1000, 300)[-1] == 1000
+    assert pyramid_sizes(512, None) == [512] and pyramid_sizes(512, 600) == [512]
+    sizes = pyramid_sizes(2048, 256)
+    assert all(1.3 < b / a < 1.5 for a, b in zip(sizes, sizes[1:], strict=False))
+
+
+def test_iterations_are_shared_halving_per_stage() -> None:
+    assert sum(split_iterations(400, 3)) == 400
+    counts = split_iterations(700, 3)
+    assert counts == [400, 200, 100]
+    assert min(split_iterations(3, 5)) >= 1, "every stage runs at least one step"
+
+
+def test_result_has_requested_size_and_steps_are_reported(pair, tiny_weights: VGGWeights) -> None:
+    records: list[StepRecord] = []
+    result = stylize(*pair, weights=tiny_weights, size=40, start_size=20, iterations=6, on_step=records.append)
+    assert result.size == (40, 30) and result.mode == "RGB"
+    assert [r.step for r in records] == list(range(1, 7))
+    assert {r.stage for r in records} == {1, 2} and records[-1].size == (40, 30)  # the 20 px stage is too small
+    assert all({"content", "style", "total"} <= set(r.losses) for r in records)
+    assert records[-1].elapsed >= records[0].elapsed
+    assert records[-1].to_pil().size == (40, 30)
+
+
+def test_same_seed_same_image_and_other_seed_differs(pair, tiny_weights: VGGWeights) -> None:
+    def run(seed: int) -> np.ndarray:
+        image = stylize(*pair, weights=tiny_weights, size=32, start_size=None, iterations=4, init="noise", seed=seed)
+        return np.asarray(image)
+
+    assert np.array_equal(run(3), run(3))
+    assert not np.array_equal(run(3), run(4))
+
+
+@pytest.mark.parametrize("optimizer", ["lbfgs", "adam"])
+def test_both_optimisers_lower_the_loss(pair, tiny_weights: VGGWeights, optimizer: str) -> None:
+    totals: list[float] = []
+    stylize(
+        *pair, weights=tiny_weights, size=32, start_size=None, iterations=15, init="noise",
+        optimizer=optimizer, on_step=lambda r: totals.append(r.losses["total"]),
+    )  # fmt: skip
+    assert totals[-1] < 0.7 * totals[0]
+
+
+def test_alpha_of_the_content_is_kept(tmp_path: Path, tiny_weights: VGGWeights) -> None:
+    content = Image.new("RGBA", (32, 24), (200, 100, 50, 255))
+    content.paste((0, 0, 0, 0), (0, 0, 16, 24))
+    style = make_image(tmp_path / "style.png")
+    result = stylize(content, style, weights=tiny_weights, size=32, start_size=None, iterations=2)
+    assert result.mode == "RGBA"
+    alpha = np.asarray(result.getchannel("A"))
+    assert alpha[:, :12].max() < 30 and alpha[:, 20:].min() > 225
+
+
+def test_init_from_an_image_file_starts_there(pair, tmp_path: Path, tiny_weights: VGGWeights) -> None:
+    start = tmp_path / "start.png"
+    Image.new("RGB", (10, 10), (255, 0, 0)).save(start)
+    first: list[torch.Tensor] = []
+    stylize(*pair, weights=tiny_weights, size=32, start_size=None, iterations=1, init=str(start),
+            optimizer="adam", learning_rate=1e-4, on_step=lambda r: first.append(r.image.clone()))  # fmt: skip
+    assert float(first[0][0, 0].mean()) > 0.95 and float(first[0][0, 1].mean()) < 0.05
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"size": 4}, "size must be at least"),
+        ({"iterations": 0}, "iterations must be at least 1"),
+        ({"style_weight": -1.0}, "style weight must be non-negative"),
+        ({"tv_weight": float("nan")}, "tv weight"),
+        ({"style_layers": ["relu1_1", "relu7_1"]}, "unknown layer"),
+        ({"style_layer_weights": [1.0]}, "1 style layer weights given for 5"),
+        ({"style_blend": [1.0, 2.0]}, "2 blend weights given for 1"),
+        ({"init": "nothing-here.png"}, "init must be"),
+        ({"optimizer": "sgdx"}, "unknown optimizer"),
+        ({"style_loss": "nope"}, "unknown style loss"),
+        ({"style_scale": 0.0}, "style scale must be positive"),
+        ({"device": "cuda:0"}, "cuda"),
+    ],
+)
+def test_nonsensical_options_fail_with_one_sentence(pair, tiny_weights, options, message) -> None:
+    if options.get("device") and torch.cuda.is_available():
+        pytest.skip("CUDA is present here")
+    with pytest.raises(OptionError, match=message):
+        stylize(*pair, weights=tiny_weights, **({"size": 32, "iterations": 1} | options))
+
+
+def test_several_styles_blend_toward_the_weighted_style(tmp_path: Path, tiny_weights: VGGWeights) -> None:
+    content = make_image(tmp_path / "c.png", (32, 32), seed=5)
+    red, blue = tmp_path / "red.png", tmp_path / "blue.png"
+    Image.new("RGB", (32, 32), (230, 20, 20)).save(red)
+    Image.new("RGB", (32, 32), (20, 20, 230)).save(blue)
+
+    def redness(blend: list[float]) -> float:
+        out = np.asarray(stylize(content, [red, blue], style_blend=blend, weights=tiny_weights, size=32,
+                                 start_size=None, iterations=30, style_weight=1e4), dtype=float)  # fmt: skip
+        return float(out[..., 0].mean() - out[..., 2].mean())
+
+    assert redness([0.9, 0.1]) > redness([0.1, 0.9]) + 10
+
+
+def test_too_small_or_too_thin_content_is_refused(tmp_path: Path, tiny_weights: VGGWeights) -> None:
+    thin = make_image(tmp_path / "thin.png", (200, 2))
+    style = make_image(tmp_path / "style.png")
+    with pytest.raises(OptionError, match="short side of 3 px"):
+        stylize(thin, style, weights=tiny_weights, size=256, iterations=1)
+
+
+@pytest.mark.slow
+def test_real_vgg19_moves_toward_the_style_and_keeps_the_content(real_weights: VGGWeights) -> None:
+    """End to end at 96 px with the real network: style statistics approach the artwork's, layout stays."""
+    content_path, style_path = EXAMPLES / "tubingen.jpg", EXAMPLES / "starry_night.jpg"
+    records: list[StepRecord] = []
+    result = stylize(content_path, style_path, weights=real_weights, size=96, start_size=None, iterations=60,
+                     on_step=records.append)  # fmt: skip
+    assert records[-1].losses["style"] < 0.2 * records[0].losses["style"], "style loss falls substantially"
+
+    content = pil_to_tensor(resize_long_side(load_image(content_path).rgb, 96))
+    style = pil_to_tensor(resize_long_side(load_image(style_path).rgb, 96))
+    output = pil_to_tensor(result)
+    encoder = VGGEncoder(real_weights, DEFAULT_STYLE_LAYERS)
+    with torch.no_grad():
+        targets = {k: gram_matrix(v) for k, v in encoder(style).items()}
+
+        def style_distance(image: torch.Tensor) -> float:
+            return sum(float((gram_matrix(v) - targets[k]).pow(2).mean()) for k, v in encoder(image).items())
+
+    assert style_distance(output) < 0.3 * style_distance(content), "independently measured style statistics moved"
+    # content recognisable: luminance correlates with the photo far better than with the painting
+    def luminance(t: torch.Tensor) -> np.ndarray:
+        return (0.299 * t[0, 0] + 0.587 * t[0, 1] + 0.114 * t[0, 2]).flatten().numpy()
+
+    with_content = np.corrcoef(luminance(output), luminance(content))[0, 1]
+    assert with_content > 0.5
