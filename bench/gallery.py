@@ -42,8 +42,26 @@ VARIANTS = (
     # Li & Wand's layers: on relu1_1/relu2_1 patch matching is slow and only matches colours (theory.md §9.3).
     Variant("mrf", "mrf (relu3_1, relu4_1)", {"style_loss": "mrf", "style_layers": ["relu3_1", "relu4_1"]}),
     Variant("histogram", "histogram", {"style_loss": "histogram"}),
-    Variant("gram-laplacian", "gram + laplacian 100", {"style_loss": "gram", "laplacian_weight": 100.0}),
+    Variant("gram-laplacian", "gram + laplacian 1000", {"style_loss": "gram", "laplacian_weight": 1000.0}),
 )
+
+#: What the committed pictures show (written by looking at them; update it when the settings change).
+OBSERVATIONS = """\
+What the pictures show (at the default style weight 50, which at 256 px is strong for every variant):
+
+- **gram**: the reference; swirls and wave crests all over, the houses and the cat's eyes still legible.
+- **shifted-gram**: very close to Gram; the content's own colours survive a little better (the cat stays orange,
+  the Tübingen roofs more legible).
+- **wasserstein**: stronger contrast and darker darks; it reproduces large dark motifs of the style (a cypress-like
+  column on the left of Tübingen) and, on the cat, keeps less of the face than Gram.
+- **mrf** (`scale` 0.05, relu3_1 and relu4_1): the content stays clearly recognisable and whole style motifs are
+  pasted into it (glowing stars and moon in the Tübingen sky, wave crests and foam in the cat's fur) rather than a
+  statistical texture; the result is softer and less uniformly stylised. A slightly larger weight copies the style
+  image wholesale (theory.md §9.3).
+- **histogram**: Gram-like, with a little more contrast and saturation.
+- **gram + laplacian 1000**: the same texture, but the content's edges stay put: roof lines, the church tower and the
+  cat's eyes and nose are crisper, and the sky is calmer.
+"""
 
 PAIRS = (
     ("tubingen", DATA / "content" / "tubingen.jpg", DATA / "style" / "starry_night.jpg"),
@@ -58,6 +76,23 @@ def _rss_kib() -> int:
     return pages * os.sysconf("SC_PAGE_SIZE") // 1024
 
 
+def _content_loss(weights, content_path: str, result_path: str) -> float:
+    """mean((F - P)^2) at relu4_2 between the saved result and the content at the result's size (theory.md §2)."""
+    import torch
+    from PIL import Image
+
+    from painterly.encoder import VGGEncoder
+    from painterly.images import load_image, pil_to_tensor
+
+    with Image.open(result_path) as saved:
+        result = saved.convert("RGB")
+    content = load_image(Path(content_path)).rgb.resize(result.size, Image.Resampling.LANCZOS)
+    encoder = VGGEncoder(weights, ["relu4_2"])
+    with torch.no_grad():
+        ours, theirs = (encoder(pil_to_tensor(picture))["relu4_2"] for picture in (result, content))
+        return float((ours - theirs).pow(2).mean())
+
+
 def worker(args: argparse.Namespace) -> None:
     """Run one variant on one pair; print a JSON line with timings and memory."""
     import torch
@@ -70,13 +105,16 @@ def worker(args: argparse.Namespace) -> None:
     options = json.loads(args.options)
     first_step: list[float] = []
     last_elapsed: list[float] = []
+    stage_ends: dict[int, tuple[int, float]] = {}  # stage -> (its last step, elapsed seconds then)
 
     def on_step(record) -> None:
         if record.step == 1:
             first_step.append(record.elapsed)
         last_elapsed[:] = [record.elapsed]
+        stage_ends[record.stage] = (record.step, record.elapsed)
 
     rss_before = _rss_kib()
+    cpu_before = resource.getrusage(resource.RUSAGE_SELF)
     started = time.perf_counter()
     result = stylize(
         args.content,
@@ -91,15 +129,24 @@ def worker(args: argparse.Namespace) -> None:
         **options,
     )
     wall = time.perf_counter() - started
-    result.save(args.output, optimize=True)
+    cpu_after = resource.getrusage(resource.RUSAGE_SELF)
+    cpu = (cpu_after.ru_utime + cpu_after.ru_stime) - (cpu_before.ru_utime + cpu_before.ru_stime)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux
+    result.save(args.output, optimize=True)
+    content_loss = _content_loss(weights, args.content, args.output)
     steps_after_first = max(1, args.iterations - 1)
+    final = max(stage_ends)
+    before = stage_ends.get(final - 1, (0, 0.0))
+    final_step_s = (stage_ends[final][1] - before[1]) / (stage_ends[final][0] - before[0])
     print(
         json.dumps(
             {
                 "wall_s": wall,
+                "cpu_s_per_step": cpu / args.iterations,
                 "s_per_step": last_elapsed[0] / args.iterations,
                 "s_per_step_after_first": (last_elapsed[0] - first_step[0]) / steps_after_first,
+                "final_stage_s_per_step": final_step_s,
+                "content_loss": content_loss,
                 "peak_rss_mib": peak / 1024,
                 "rss_before_mib": rss_before / 1024,
             }
@@ -135,7 +182,7 @@ def main() -> int:
     parser.add_argument("--size", type=int, default=256)
     parser.add_argument("--start-size", type=int, default=128)
     parser.add_argument("--iterations", type=int, default=60)
-    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=1, help="torch threads per run (1: CPU time is meaningful)")
     parser.add_argument("--out", type=Path, default=REPO / "docs" / "gallery")
     parser.add_argument("--table", type=Path, default=REPO / "docs" / "gallery.md")
     parser.add_argument("--tile-width", type=int, default=192)
@@ -192,26 +239,35 @@ def write_table(args: argparse.Namespace, rows, pairs, variants) -> None:
         f"({args.size} px long side, coarse-to-fine from {args.start_size} px), step budget ({args.iterations} L-BFGS "
         "steps), seed and weights (style weight 50, content weight 1, default layers relu1_1..relu5_1 for style "
         "and relu4_2 for content), except that MRF uses Li & Wand's layers relu3_1 and relu4_1 and the last column "
-        "adds the Laplacian loss (`laplacian_weight=100`) to the Gram loss.",
+        "adds the Laplacian loss (`laplacian_weight=1000`) to the Gram loss.",
         "",
-        "Sheets: content, style, then one column per variant.",
+        "Sheets: content, style, then one column per variant (each variant's full-size result is "
+        "`gallery/<pair>_<variant>.png`).",
         "",
     ]
     for pair, _content, _style in pairs:
         lines += [f"![{pair}](gallery/{pair}_sheet.png)", ""]
+    lines += [OBSERVATIONS]
     lines += [
-        f"Timings on CPU ({args.threads} threads of a shared 2-core machine, so expect a few tens of per cent of "
-        "noise). *s/step* is the optimisation's wall time over its steps, including the per-stage target "
-        "preparation; *peak RSS* is the worker process's `ru_maxrss`; *added* is that minus the resident memory "
-        "just before `stylize()` started (torch, weights and encoder already loaded).",
+        f"Timings on CPU with {args.threads} torch thread(s) on a 2-core machine shared with other jobs. "
+        "*CPU s/step* (user + system time of the run over its steps, including each stage's target preparation) "
+        "is the figure to compare: it hardly depends on what else runs; *wall s/step* does, a lot. "
+        "*Peak RSS* is the worker process's `ru_maxrss`; *added* is that minus the resident memory just before "
+        "`stylize()` started (torch, weights and encoder already loaded), a rough figure: it also holds the "
+        "decoded input pictures and whatever the allocator keeps. The MRF row runs on two style layers instead of "
+        "five, which is why it is not slower. *Content loss* is $\\mathrm{mean}(F - P)^2$ at relu4_2 between the "
+        "saved result and the content (lower: more of the content kept).",
         "",
-        "| pair | variant | s/step | s/step after step 1 | peak RSS (MiB) | added by stylize (MiB) |",
-        "|---|---|---:|---:|---:|---:|",
+        f"| pair | variant | CPU s/step | wall s/step | wall s/step at {args.size} px | peak RSS (MiB) "
+        "| added by stylize (MiB) | content loss |",
+        "|---|---|---:|---:|---:|---:|---:|---:|",
     ]
     for pair, variant, stats in rows:
         lines.append(
-            f"| {pair} | {variant.label} | {stats['s_per_step']:.3f} | {stats['s_per_step_after_first']:.3f} "
-            f"| {stats['peak_rss_mib']:.0f} | {stats['peak_rss_mib'] - stats['rss_before_mib']:.0f} |"
+            f"| {pair} | {variant.label} | {stats['cpu_s_per_step']:.3f} | {stats['s_per_step']:.3f} "
+            f"| {stats['final_stage_s_per_step']:.3f} "
+            f"| {stats['peak_rss_mib']:.0f} | {stats['peak_rss_mib'] - stats['rss_before_mib']:.0f} "
+            f"| {stats['content_loss']:.2f} |"
         )
     args.table.write_text("\n".join(lines) + "\n")
 

@@ -5,7 +5,17 @@ the command line.
 """
 
 from painterly.errors import ImageError, OptionError, OutputError, PainterlyError
-from painterly.stylize import StepRecord, stylize
+from painterly.run import Interrupted
+from painterly.stylize import StepRecord, resume, stylize
 
-__all__ = ["ImageError", "OptionError", "OutputError", "PainterlyError", "StepRecord", "stylize"]
+__all__ = [
+    "ImageError",
+    "Interrupted",
+    "OptionError",
+    "OutputError",
+    "PainterlyError",
+    "StepRecord",
+    "resume",
+    "stylize",
+]
 __version__ = "0.1.0"

@@ -14,6 +14,7 @@ import inspect
 import json
 import logging
 import re
+import signal
 import sys
 import types
 import typing
@@ -21,14 +22,17 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from PIL import Image
+
 from painterly.errors import PainterlyError
+from painterly.records import StepRecord
 
 __all__ = ["api_options", "build_parser", "main"]
 
 log = logging.getLogger("painterly")
 
 #: API parameters the CLI supplies itself rather than exposing as options.
-_NOT_OPTIONS = {"content", "styles", "progress", "on_step"}
+_NOT_OPTIONS = {"content", "styles", "progress", "on_step", "should_stop"}
 
 
 def _style_loss_names() -> list[str]:
@@ -48,6 +52,10 @@ examples:
 
 other commands:
   painterly weights [fetch|verify] [--force]   show, download or check the VGG-19 weights
+  painterly resume OUTPUT.ckpt                 continue a run stopped with Ctrl-C (or SIGTERM)
+
+Ctrl-C stops a run cleanly: the image so far goes to OUTPUT_partial.EXT and a checkpoint to
+OUTPUT.EXT.ckpt, from which `painterly resume` continues exactly where it stopped.
 """
 
 
@@ -201,13 +209,90 @@ def _default_output(content: Path, styles: Sequence[Path]) -> Path:
     return Path(f"{content.stem}_{styles[0].stem}.png")
 
 
-def _step_path(output: Path, step: int) -> Path:
-    return output.with_name(f"{output.stem}_step{step:04d}{output.suffix}")
+def _sibling(output: Path, tag: str) -> Path:
+    """``out.png`` -> ``out_TAG.png``: where intermediate and partial images go."""
+    return output.with_name(f"{output.stem}_{tag}{output.suffix}")
+
+
+class _StopOnSignal:
+    """First Ctrl-C / SIGTERM asks the run to stop cleanly between steps; a second Ctrl-C aborts at once."""
+
+    def __init__(self) -> None:
+        self.requested = False
+        self._previous: dict[int, Any] = {}
+
+    def __enter__(self) -> _StopOnSignal:
+        for number in (signal.SIGINT, signal.SIGTERM):
+            self._previous[number] = signal.signal(number, self._handle)
+        return self
+
+    def _handle(self, number: int, frame: object) -> None:
+        self.requested = True
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        print("\npainterly: stopping after this step and saving a checkpoint (Ctrl-C again to abort)", file=sys.stderr)
+
+    def __exit__(self, *exc: object) -> None:
+        for number, handler in self._previous.items():
+            signal.signal(number, handler)
+
+    def __call__(self) -> bool:
+        return self.requested
+
+
+def _run_and_save(start: Callable[..., Image.Image], cli: dict[str, Any]) -> int:
+    """Run ``start(progress=, on_step=, should_stop=)`` and write the result, whatever happens.
+
+    ``cli`` holds the CLI-only settings (output, overwrite, save_every, trace, quiet); they
+    travel in the checkpoint so ``painterly resume`` writes where the first run would have.
+    """
+    from painterly.engine import NumericalError
+    from painterly.images import save_image, tensor_to_pil
+    from painterly.run import Interrupted
+
+    output = Path(cli["output"])
+    trace = open(cli["trace"], "a") if cli.get("trace") else None  # noqa: SIM115 - closed in finally
+
+    def on_step(record: StepRecord) -> None:
+        if cli["save_every"] and record.step % cli["save_every"] == 0:
+            save_image(record.to_pil(), _sibling(output, f"step{record.step:04d}"), overwrite=True)
+        if trace is not None:
+            row = {
+                "step": record.step,
+                "stage": record.stage,
+                "size": record.size,
+                "seconds": round(record.elapsed, 4),
+                "evaluations": record.evaluations,
+                **record.losses,
+            }
+            trace.write(json.dumps(row) + "\n")
+            trace.flush()
+
+    try:
+        with _StopOnSignal() as stop:
+            result = start(progress=not cli["quiet"], on_step=on_step, should_stop=stop)
+    except Interrupted as stopped:
+        partial = save_image(stopped.image, _sibling(output, "partial"), overwrite=True)
+        resume_hint = f"; continue with: painterly resume {stopped.checkpoint}" if stopped.checkpoint else ""
+        print(f"painterly: stopped at step {stopped.step}; the image so far is in {partial}{resume_hint}",
+              file=sys.stderr)  # fmt: skip
+        return 130
+    except NumericalError as error:
+        last = save_image(tensor_to_pil(error.image), _sibling(output, "last-good"), overwrite=True)
+        print(f"painterly: error: {error}; the last good image is in {last}", file=sys.stderr)
+        return 1
+    finally:
+        if trace is not None:
+            trace.close()
+    save_image(result, output, overwrite=cli["overwrite"])
+    if cli.get("checkpoint"):
+        Path(cli["checkpoint"]).unlink(missing_ok=True)  # superseded by the finished image
+    print(f"wrote {output}")
+    return 0
 
 
 def _stylize_command(argv: list[str]) -> int:
-    from painterly.images import check_output_path, save_image
-    from painterly.stylize import StepRecord, stylize
+    from painterly.images import check_output_path
+    from painterly.stylize import stylize
 
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -216,38 +301,43 @@ def _stylize_command(argv: list[str]) -> int:
     output: Path = args.output or _default_output(args.content, args.styles)
     check_output_path(output, overwrite=args.overwrite, inputs=(args.content, *args.styles))
     api_kwargs = {name: getattr(args, name) for name in _api_names()}
-    latest: list[StepRecord] = []
-    trace = args.trace.open("w") if args.trace else None
+    if api_kwargs["checkpoint"] is None:  # the CLI always keeps a checkpoint, so Ctrl-C never loses a run
+        api_kwargs["checkpoint"] = str(output.with_name(output.name + ".ckpt"))
+    cli = {"output": str(output), "overwrite": args.overwrite, "save_every": args.save_every,
+           "trace": str(args.trace) if args.trace else None, "quiet": args.quiet,
+           "checkpoint": api_kwargs["checkpoint"]}  # fmt: skip
 
-    def on_step(record: StepRecord) -> None:
-        latest[:] = [record]
-        if args.save_every and record.step % args.save_every == 0:
-            save_image(record.to_pil(), _step_path(output, record.step), overwrite=True)
-        if trace is not None:
-            row = {
-                "step": record.step,
-                "stage": record.stage,
-                "size": record.size,
-                "seconds": round(record.elapsed, 4),
-                **record.losses,
-            }
-            trace.write(json.dumps(row) + "\n")
-            trace.flush()
+    def start(**runtime: Any) -> Image.Image:
+        return stylize(args.content, args.styles, **api_kwargs, **runtime)
 
-    try:
-        result = stylize(args.content, args.styles, progress=not args.quiet, on_step=on_step, **api_kwargs)
-    except KeyboardInterrupt:
-        if latest:
-            partial = output.with_name(f"{output.stem}_interrupted{output.suffix}")
-            save_image(latest[0].to_pil(), partial, overwrite=True)
-            print(f"\ninterrupted at step {latest[0].step}; the image so far is in {partial}", file=sys.stderr)
-        return 130
-    finally:
-        if trace is not None:
-            trace.close()
-    save_image(result, output, overwrite=args.overwrite)
-    print(f"wrote {output}")
-    return 0
+    return _run_and_save(start, cli)
+
+
+def _resume_command(argv: list[str]) -> int:
+    from painterly.checkpoint import load_checkpoint
+    from painterly.images import check_output_path
+    from painterly.stylize import resume
+
+    parser = argparse.ArgumentParser(
+        prog="painterly resume",
+        description="Continue a stopped run from its checkpoint (written when a run is interrupted with "
+        "Ctrl-C or SIGTERM, or every --checkpoint-every steps). The inputs must be unchanged; the result "
+        "goes where the original run would have written it, and equals an uninterrupted run's on the CPU.",
+    )
+    parser.add_argument("checkpoint", type=Path, help="the .ckpt file the stopped run named")
+    parser.add_argument("--overwrite", action="store_true", help="replace the output file if it exists")
+    parser.add_argument("-q", "--quiet", action="store_true", help="no progress bar or notes")
+    args = parser.parse_args(argv)
+    state = load_checkpoint(args.checkpoint)
+    cli = dict(state.extra) or {"output": str(args.checkpoint.with_suffix("")), "save_every": 0, "trace": None}
+    cli.update(quiet=args.quiet, overwrite=args.overwrite or cli.get("overwrite", False),
+               checkpoint=str(args.checkpoint))  # fmt: skip
+    check_output_path(Path(cli["output"]), overwrite=cli["overwrite"])
+
+    def start(**runtime: Any) -> Image.Image:
+        return resume(args.checkpoint, extra=cli, **runtime)
+
+    return _run_and_save(start, cli)
 
 
 def _api_names() -> list[str]:
@@ -262,6 +352,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if argv and argv[0] == "weights":
             return _weights_command(argv[1:])
+        if argv and argv[0] == "resume":
+            return _resume_command(argv[1:])
         return _stylize_command(argv)
     except PainterlyError as error:
         print(f"painterly: error: {error}", file=sys.stderr)

@@ -132,28 +132,7 @@ def _sqrt_and_inverse_sqrt(cov: Tensor) -> tuple[Tensor, Tensor]:
     ) @ vectors.transpose(-1, -2)
 
 
-def match_color_linear(
-    image: Tensor,
-    reference: Tensor,
-    method: LinearColorMethod = "eigen",
-    *,
-    clamp: bool = True,
-    eps: float = 1e-5,
-) -> Tensor:
-    r"""Affine colour transform :math:`x' = A(x - \mu_x) + \mu_r` so ``image`` gets ``reference``'s colour mean and
-    covariance (the paper's colour histogram matching, §5).
-
-    ``A`` satisfies :math:`A \Sigma_x A^\top = \Sigma_r`; the two choices the paper names are
-    ``"eigen"``, :math:`A = \Sigma_r^{1/2} \Sigma_x^{-1/2}` with symmetric square roots from an eigen
-    decomposition (the 3-D colour matching of Image Analogies, Hertzmann et al. 2001; the default,
-    as it rotates colours least), and ``"cholesky"``, :math:`A = L_r L_x^{-1}` with
-    :math:`\Sigma = L L^\top`.  ``eps`` regularises flat (e.g. grey) images.  With ``clamp`` the result is
-    clipped to [0, 1], which moves the statistics slightly when the transform leaves the RGB cube.
-    """
-    _check_rgb(image)
-    _check_rgb(reference, "reference")
-    if image.shape[0] != reference.shape[0] and reference.shape[0] != 1:
-        raise ValueError("reference must have batch size 1 or the image's batch size")
+def _linear_transform(image: Tensor, reference: Tensor, method: str, eps: float) -> Tensor:
     mean, cov = _mean_cov(image, eps)
     ref_mean, ref_cov = _mean_cov(reference, eps)
     if method == "eigen":
@@ -165,8 +144,45 @@ def match_color_linear(
     else:
         raise ValueError(f"method must be 'eigen' or 'cholesky', not {method!r}")
     flat = image.reshape(image.shape[0], 3, -1).double()
-    result = (transform @ (flat - mean) + ref_mean).reshape(image.shape).to(image.dtype)
-    return result.clamp(0, 1) if clamp else result
+    return (transform @ (flat - mean) + ref_mean).reshape(image.shape).to(image.dtype)
+
+
+def match_color_linear(
+    image: Tensor,
+    reference: Tensor,
+    method: LinearColorMethod = "eigen",
+    *,
+    clamp: bool = True,
+    rounds: int = 10,
+    eps: float = 1e-5,
+) -> Tensor:
+    r"""Affine colour transform :math:`x' = A(x - \mu_x) + \mu_r` so ``image`` gets ``reference``'s colour mean and
+    covariance (the paper's colour histogram matching, §5).
+
+    ``A`` satisfies :math:`A \Sigma_x A^\top = \Sigma_r`.  Two choices of ``A`` are offered:
+    ``"eigen"`` (the default), :math:`A = \Sigma_r^{1/2} \Sigma_x^{-1/2}` with symmetric matrix square
+    roots from an eigen decomposition (the 3-D colour matching of Image Analogies, Hertzmann et al. 2001),
+    and ``"cholesky"``, :math:`A = L_r L_x^{-1}` with :math:`\Sigma = L L^\top`.  ``eps`` regularises flat
+    (e.g. grey) images.
+
+    With ``clamp`` the result is clipped to [0, 1].  Clipping moves the moments when the transform
+    leaves the RGB cube (about 10 % of the values for a dark photo such as coffee.jpg against a light
+    print), so the match is repeated on the clipped image up to ``rounds`` times, which brings mean and
+    covariance to within about 1e-3 (eigen) or 1e-2 (cholesky, which converges more slowly).  Without
+    ``clamp`` one exact round is done.
+    """
+    _check_rgb(image)
+    _check_rgb(reference, "reference")
+    if image.shape[0] != reference.shape[0] and reference.shape[0] != 1:
+        raise ValueError("reference must have batch size 1 or the image's batch size")
+    result = _linear_transform(image, reference, method, eps)
+    if not clamp:
+        return result
+    for _ in range(rounds - 1):
+        if result.min() >= 0 and result.max() <= 1:
+            break
+        result = _linear_transform(result.clamp(0, 1), reference, method, eps)
+    return result.clamp(0, 1)
 
 
 def _match_channel(values: Tensor, reference: Tensor) -> Tensor:

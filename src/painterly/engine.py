@@ -1,23 +1,64 @@
 """The optimisation loop of one stage: image pixels are the parameters, the objective is fixed.
 
 Kept apart from :mod:`painterly.stylize` (which decides *what* to optimise at
-which size) so that optimisers, fault handling and checkpoints have one home.
+which size) so that optimisers, numerical-fault handling and checkpoints have one
+home.  The loop only ever stops *between* steps, so the image and the optimiser
+state it hands back are always consistent and can be checkpointed and resumed
+bit-for-bit.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
 
 import torch
 from torch import Tensor
 
+from painterly.errors import PainterlyError
 from painterly.objective import Objective
-from painterly.optim import make_optimizer
+from painterly.optim import OptimizerSettings, learning_rate_at, make_optimizer
 
-__all__ = ["StepCallback", "optimize"]
+__all__ = ["NumericalError", "StageResult", "StepCallback", "StepInfo", "optimize"]
 
-#: Called after each step with (current image, {"content":.., "style":.., "tv":.., "total":..}).
-StepCallback = Callable[[Tensor, dict[str, float]], None]
+#: How often a non-finite loss may be answered by halving the step size before giving up.
+MAX_RECOVERIES = 4
+
+
+@dataclass(frozen=True)
+class StepInfo:
+    """What the loop knows after one accepted step."""
+
+    image: Tensor  #: the image after the step (the running average when averaging is on); a copy
+    losses: dict[str, float]  #: weighted parts and "total", evaluated at the start of the step
+    evaluations: int  #: objective evaluations this step (L-BFGS with line search makes several)
+
+
+StepCallback = Callable[[StepInfo], None]
+
+
+class NumericalError(PainterlyError):
+    """The loss stayed NaN/infinite even with smaller steps; ``image`` is the last good one."""
+
+    def __init__(self, message: str, image: Tensor) -> None:
+        super().__init__(message)
+        self.image = image
+
+
+@dataclass
+class StageResult:
+    """Where a stage ended: finished, or stopped between two steps on request."""
+
+    image: Tensor
+    steps_done: int
+    stopped: bool
+    state: dict[str, Any] = field(repr=False)  #: optimiser state, rate and average: what a resume needs
+
+
+def _finite(losses: dict[str, float], image: Tensor) -> bool:
+    return all(math.isfinite(value) for value in losses.values()) and bool(torch.isfinite(image).all())
 
 
 def optimize(
@@ -25,28 +66,87 @@ def optimize(
     start: Tensor,
     *,
     steps: int,
-    optimizer: str,
-    learning_rate: float | None,
+    settings: OptimizerSettings,
     on_step: StepCallback,
-) -> Tensor:
-    """Run ``steps`` optimiser iterations from ``start`` and return the final image (detached)."""
+    should_stop: Callable[[], bool] = lambda: False,
+    resume_state: dict[str, Any] | None = None,
+    first_step: int = 0,
+    checkpoint_every: int = 0,
+    on_checkpoint: Callable[[int, dict[str, Any], Tensor], None] | None = None,
+) -> StageResult:
+    """Run steps ``first_step .. steps-1`` from ``start``; stop early if ``should_stop()`` turns true.
+
+    A non-finite loss or image rolls back to the last good image and restarts the
+    optimiser with half the step size (up to :data:`MAX_RECOVERIES` times), then
+    raises :class:`NumericalError` carrying the last good image.  Every
+    ``checkpoint_every`` steps, ``on_checkpoint(steps_done, state, image)`` gets
+    what a resume needs.
+    """
+    rate = settings.rate if resume_state is None else resume_state["rate"]
     image = start.detach().clone().contiguous().requires_grad_(True)
-    opt = make_optimizer(optimizer, image, learning_rate)
+    opt = make_optimizer(settings, image, rate)
+    average = None
+    if resume_state is not None:
+        opt.load_state_dict(resume_state["optimizer"])
+        average = resume_state.get("average")
     latest: dict[str, Tensor] = {}
+    evaluations = 0
 
     def closure() -> Tensor:
+        nonlocal evaluations
+        evaluations += 1
         opt.zero_grad(set_to_none=True)
         total, parts = objective(image)
         total.backward()
-        latest.clear()
-        latest.update(parts)
-        latest["total"] = total
+        if not latest:  # report the losses at the step's first evaluation
+            latest.update(parts)
+            latest["total"] = total
         return total
 
-    for _ in range(steps):
+    last_good = image.detach().clone()
+    recoveries = 0
+    done = first_step
+    while done < steps:
+        if should_stop():
+            break
+        for group in opt.param_groups:
+            group["lr"] = learning_rate_at(rate, done, steps, settings.lr_decay)
+        latest.clear()
+        evaluations = 0
         opt.step(closure)
-        if optimizer != "lbfgs":  # first-order methods may step outside the valid pixel range
+        if settings.name != "lbfgs":  # first-order methods may step outside the valid pixel range
             with torch.no_grad():
                 image.clamp_(0, 1)
-        on_step(image.detach(), {name: float(value.detach()) for name, value in latest.items()})
-    return image.detach()
+        values = {name: float(value.detach()) for name, value in latest.items()}
+        if not _finite(values, image):
+            recoveries += 1
+            if recoveries > MAX_RECOVERIES:
+                raise NumericalError(
+                    f"the loss became NaN or infinite at step {done + 1} even after {MAX_RECOVERIES} retries with "
+                    f"smaller steps (last learning rate {rate:g}); lower --learning-rate or the loss weights",
+                    last_good if average is None else average,
+                )
+            rate /= 2
+            with torch.no_grad():
+                image.copy_(last_good)
+            opt = make_optimizer(settings, image, rate)
+            continue
+        last_good = image.detach().clone()
+        if settings.average:
+            average = last_good.clone() if average is None else average.lerp_(last_good, 1 - settings.average)
+        done += 1
+        shown = last_good if average is None else average.clone()
+        on_step(StepInfo(image=shown, losses=values, evaluations=evaluations))
+        if on_checkpoint is not None and checkpoint_every and done % checkpoint_every == 0 and done < steps:
+            on_checkpoint(done, _state(opt, rate, average, image), image.detach())
+    return StageResult(
+        image=image.detach() if average is None else average,
+        steps_done=done,
+        stopped=done < steps,
+        state=_state(opt, rate, average, image),
+    )
+
+
+def _state(opt: torch.optim.Optimizer, rate: float, average: Tensor | None, image: Tensor) -> dict[str, Any]:
+    """Everything a resumed stage needs to continue exactly: optimiser state, rate, average, iterate."""
+    return {"optimizer": opt.state_dict(), "rate": rate, "average": average, "current": image.detach()}

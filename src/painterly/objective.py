@@ -21,7 +21,19 @@ from painterly.control import mask_for_layer
 from painterly.encoder import VGGEncoder
 from painterly.losses import GuidedGramLoss, LayerLoss, laplacian, total_variation
 
-__all__ = ["Objective", "Term"]
+__all__ = ["NormalizeGradient", "Objective", "Term"]
+
+
+class NormalizeGradient(torch.autograd.Function):
+    r"""Identity forward; backward divides the incoming gradient by its L1 norm: :math:`g / (\|g\|_1 + \epsilon)`."""
+
+    @staticmethod
+    def forward(ctx: torch.autograd.function.FunctionCtx, features: Tensor) -> Tensor:
+        return features.view_as(features)
+
+    @staticmethod
+    def backward(ctx: torch.autograd.function.FunctionCtx, grad: Tensor) -> Tensor:
+        return grad / (grad.abs().sum() + 1e-8)
 
 
 @dataclass
@@ -53,6 +65,8 @@ class Objective:
             raise ValueError("a laplacian_weight needs the content's laplacian_target")
         self.laplacian_weight = laplacian_weight
         self.laplacian_target = laplacian_target
+        self.luminance_only = False  # see build()
+        self.normalize_gradients = False  # see build()
 
     @classmethod
     def build(
@@ -69,6 +83,8 @@ class Objective:
         tv_weight: float,
         laplacian_weight: float = 0.0,
         style_masks: Sequence[Tensor | None] | None = None,
+        luminance_only: bool = False,
+        normalize_gradients: bool = False,
     ) -> Objective:
         """Encode the content once and each style once and keep only their target representations.
 
@@ -76,6 +92,11 @@ class Objective:
         ``style_masks`` (spatial control) gives each style an optional 1 x 1 x H x W mask at the content's
         size; a masked style's terms compare Gram matrices over its region only
         (:class:`~painterly.losses.GuidedGramLoss`), and a layer where the mask is empty gets no term.
+        With ``luminance_only`` the image is judged by its grey component (channel mean) only, so its
+        gradient is grey and a grey start stays grey (luminance-only transfer, painterly.color).
+        With ``normalize_gradients`` each term's gradient w.r.t. its layer's features is divided by its
+        L1 norm (:class:`NormalizeGradient`), so every layer pushes with the same strength whatever its
+        loss's scale (Johnson's ``-normalize_gradients``; theory.md).
         """
         terms: list[Term] = []
         with torch.no_grad():
@@ -106,13 +127,21 @@ class Objective:
                         terms.append(Term("style", layer, weight * blend, loss, target))
                 del style_features
         laplacian_target = laplacian(content).detach() if laplacian_weight else None
-        return cls(encoder, terms, tv_weight, laplacian_weight, laplacian_target)
+        objective = cls(encoder, terms, tv_weight, laplacian_weight, laplacian_target)
+        objective.luminance_only = luminance_only
+        objective.normalize_gradients = normalize_gradients
+        return objective
 
     def __call__(self, image: Tensor) -> tuple[Tensor, dict[str, Tensor]]:
+        if self.luminance_only:
+            image = image.mean(1, keepdim=True).expand_as(image)
         features = self.encoder(image)
         parts: dict[str, Tensor] = {}
         for term in self.terms:
-            value = term.weight * term.loss(features[term.layer], term.target)
+            layer_features = features[term.layer]
+            if self.normalize_gradients:
+                layer_features = NormalizeGradient.apply(layer_features)
+            value = term.weight * term.loss(layer_features, term.target)
             parts[term.kind] = parts[term.kind] + value if term.kind in parts else value
         if self.tv_weight:
             parts["tv"] = self.tv_weight * total_variation(image)

@@ -1,12 +1,14 @@
-"""Optimisers for the image, behind one name -> torch optimiser factory.
+"""Optimisers for the image, configured by one small settings object.
 
 Every optimiser is stepped one iteration at a time with a closure that returns
 the loss and fills ``.grad``, so the engine can report, save and stop between
-any two iterations whatever the optimiser.
+any two iterations whatever the optimiser.  ``docs/optimizers.md`` compares them.
 """
 
 from __future__ import annotations
 
+import math
+from dataclasses import dataclass
 from typing import Literal
 
 import torch
@@ -14,28 +16,78 @@ from torch import Tensor
 
 from painterly.errors import OptionError
 
-__all__ = ["DEFAULT_LEARNING_RATES", "OptimizerName", "make_optimizer"]
+__all__ = [
+    "DEFAULT_LEARNING_RATES",
+    "OptimizerName",
+    "OptimizerSettings",
+    "learning_rate_at",
+    "make_optimizer",
+]
 
-OptimizerName = Literal["lbfgs", "adam"]
+OptimizerName = Literal["lbfgs", "adam", "gd"]
 
-#: Learning rates on the [0, 1] image scale.  L-BFGS's 1.0 is a full quasi-Newton step.
-DEFAULT_LEARNING_RATES: dict[str, float] = {"lbfgs": 1.0, "adam": 0.02}
+#: Learning rates on the [0, 1] image scale.  L-BFGS's 1.0 is a full quasi-Newton step; gradient
+#: descent's rate multiplies the raw gradient, whose scale depends on the loss weights.
+DEFAULT_LEARNING_RATES: dict[str, float] = {"lbfgs": 1.0, "adam": 0.02, "gd": 0.002}
 
 
-def make_optimizer(name: str, image: Tensor, learning_rate: float | None = None) -> torch.optim.Optimizer:
-    """Create the optimiser ``name`` over the single tensor ``image``.
+@dataclass(frozen=True)
+class OptimizerSettings:
+    """How the image is optimised; every field is a ``stylize`` keyword of the same meaning."""
 
-    L-BFGS runs one iteration (one function evaluation, no line search, as in
-    Gatys et al.'s and Johnson's implementations) per ``step`` and keeps its
+    name: str = "lbfgs"
+    learning_rate: float | None = None  #: None: DEFAULT_LEARNING_RATES[name]
+    history_size: int = 100  #: L-BFGS curvature pairs kept (memory: 2 image copies each)
+    line_search: bool = False  #: L-BFGS strong-Wolfe line search (several evaluations per step)
+    momentum: float = 0.9  #: gradient descent momentum (0 = the plain x <- x - rate * dx)
+    lr_decay: float = 1.0  #: final rate as a fraction of the first (cosine schedule); 1 = constant
+    average: float = 0.0  #: decay of a running (exponential) average of iterates returned instead; 0 = off
+
+    def __post_init__(self) -> None:
+        if self.name not in DEFAULT_LEARNING_RATES:
+            raise OptionError(f"unknown optimizer {self.name!r}; choose one of {', '.join(DEFAULT_LEARNING_RATES)}")
+        if self.learning_rate is not None and not (math.isfinite(self.learning_rate) and self.learning_rate > 0):
+            raise OptionError(f"learning rate must be positive, not {self.learning_rate}")
+        if self.history_size < 1:
+            raise OptionError(f"L-BFGS history size must be at least 1, not {self.history_size}")
+        if not 0 <= self.momentum < 1:
+            raise OptionError(f"momentum must be in [0, 1), not {self.momentum}")
+        if not 0 < self.lr_decay <= 1:
+            raise OptionError(f"learning-rate decay must be in (0, 1], not {self.lr_decay}")
+        if not 0 <= self.average < 1:
+            raise OptionError(f"iterate averaging decay must be in [0, 1), not {self.average}")
+
+    @property
+    def rate(self) -> float:
+        return DEFAULT_LEARNING_RATES[self.name] if self.learning_rate is None else self.learning_rate
+
+
+def learning_rate_at(base: float, step: int, steps: int, decay: float) -> float:
+    """Cosine schedule from ``base`` at step 0 to ``base * decay`` at the last step of a stage."""
+    if decay >= 1 or steps <= 1:
+        return base
+    progress = min(1.0, step / (steps - 1))
+    return base * (decay + (1 - decay) * 0.5 * (1 + math.cos(math.pi * progress)))
+
+
+def make_optimizer(settings: OptimizerSettings, image: Tensor, rate: float | None = None) -> torch.optim.Optimizer:
+    """Create the optimiser over the single tensor ``image`` (``rate`` overrides the settings' rate).
+
+    L-BFGS runs one iteration per ``step`` (one function evaluation without line
+    search, as in Gatys et al.'s and Johnson's implementations) and keeps its
     curvature history between calls.
     """
-    if name not in DEFAULT_LEARNING_RATES:
-        raise OptionError(f"unknown optimizer {name!r}; choose one of {', '.join(DEFAULT_LEARNING_RATES)}")
-    rate = DEFAULT_LEARNING_RATES[name] if learning_rate is None else learning_rate
-    if not rate > 0:
-        raise OptionError(f"learning rate must be positive, not {rate}")
-    if name == "lbfgs":
+    rate = settings.rate if rate is None else rate
+    if settings.name == "lbfgs":
         return torch.optim.LBFGS(
-            [image], lr=rate, max_iter=1, history_size=100, tolerance_grad=0.0, tolerance_change=0.0
+            [image],
+            lr=rate,
+            max_iter=1,
+            history_size=settings.history_size,
+            tolerance_grad=0.0,
+            tolerance_change=0.0,
+            line_search_fn="strong_wolfe" if settings.line_search else None,
         )
-    return torch.optim.Adam([image], lr=rate)
+    if settings.name == "adam":
+        return torch.optim.Adam([image], lr=rate)
+    return torch.optim.SGD([image], lr=rate, momentum=settings.momentum)

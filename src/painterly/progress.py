@@ -17,14 +17,20 @@ __all__ = ["WorkProgress"]
 class WorkProgress:
     """tqdm bar over the work of a run planned as ``(steps, pixels)`` per stage."""
 
-    def __init__(self, plan: Sequence[tuple[int, int]]) -> None:
+    def __init__(self, plan: Sequence[tuple[int, int]], done: int = 0) -> None:
+        """``done`` steps of the plan are already behind (a resumed run): the bar starts there."""
         from tqdm.auto import tqdm
 
         self._unit = min(pixels for _, pixels in plan)
         self._steps = sum(steps for steps, _ in plan)
         total = sum(steps * pixels / self._unit for steps, pixels in plan)
+        initial = 0.0
+        for count, pixels in plan:
+            taken = min(count, done)
+            initial, done = initial + taken * pixels / self._unit, done - taken
         self._bar = tqdm(
             total=total,
+            initial=initial,
             dynamic_ncols=True,
             bar_format="{l_bar}{bar}| {elapsed}<{remaining}{postfix}",
         )

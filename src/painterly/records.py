@@ -24,6 +24,7 @@ class StepRecord:
     losses: dict[str, float]  #: "content", "style", "tv", "laplacian" (weighted, when on) and "total"
     elapsed: float  #: seconds since the optimisation began
     image: Tensor = field(repr=False)  #: current image, 1 x 3 x H x W in [0, 1]; do not modify
+    evaluations: int = 1  #: objective evaluations this step (L-BFGS line search makes several)
 
     def to_pil(self) -> Image.Image:
         return tensor_to_pil(self.image)

@@ -1,0 +1,148 @@
+"""Optimisers compared on the same work: loss against iterations and against seconds.
+
+Usage:  python bench/optimizers.py [--size 256] [--budget 60] [--init noise] [--out docs]
+
+Every optimiser gets the same content/style pair, the same size (one stage, no
+coarse-to-fine, so only the optimiser differs), the same objective and the same
+wall-clock budget.  Seconds count every objective evaluation (L-BFGS with line
+search makes several per step).  Writes ``docs/optimizers.md`` with a table,
+``docs/optimizers/*.png`` plots and the images each produced side by side.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from PIL import Image, ImageDraw
+
+from painterly.images import save_image
+from painterly.records import StepRecord
+from painterly.stylize import stylize
+
+REPO = Path(__file__).resolve().parents[1]
+DATA = REPO.parent / "shared" / "data"
+PAIRS = {
+    "tubingen-starry": (REPO / "examples" / "tubingen.jpg", REPO / "examples" / "starry_night.jpg"),
+    "coffee-wave": (DATA / "content" / "coffee.jpg", DATA / "style" / "great_wave_hokusai.jpg"),
+}
+
+#: name -> stylize keywords.  Learning rates are on the [0, 1] image scale.
+CONFIGS: dict[str, dict[str, object]] = {
+    "lbfgs": {"optimizer": "lbfgs"},
+    "lbfgs-h20": {"optimizer": "lbfgs", "history_size": 20},
+    "lbfgs-wolfe": {"optimizer": "lbfgs", "line_search": True},
+    "adam-0.02": {"optimizer": "adam", "learning_rate": 0.02},
+    "adam-0.05-cos": {"optimizer": "adam", "learning_rate": 0.05, "lr_decay": 0.05},
+    "adam-0.05-cos-avg": {"optimizer": "adam", "learning_rate": 0.05, "lr_decay": 0.05, "average": 0.9},
+    "gd-momentum": {"optimizer": "gd", "momentum": 0.9},
+    "gd-plain": {"optimizer": "gd", "momentum": 0.0},
+}
+
+
+@dataclass
+class Trace:
+    name: str
+    steps: list[int] = field(default_factory=list)
+    seconds: list[float] = field(default_factory=list)
+    evaluations: list[int] = field(default_factory=list)
+    total: list[float] = field(default_factory=list)
+    content: list[float] = field(default_factory=list)
+    style: list[float] = field(default_factory=list)
+
+    def add(self, record: StepRecord) -> None:
+        self.steps.append(record.step)
+        self.seconds.append(record.elapsed)
+        self.evaluations.append(record.evaluations)
+        self.total.append(record.losses["total"])
+        self.content.append(record.losses.get("content", 0.0))
+        self.style.append(record.losses.get("style", 0.0))
+
+    def time_to_reach(self, level: float) -> float | None:
+        return next((s for s, t in zip(self.seconds, self.total, strict=True) if t <= level), None)
+
+
+def run(name: str, pair: tuple[Path, Path], size: int, budget: float, init: str) -> tuple[Trace, Image.Image]:
+    trace = Trace(name)
+    began = time.perf_counter()
+    image = stylize(
+        *pair, size=size, start_size=None, iterations=100_000, init=init, seed=0, device="cpu",
+        on_step=trace.add, should_stop=lambda: time.perf_counter() - began > budget, **CONFIGS[name],  # type: ignore[arg-type]
+    )  # fmt: skip
+    return trace, image
+
+
+def plot(traces: list[Trace], pair_name: str, out: Path) -> Path:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, axes = plt.subplots(1, 2, figsize=(12, 4.5))
+    for trace in traces:
+        axes[0].plot(trace.steps, trace.total, label=trace.name)
+        axes[1].plot(trace.seconds, trace.total, label=trace.name)
+    for axis, label in zip(axes, ("iteration", "seconds (all evaluations counted)"), strict=True):
+        axis.set_yscale("log")
+        axis.set_xlabel(label)
+        axis.set_ylabel("total loss")
+        axis.grid(alpha=0.3)
+    axes[0].legend(fontsize=8)
+    figure.suptitle(f"{pair_name}: total loss, same objective and budget")
+    figure.tight_layout()
+    path = out / f"{pair_name}_loss.png"
+    figure.savefig(path, dpi=90)
+    plt.close(figure)
+    return path
+
+
+def sheet(images: dict[str, Image.Image], path: Path) -> None:
+    width, height = next(iter(images.values())).size
+    canvas = Image.new("RGB", (width * len(images), height + 18), "white")
+    draw = ImageDraw.Draw(canvas)
+    for index, (name, image) in enumerate(images.items()):
+        canvas.paste(image.convert("RGB"), (index * width, 18))
+        draw.text((index * width + 4, 3), name, fill="black")
+    save_image(canvas, path, overwrite=True, quality=88)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--size", type=int, default=256)
+    parser.add_argument("--budget", type=float, default=60.0, help="seconds per optimiser run")
+    parser.add_argument("--init", default="noise")
+    parser.add_argument("--pairs", nargs="+", default=list(PAIRS), choices=list(PAIRS))
+    parser.add_argument("--configs", nargs="+", default=list(CONFIGS), choices=list(CONFIGS))
+    parser.add_argument("--out", type=Path, default=REPO / "docs")
+    args = parser.parse_args()
+    figures = args.out / "optimizers"
+    figures.mkdir(parents=True, exist_ok=True)
+    rows = []
+    for pair_name in args.pairs:
+        traces, images = [], {}
+        for name in args.configs:
+            trace, image = run(name, PAIRS[pair_name], args.size, args.budget, args.init)
+            traces.append(trace)
+            images[name] = image
+            print(f"{pair_name:16} {name:18} steps {trace.steps[-1]:5d} evals {sum(trace.evaluations):5d} "
+                  f"s/step {trace.seconds[-1] / trace.steps[-1]:.3f} total {trace.total[-1]:.4g}", flush=True)  # fmt: skip
+        plot(traces, pair_name, figures)
+        sheet(images, figures / f"{pair_name}_images.jpg")
+        reference = next(t for t in traces if t.name == "lbfgs")
+        for trace in traces:
+            rows.append({
+                "pair": pair_name, "optimizer": trace.name, "steps": trace.steps[-1],
+                "evaluations": sum(trace.evaluations), "s_per_step": trace.seconds[-1] / trace.steps[-1],
+                "total": trace.total[-1], "content": trace.content[-1], "style": trace.style[-1],
+                "t_to_lbfgs_half": trace.time_to_reach(reference.total[len(reference.total) // 2]),
+                "t_to_lbfgs_final": trace.time_to_reach(reference.total[-1]),
+            })  # fmt: skip
+    (figures / "results.json").write_text(json.dumps(rows, indent=1))
+    print(json.dumps(rows, indent=1))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,410 @@
+"""One style-transfer run: validated settings, loaded inputs, the stage plan, and the loop over stages.
+
+:func:`painterly.stylize` and :func:`painterly.resume` are thin wrappers over
+:class:`StyleTransferRun`.  The image is optimised coarse-to-fine: first at
+``start_size`` pixels on the long side, then upsampled by about sqrt(2) per stage
+until ``size``.  Each stage starts from the previous result, so most of the work
+happens where it is cheap; because Gram matrices and content losses are
+size-normalised, the same weights mean the same thing at every stage.  Between
+any two steps the run can stop and write a checkpoint from which it continues
+exactly.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from PIL import Image
+from torch import Tensor
+
+from painterly.checkpoint import Checkpoint, file_sha256, save_checkpoint
+from painterly.color import gray_to_rgb, luminance, prepare_color_inputs, restore_colors
+from painterly.control import per_style_layer_weights, resize_mask
+from painterly.encoder import VGGEncoder, validate_layers
+from painterly.engine import StepInfo, optimize
+from painterly.errors import OptionError, PainterlyError
+from painterly.images import LoadedImage, load_image, pil_to_tensor, resize_long_side, tensor_to_pil
+from painterly.losses import ContentLoss, make_style_loss
+from painterly.memory import available_bytes, estimate_run_bytes, largest_fitting_size
+from painterly.objective import Objective
+from painterly.optim import OptimizerSettings
+from painterly.progress import WorkProgress
+from painterly.records import StepRecord
+from painterly.weights import VGGWeights, default_weights, load_weights
+
+__all__ = ["Interrupted", "StyleTransferRun", "pyramid_sizes", "resolve_device", "split_iterations"]
+
+log = logging.getLogger("painterly")
+
+ImageInput = str | os.PathLike[str] | Image.Image
+
+
+class Interrupted(PainterlyError):
+    """The run was asked to stop between two steps; ``image`` is the result so far.
+
+    ``checkpoint`` is the file a :func:`painterly.resume` continues from (None if
+    the run was started without one).
+    """
+
+    def __init__(self, step: int, image: Image.Image, checkpoint: Path | None) -> None:
+        where = f"; continue with `painterly resume {checkpoint}`" if checkpoint else ""
+        super().__init__(f"stopped at step {step}{where}")
+        self.step, self.image, self.checkpoint = step, image, checkpoint
+
+
+def resolve_device(device: str) -> torch.device:
+    """``auto`` picks CUDA, then Apple MPS, then the CPU."""
+    if device == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    try:
+        resolved = torch.device(device)
+    except RuntimeError:
+        raise OptionError(f"unknown device {device!r}; use auto, cpu, cuda, cuda:N or mps") from None
+    if resolved.type == "cuda" and not torch.cuda.is_available():
+        raise OptionError("device cuda was requested but PyTorch sees no CUDA GPU here; use --device cpu")
+    return resolved
+
+
+def pyramid_sizes(size: int, start_size: int | None, factor: float = math.sqrt(2)) -> list[int]:
+    """Long-side sizes of the coarse-to-fine stages, ending exactly at ``size``.
+
+    >>> pyramid_sizes(512, 256)
+    [256, 362, 512]
+    """
+    if start_size is None or start_size >= size:
+        return [size]
+    count = max(1, math.ceil(math.log(size / start_size, factor) - 1e-9))
+    return [round(size / factor ** (count - index)) for index in range(count)] + [size]
+
+
+def split_iterations(total: int, stages: int) -> list[int]:
+    """Share ``total`` steps so each stage gets half the previous one's.
+
+    Each sqrt(2) stage doubles the pixels and so the cost per step: halving the
+    steps gives every stage about the same wall time, most steps where they are cheap.
+    """
+    shares = [0.5**index for index in range(stages)]
+    counts = [max(1, math.floor(total * share / sum(shares))) for share in shares]
+    counts[0] = max(1, counts[0] + total - sum(counts))  # every stage runs at least once
+    return counts
+
+
+def _load(source: ImageInput, role: str, max_pixels: int) -> LoadedImage:
+    if isinstance(source, Image.Image):
+        alpha = source.getchannel("A") if source.mode in ("RGBA", "LA") else None
+        return LoadedImage(rgb=source.convert("RGB"), alpha=alpha, path=None, notes=[])
+    return load_image(Path(source), max_pixels=max_pixels, role=role)
+
+
+def _layer_weights(
+    layers: Sequence[str], weights: Sequence[float] | None, what: str, *, scale: float
+) -> dict[str, float]:
+    """``{layer: scale * weight}``, per-layer weights defaulting to equal shares summing to one."""
+    layers = validate_layers(layers)
+    if not layers:
+        raise OptionError(f"at least one {what} layer is needed")
+    if weights is None:
+        weights = [1.0 / len(layers)] * len(layers)
+    if len(weights) != len(layers):
+        raise OptionError(f"{len(weights)} {what} layer weights given for {len(layers)} {what} layers")
+    if any(not math.isfinite(w) or w < 0 for w in weights):
+        raise OptionError(f"{what} layer weights must be finite and non-negative, got {list(weights)}")
+    return {layer: scale * weight for layer, weight in zip(layers, weights, strict=True)}
+
+
+def _check_positive(name: str, value: float, *, allow_zero: bool = False) -> None:
+    ok = math.isfinite(value) and (value >= 0 if allow_zero else value > 0)
+    if not ok:
+        raise OptionError(f"{name} must be {'non-negative' if allow_zero else 'positive'} and finite, not {value}")
+
+
+def _short_side(image_size: tuple[int, int], long_side: int) -> int:
+    return max(1, round(min(image_size) * long_side / max(image_size)))
+
+
+def _feasible_sizes(sizes: list[int], image_size: tuple[int, int], min_side: int) -> list[int]:
+    """Drop coarse stages too small for the deepest layer; refuse if even the final size is."""
+    feasible = [s for s in sizes if _short_side(image_size, s) >= min_side]
+    if not feasible:
+        width, height = image_size
+        raise OptionError(
+            f"at size {sizes[-1]} the content ({width}x{height}, aspect {max(image_size) / min(image_size):.1f}:1) "
+            f"has a short side of {_short_side(image_size, sizes[-1])} px, but the chosen layers need at least "
+            f"{min_side} px; use a larger --size, shallower layers, or a less extreme aspect ratio"
+        )
+    return feasible
+
+
+def _resize_at_least(image: Image.Image, long_side: int, min_side: int) -> Image.Image:
+    """Resize to ``long_side``, enlarged if needed so the short side reaches ``min_side``."""
+    needed = math.ceil(min_side * max(image.size) / min(image.size))
+    return resize_long_side(image, max(long_side, needed))
+
+
+def _upsample(image: Tensor, height: int, width: int) -> Tensor:
+    return F.interpolate(image, size=(height, width), mode="bicubic", align_corners=False).clamp(0, 1)
+
+
+class StyleTransferRun:
+    """Validate ``options`` (the keywords of :func:`painterly.stylize`), load inputs, plan the stages.
+
+    Everything that can be refused is refused here, before any optimisation:
+    bad values, unreadable images, a size that does not fit in memory.
+    """
+
+    def __init__(self, content: ImageInput, styles: ImageInput | Sequence[ImageInput], options: dict[str, Any]):
+        self.options = dict(options)
+        o = SimpleNamespace(**options)
+        self.o = o
+        self.content_source = content
+        self.style_sources: list[ImageInput] = (
+            [styles] if isinstance(styles, (str, os.PathLike, Image.Image)) else list(styles)
+        )
+        self._validate()
+        self.settings = OptimizerSettings(
+            name=o.optimizer, learning_rate=o.learning_rate, history_size=o.history_size, line_search=o.line_search,
+            momentum=o.momentum, lr_decay=o.lr_decay, average=o.average,
+        )  # fmt: skip
+        self.style_comparison = make_style_loss(o.style_loss)
+        self.device = resolve_device(o.device)
+        self.content = _load(content, "content image", o.max_pixels)
+        loaded_styles = [_load(s, "style image", o.max_pixels) for s in self.style_sources]
+        for note in [*self.content.notes, *(n for s in loaded_styles for n in s.notes)]:
+            log.warning(note)
+        self.working_content, self.style_images = prepare_color_inputs(
+            self.content.rgb, [s.rgb for s in loaded_styles], o.color_control
+        )
+        self.mask_images = (
+            None if o.style_masks is None else [_load(m, "style mask", o.max_pixels).rgb for m in o.style_masks]
+        )
+        for mask in self.mask_images or []:
+            if abs(math.log(mask.width * self.content.rgb.height / (mask.height * self.content.rgb.width))) > 0.02:
+                log.warning(f"a style mask is {mask.width}x{mask.height}, not the content's shape; it is stretched")
+        vgg = o.weights if isinstance(o.weights, VGGWeights) else (load_weights(o.weights) if o.weights else None)
+        vgg = vgg or default_weights()
+        self.encoder = VGGEncoder(vgg, [*self.content_weights, *self.style_weights], pooling=o.pooling)
+        self.encoder = self.encoder.to(self.device)
+        if self.device.type == "cpu":
+            self.encoder = self.encoder.to(memory_format=torch.channels_last)
+        self.sizes = _feasible_sizes(pyramid_sizes(o.size, o.start_size), self.content.rgb.size, self.encoder.min_side)
+        self.steps_per_stage = split_iterations(o.iterations, len(self.sizes))
+        if o.check_memory:
+            self._check_memory()
+
+    def _validate(self) -> None:
+        o = self.o
+        if not self.style_sources:
+            raise OptionError("at least one style image is needed")
+        if isinstance(o.size, bool) or o.size < 16:
+            raise OptionError(f"size must be at least 16 pixels, not {o.size}")
+        if o.start_size is not None and o.start_size < 16:
+            raise OptionError(f"start size must be at least 16 pixels, not {o.start_size}")
+        if o.iterations < 1:
+            raise OptionError(f"iterations must be at least 1, not {o.iterations}")
+        if o.checkpoint_every < 0:
+            raise OptionError(f"checkpoint interval must be 0 (off) or positive, not {o.checkpoint_every}")
+        for name in ("style_weight", "content_weight", "tv_weight", "laplacian_weight"):
+            _check_positive(name.replace("_", " "), getattr(o, name), allow_zero=True)
+        _check_positive("style scale", o.style_scale)
+        count = len(self.style_sources)
+        blend = list(o.style_blend) if o.style_blend is not None else [1.0] * count
+        if len(blend) != count:
+            raise OptionError(f"{len(blend)} blend weights given for {count} style images")
+        if any(not math.isfinite(b) or b < 0 for b in blend) or sum(blend) <= 0:
+            raise OptionError(f"style blend weights must be non-negative with a positive sum, got {blend}")
+        self.content_weights = _layer_weights(
+            o.content_layers, o.content_layer_weights, "content", scale=o.content_weight
+        )
+        self.style_weights = _layer_weights(o.style_layers, o.style_layer_weights, "style", scale=o.style_weight)
+        self.scales = list(o.style_scales) if o.style_scales is not None else [1.0] * count
+        if len(self.scales) != count:
+            raise OptionError(f"{len(self.scales)} style scales given for {count} style images")
+        for value in self.scales:
+            _check_positive("each style scale", value)
+        if o.style_masks is not None and len(o.style_masks) != count:
+            raise OptionError(f"{len(o.style_masks)} style masks given for {count} style images")
+        if o.style_masks is not None and o.style_loss != "gram":
+            raise OptionError(f"style masks work with the gram style loss only, not {o.style_loss!r}")
+        # Masked styles act in their own regions, so their blend weights are not shared out.
+        self.per_style_weights = per_style_layer_weights(
+            self.style_weights, blend, o.style_layer_sets, normalize=o.style_masks is None
+        )
+        if o.init not in ("content", "noise") and not Path(o.init).exists():
+            raise OptionError(f"init must be 'content', 'noise' or an existing image file, not {o.init!r}")
+        if o.checkpoint is not None:
+            sources = [self.content_source, *self.style_sources, *(o.style_masks or [])]
+            if any(isinstance(s, Image.Image) for s in sources) or isinstance(o.weights, VGGWeights):
+                raise OptionError("checkpoints need image files and a weights file (or the default), not objects")
+
+    def _stage_shape(self, stage_size: int) -> tuple[int, int]:
+        width, height = self.content.rgb.size
+        short = _short_side((width, height), stage_size)
+        return (stage_size, short) if width >= height else (short, stage_size)
+
+    def _check_memory(self) -> None:
+        """Refuse, with the largest size that fits, a run whose estimate exceeds the free memory."""
+        width, height = self._stage_shape(self.sizes[-1])
+        needed = estimate_run_bytes(self.encoder.names, width, height, optimizer=self.settings.name)
+        free = available_bytes(self.device)
+        if free is None or needed <= free:
+            return
+        aspect = min(width, height) / max(width, height)
+        fits = largest_fitting_size(self.encoder.names, self.o.size, aspect, free, optimizer=self.settings.name)
+        raise OptionError(
+            f"a {width}x{height} run needs about {needed / 2**30:.1f} GiB but only {free / 2**30:.1f} GiB is free "
+            f"on {self.device.type}; the largest size that fits is about {fits} px (--size {fits}), or lower "
+            "--history-size, or pass --no-check-memory to try anyway"
+        )
+
+    def input_hashes(self) -> dict[str, str]:
+        paths = [self.content_source, *self.style_sources, *(self.o.style_masks or [])]
+        if isinstance(self.o.weights, (str, os.PathLike)):
+            paths.append(self.o.weights)
+        if self.o.init not in ("content", "noise"):
+            paths.append(self.o.init)
+        return {str(p): file_sha256(p) for p in paths}
+
+    def _objective(self, stage_size: int) -> tuple[Objective, Tensor]:
+        o = self.o
+        content = pil_to_tensor(resize_long_side(self.working_content, stage_size)).to(self.device)
+        styles = [
+            pil_to_tensor(_resize_at_least(s, round(stage_size * o.style_scale * k), self.encoder.min_side))
+            for s, k in zip(self.style_images, self.scales, strict=True)
+        ]
+        objective = Objective.build(
+            self.encoder,
+            content=content,
+            styles=[s.to(self.device) for s in styles],
+            content_loss=ContentLoss(),
+            style_loss=self.style_comparison,
+            content_layer_weights=self.content_weights,
+            style_layer_weights=self.per_style_weights,
+            style_blend=[1.0] * len(styles),  # folded into per_style_weights
+            tv_weight=o.tv_weight,
+            laplacian_weight=o.laplacian_weight,
+            style_masks=None if self.mask_images is None else [resize_mask(m, content) for m in self.mask_images],
+            luminance_only=o.color_control == "luminance",
+            normalize_gradients=o.normalize_gradients,
+        )
+        return objective, content
+
+    def _initial_image(self, content: Tensor) -> Tensor:
+        o = self.o
+        if o.init == "content":
+            start = content.clone()
+        elif o.init == "noise":  # white noise around mid-grey (the paper starts from white noise)
+            generator = torch.Generator().manual_seed(o.seed)
+            noise = torch.randn(content.shape, generator=generator, dtype=content.dtype)
+            start = (0.5 + 0.25 * noise.to(content.device)).clamp(0, 1)
+        else:
+            picture = load_image(o.init, max_pixels=o.max_pixels, role="init image").rgb
+            size = (content.shape[-1], content.shape[-2])
+            start = pil_to_tensor(picture.resize(size, Image.Resampling.LANCZOS)).to(content)
+        if o.color_control == "luminance":  # the whole optimisation runs on grey images
+            start = gray_to_rgb(luminance(start))
+        return start
+
+    def _finish(self, image: Tensor) -> Image.Image:
+        if self.o.color_control in ("luminance", "original-colors"):  # result's luminance, content's colours
+            height, width = image.shape[-2:]
+            original = pil_to_tensor(self.content.rgb.resize((width, height), Image.Resampling.LANCZOS)).to(image)
+            image = restore_colors(image, original, self.o.color_control)
+        result = tensor_to_pil(image)
+        if self.content.alpha is not None:
+            result.putalpha(self.content.alpha.resize(result.size, Image.Resampling.LANCZOS))
+        return result
+
+    def execute(
+        self,
+        *,
+        progress: bool = False,
+        on_step: Callable[[StepRecord], None] | None = None,
+        should_stop: Callable[[], bool] | None = None,
+        resume_from: Checkpoint | None = None,
+        extra: dict[str, Any] | None = None,
+    ) -> Image.Image:
+        """Optimise stage by stage; on a stop request write the checkpoint and raise :class:`Interrupted`."""
+        o = self.o
+        stop = should_stop or (lambda: False)
+        checkpoint_path = Path(o.checkpoint) if o.checkpoint is not None else None
+        hashes = self.input_hashes() if checkpoint_path is not None and resume_from is None else None
+        if resume_from is not None:
+            hashes = resume_from.input_hashes
+        torch.manual_seed(o.seed)
+        total_steps = sum(self.steps_per_stage)
+        plan = [(n, math.prod(self._stage_shape(s))) for n, s in zip(self.steps_per_stage, self.sizes, strict=True)]
+        first_stage = resume_from.stage if resume_from is not None else 0
+        step = resume_from.step if resume_from is not None else 0
+        bar = WorkProgress(plan, done=step) if progress else None
+        offset = resume_from.elapsed if resume_from is not None else 0.0
+        started = time.perf_counter()
+        image: Tensor | None = resume_from.image.to(self.device) if resume_from is not None else None
+
+        def save(stage_index: int, stage_done: int, state: dict[str, Any], current: Tensor) -> None:
+            assert checkpoint_path is not None and hashes is not None
+            save_checkpoint(checkpoint_path, Checkpoint(
+                config={**self.options, "content": str(self.content_source),
+                        "styles": [str(s) for s in self.style_sources]},
+                input_hashes=hashes, stage=stage_index, stage_steps_done=stage_done, step=step,
+                image=current.cpu(), optimizer_state=state, learning_rate=float(state.get("rate", 0.0)),
+                elapsed=offset + time.perf_counter() - started, extra=dict(extra or {}),
+            ))  # fmt: skip
+
+        try:
+            for index in range(first_stage, len(self.sizes)):
+                stage_size, stage_steps = self.sizes[index], self.steps_per_stage[index]
+                objective, content = self._objective(stage_size)
+                height, width = content.shape[-2:]
+                resuming_here = resume_from is not None and index == resume_from.stage
+                if resuming_here:
+                    assert resume_from is not None
+                    state = resume_from.optimizer_state
+                    start, first_step = state["current"].to(self.device), resume_from.stage_steps_done
+                else:
+                    state, first_step = None, 0
+                    start = self._initial_image(content) if image is None else _upsample(image, height, width)
+
+                def report(info: StepInfo, stage: int = index + 1, size: tuple[int, int] = (width, height)) -> None:
+                    nonlocal step
+                    step += 1
+                    record = StepRecord(
+                        step=step, total_steps=total_steps, stage=stage, stages=len(self.sizes), size=size,
+                        losses=info.losses, elapsed=offset + time.perf_counter() - started, image=info.image,
+                        evaluations=info.evaluations,
+                    )  # fmt: skip
+                    if bar is not None:
+                        bar.update(record)
+                    if on_step is not None:
+                        on_step(record)
+
+                periodic = o.checkpoint_every if checkpoint_path is not None else 0
+                result = optimize(
+                    objective, start, steps=stage_steps, settings=self.settings, on_step=report,
+                    should_stop=stop, resume_state=state, first_step=first_step,
+                    checkpoint_every=periodic,
+                    on_checkpoint=lambda done, st, cur, i=index: save(i, done, st, cur),
+                )  # fmt: skip
+                image = result.image
+                del objective
+                if result.stopped:
+                    if checkpoint_path is not None:
+                        save(index, result.steps_done, result.state, result.state["current"])
+                    raise Interrupted(step, self._finish(image), checkpoint_path)
+        finally:
+            if bar is not None:
+                bar.close()
+        assert image is not None
+        return self._finish(image)

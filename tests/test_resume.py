@@ -1,0 +1,121 @@
+"""Interruption and resume: a stopped run continues exactly; Ctrl-C in the CLI never loses work."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from painterly import Interrupted, resume, stylize
+from painterly.checkpoint import CheckpointError, load_checkpoint
+from painterly.weights import VGGWeights
+
+from .conftest import make_image, random_vgg_weights
+
+
+@pytest.fixture
+def weights_file(tmp_path: Path) -> Path:
+    weights = random_vgg_weights()
+    path = tmp_path / "tiny.pt"
+    torch.save({**weights.state, **{f"mean.{k}": v for k, v in weights.channel_means.items()}}, path)
+    return path
+
+
+@pytest.fixture
+def pair(tmp_path: Path) -> tuple[Path, Path]:
+    return make_image(tmp_path / "content.png", (48, 36), seed=1), make_image(tmp_path / "style.png", (40, 40), seed=2)
+
+
+def _stop_after(count: int):
+    seen = {"steps": 0}
+
+    def on_step(record) -> None:
+        seen["steps"] = record.step
+
+    return on_step, (lambda: seen["steps"] >= count)
+
+
+@pytest.mark.parametrize("optimizer", ["lbfgs", "adam"])
+@pytest.mark.parametrize("stop_at", [3, 7, 9], ids=["mid-first-stage", "stage-boundary", "mid-last-stage"])
+def test_interrupted_then_resumed_equals_uninterrupted(pair, tmp_path, weights_file, optimizer, stop_at) -> None:
+    options = {"weights": str(weights_file), "size": 48, "start_size": 24, "iterations": 12, "init": "noise",
+               "seed": 5, "optimizer": optimizer}  # fmt: skip
+    # stages 24 / 34 / 48 px get 7 / 3 / 2 steps
+    uninterrupted = np.asarray(stylize(*pair, **options))
+    checkpoint = tmp_path / "run.ckpt"
+    on_step, should_stop = _stop_after(stop_at)
+    with pytest.raises(Interrupted) as info:
+        stylize(*pair, **options, checkpoint=checkpoint, on_step=on_step, should_stop=should_stop)
+    assert info.value.step == stop_at and info.value.checkpoint == checkpoint and checkpoint.exists()
+    assert isinstance(info.value.image, Image.Image)
+    steps_after: list[int] = []
+    resumed = resume(checkpoint, on_step=lambda r: steps_after.append(r.step))
+    assert steps_after == list(range(stop_at + 1, 13)), "the resumed run continues the step count"
+    assert np.array_equal(np.asarray(resumed), uninterrupted)
+
+
+def test_periodic_checkpoints_are_resumable(pair, tmp_path: Path, weights_file: Path) -> None:
+    checkpoint = tmp_path / "run.ckpt"
+    options = {"weights": str(weights_file), "size": 32, "start_size": None, "iterations": 6, "seed": 1}
+    final = np.asarray(stylize(*pair, **options, checkpoint=checkpoint, checkpoint_every=2))
+    state = load_checkpoint(checkpoint)
+    assert state.step == 4 and state.stage_steps_done == 4, "the last periodic checkpoint before the end"
+    assert np.array_equal(np.asarray(resume(checkpoint)), final)
+
+
+def test_changed_input_refuses_to_resume(pair, tmp_path: Path, weights_file: Path) -> None:
+    checkpoint = tmp_path / "run.ckpt"
+    on_step, should_stop = _stop_after(2)
+    with pytest.raises(Interrupted):
+        stylize(*pair, weights=str(weights_file), size=32, iterations=6, checkpoint=checkpoint,
+                on_step=on_step, should_stop=should_stop)  # fmt: skip
+    make_image(pair[1], (40, 40), seed=99)
+    with pytest.raises(CheckpointError, match="has changed"):
+        resume(checkpoint)
+
+
+def test_checkpointing_objects_is_refused_before_work(pair, tmp_path: Path, tiny_weights: VGGWeights) -> None:
+    from painterly import OptionError
+
+    with pytest.raises(OptionError, match="checkpoints need image files"):
+        stylize(*pair, weights=tiny_weights, size=32, iterations=2, checkpoint=tmp_path / "x.ckpt")
+
+
+def test_ctrl_c_saves_image_and_checkpoint_and_resume_finishes(pair, tmp_path: Path, weights_file: Path) -> None:
+    out, trace = tmp_path / "out.png", tmp_path / "trace.jsonl"
+    command = [sys.executable, "-m", "painterly", str(pair[0]), str(pair[1]), "-o", str(out), "--weights",
+               str(weights_file), "--size", "48", "--start-size", "none", "--iterations", "100000", "-q",
+               "--trace", str(trace)]  # fmt: skip
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and (not trace.exists() or len(trace.read_text().splitlines()) < 3):
+        time.sleep(0.05)
+    process.send_signal(signal.SIGINT)
+    _, err = process.communicate(timeout=120)
+    assert process.returncode == 130, err
+    partial, checkpoint = tmp_path / "out_partial.png", tmp_path / "out.png.ckpt"
+    assert partial.exists() and checkpoint.exists() and not out.exists()
+    assert "painterly resume" in err and "Traceback" not in err
+    stopped_at = load_checkpoint(checkpoint).step
+    assert stopped_at >= 3
+
+    # Resume, then stop again with SIGTERM: still nothing lost, the step count carries on.
+    process = subprocess.Popen([sys.executable, "-m", "painterly", "resume", str(checkpoint), "-q"],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and len(trace.read_text().splitlines()) < stopped_at + 3:
+        time.sleep(0.05)
+    process.send_signal(signal.SIGTERM)
+    _, err = process.communicate(timeout=120)
+    assert process.returncode == 130, err
+    steps = [json.loads(line)["step"] for line in trace.read_text().splitlines()]
+    assert steps == list(range(1, len(steps) + 1)), "one trace, steps continuing across the resume"
+    assert load_checkpoint(checkpoint).step > stopped_at
