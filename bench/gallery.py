@@ -105,13 +105,14 @@ def worker(args: argparse.Namespace) -> None:
     options = json.loads(args.options)
     first_step: list[float] = []
     last_elapsed: list[float] = []
-    stage_ends: dict[int, tuple[int, float]] = {}  # stage -> (its last step, elapsed seconds then)
+    stage_ends: dict[int, tuple[int, float]] = {}  # stage -> (its last step, CPU seconds of the process then)
 
     def on_step(record) -> None:
         if record.step == 1:
             first_step.append(record.elapsed)
         last_elapsed[:] = [record.elapsed]
-        stage_ends[record.stage] = (record.step, record.elapsed)
+        usage = resource.getrusage(resource.RUSAGE_SELF)
+        stage_ends[record.stage] = (record.step, usage.ru_utime + usage.ru_stime)
 
     rss_before = _rss_kib()
     cpu_before = resource.getrusage(resource.RUSAGE_SELF)
@@ -136,8 +137,10 @@ def worker(args: argparse.Namespace) -> None:
     content_loss = _content_loss(weights, args.content, args.output)
     steps_after_first = max(1, args.iterations - 1)
     final = max(stage_ends)
-    before = stage_ends.get(final - 1, (0, 0.0))
-    final_step_s = (stage_ends[final][1] - before[1]) / (stage_ends[final][0] - before[0])
+    before = stage_ends.get(final - 1)
+    if before is None:  # one stage: measure from the first step on
+        before = (1, cpu_before.ru_utime + cpu_before.ru_stime)
+    final_step_s = (stage_ends[final][1] - before[1]) / max(1, stage_ends[final][0] - before[0])
     print(
         json.dumps(
             {
@@ -145,7 +148,7 @@ def worker(args: argparse.Namespace) -> None:
                 "cpu_s_per_step": cpu / args.iterations,
                 "s_per_step": last_elapsed[0] / args.iterations,
                 "s_per_step_after_first": (last_elapsed[0] - first_step[0]) / steps_after_first,
-                "final_stage_s_per_step": final_step_s,
+                "final_stage_cpu_s_per_step": final_step_s,
                 "content_loss": content_loss,
                 "peak_rss_mib": peak / 1024,
                 "rss_before_mib": rss_before / 1024,
@@ -251,21 +254,22 @@ def write_table(args: argparse.Namespace, rows, pairs, variants) -> None:
     lines += [
         f"Timings on CPU with {args.threads} torch thread(s) on a 2-core machine shared with other jobs. "
         "*CPU s/step* (user + system time of the run over its steps, including each stage's target preparation) "
-        "is the figure to compare: it hardly depends on what else runs; *wall s/step* does, a lot. "
+        f"is the figure to compare: it hardly depends on what else runs; *wall s/step* does, a lot. *CPU s/step at "
+        f"{args.size} px* is the same for the last stage alone (the earlier stages are smaller and cheaper). "
         "*Peak RSS* is the worker process's `ru_maxrss`; *added* is that minus the resident memory just before "
         "`stylize()` started (torch, weights and encoder already loaded), a rough figure: it also holds the "
         "decoded input pictures and whatever the allocator keeps. The MRF row runs on two style layers instead of "
         "five, which is why it is not slower. *Content loss* is $\\mathrm{mean}(F - P)^2$ at relu4_2 between the "
         "saved result and the content (lower: more of the content kept).",
         "",
-        f"| pair | variant | CPU s/step | wall s/step | wall s/step at {args.size} px | peak RSS (MiB) "
+        f"| pair | variant | CPU s/step | CPU s/step at {args.size} px | wall s/step | peak RSS (MiB) "
         "| added by stylize (MiB) | content loss |",
         "|---|---|---:|---:|---:|---:|---:|---:|",
     ]
     for pair, variant, stats in rows:
         lines.append(
-            f"| {pair} | {variant.label} | {stats['cpu_s_per_step']:.3f} | {stats['s_per_step']:.3f} "
-            f"| {stats['final_stage_s_per_step']:.3f} "
+            f"| {pair} | {variant.label} | {stats['cpu_s_per_step']:.3f} "
+            f"| {stats['final_stage_cpu_s_per_step']:.3f} | {stats['s_per_step']:.3f} "
             f"| {stats['peak_rss_mib']:.0f} | {stats['peak_rss_mib'] - stats['rss_before_mib']:.0f} "
             f"| {stats['content_loss']:.2f} |"
         )

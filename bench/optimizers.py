@@ -127,8 +127,9 @@ def main() -> None:
             trace, image = run(name, PAIRS[pair_name], args.size, args.budget, args.init)
             traces.append(trace)
             images[name] = image
+            per_step = trace.seconds[-1] / trace.steps[-1]
             print(f"{pair_name:16} {name:18} steps {trace.steps[-1]:5d} evals {sum(trace.evaluations):5d} "
-                  f"s/step {trace.seconds[-1] / trace.steps[-1]:.3f} total {trace.total[-1]:.4g}", flush=True)  # fmt: skip
+                  f"s/step {per_step:.3f} total {trace.total[-1]:.4g}", flush=True)  # fmt: skip
         plot(traces, pair_name, figures)
         sheet(images, figures / f"{pair_name}_images.jpg")
         reference = next(t for t in traces if t.name == "lbfgs")

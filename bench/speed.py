@@ -10,6 +10,7 @@ least any implementation with this network can spend per evaluation.
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import resource
 import statistics
@@ -35,7 +36,7 @@ def measure(size: int, steps: int, device: str) -> dict[str, float]:
     stamps: list[float] = []
     stylize(CONTENT, STYLE, size=size, start_size=None, iterations=steps + 2, weights=weights, device=device,
             on_step=lambda record: stamps.append(time.perf_counter()))  # fmt: skip
-    per_step = statistics.median(b - a for a, b in zip(stamps[2:], stamps[3:], strict=False))
+    per_step = statistics.median(b - a for a, b in itertools.pairwise(stamps[2:]))
 
     target = resolve_device(device)
     encoder = VGGEncoder(weights, [*DEFAULT_CONTENT_LAYERS, *DEFAULT_STYLE_LAYERS]).to(target)
@@ -51,7 +52,14 @@ def measure(size: int, steps: int, device: str) -> dict[str, float]:
     floor = statistics.median(floor_times[1:])
     width, height = image.shape[-1], image.shape[-2]
     peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    return {"size": size, "width": width, "height": height, "step_s": per_step, "floor_s": floor, "peak_rss_mib": peak_mib}
+    return {
+        "size": size,
+        "width": width,
+        "height": height,
+        "step_s": per_step,
+        "floor_s": floor,
+        "peak_rss_mib": peak_mib,
+    }
 
 
 def main() -> None:

@@ -41,7 +41,7 @@ def test_every_api_parameter_is_a_cli_option() -> None:
         name for name, p in inspect.signature(stylize).parameters.items() if p.kind is inspect.Parameter.KEYWORD_ONLY
     ]
     for name in keyword_only:
-        if name in ("progress", "on_step"):
+        if name in ("progress", "on_step", "should_stop"):
             continue
         assert f"--{name.replace('_', '-')}" in help_text, name
     assert "examples:" in help_text and "painterly weights" in help_text
@@ -76,7 +76,9 @@ def test_refuses_to_clobber_before_doing_any_work(pair, tmp_path: Path, weights_
     code = _run(*pair, "-o", out, "--weights", weights_file, "--size", "32", "--iterations", "1", "-q")
     assert code == 2 and out.read_bytes() == b"precious"
     assert "--overwrite" in capsys.readouterr().err
-    assert _run(*pair, "-o", out, "--weights", weights_file, "--size", "32", "--iterations", "1", "-q", "--overwrite") == 0
+    assert (
+        _run(*pair, "-o", out, "--weights", weights_file, "--size", "32", "--iterations", "1", "-q", "--overwrite") == 0
+    )
     assert out.read_bytes() != b"precious"
 
 
@@ -108,3 +110,61 @@ def test_module_entry_point_runs_as_a_program(pair, tmp_path: Path) -> None:
     result = subprocess.run([sys.executable, "-m", "painterly", str(tmp_path / "nope.png"), str(pair[1])],
                             capture_output=True, text=True, timeout=120)  # fmt: skip
     assert result.returncode == 2 and "file not found" in result.stderr and "Traceback" not in result.stderr
+
+
+def _write_text_as_jpg(path: Path) -> Path:
+    path.write_text("this is not a picture")
+    return path
+
+
+def _write_truncated_png(path: Path) -> Path:
+    whole = make_image(path.with_name("whole.png"), (64, 64))
+    path.write_bytes(whole.read_bytes()[:300])
+    return path
+
+
+@pytest.mark.parametrize(
+    ("make_content", "extra", "expected"),
+    [
+        (lambda t: (t / "empty.jpg").write_bytes(b"") and None or t / "empty.jpg", [], "empty (0 bytes)"),
+        (lambda t: _write_text_as_jpg(t / "text.jpg"), [], "not an image file"),
+        (lambda t: _write_truncated_png(t / "cut.png"), [], "damaged or truncated"),
+        (lambda t: make_image(t / "big.png", (120, 100)), ["--max-pixels", "5000"], "decompression bomb"),
+        (lambda t: make_image(t / "thin.png", (400, 2)), ["--size", "400"], "aspect 200.0:1"),
+        (lambda t: make_image(t / "c.png", (48, 36)), ["--style-weight", "nan"], "style weight must be"),
+        (lambda t: make_image(t / "c.png", (48, 36)), ["--size", "-3"], "size must be at least 16"),
+        (lambda t: make_image(t / "c.png", (48, 36)), ["--style-blend", "1", "2"], "2 blend weights given for 1"),
+        (lambda t: make_image(t / "c.png", (48, 36)), ["--content-layers", "conv9"], "unknown layer"),
+    ],
+    ids=["zero-bytes", "text-renamed", "truncated", "pixel-limit", "extreme-aspect", "nan-weight", "negative-size",
+         "blend-count", "bad-content-layer"],
+)  # fmt: skip
+def test_bad_input_matrix_exits_2_naming_the_problem(tmp_path, weights_file, make_content, extra, expected, capsys):
+    content = make_content(tmp_path)
+    style = make_image(tmp_path / "style.png")
+    code = _run(content, style, "-o", tmp_path / "o.png", "--weights", weights_file, "-q", "--iterations", "1",
+                *(["--size", "32"] if "--size" not in extra else []), *extra)  # fmt: skip
+    err = capsys.readouterr().err
+    assert code == 2, err
+    assert expected in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "o.png").exists()
+
+
+def test_unwritable_output_directory_is_refused_up_front(pair, tmp_path, weights_file, monkeypatch, capsys) -> None:
+    import os
+
+    real_access = os.access
+    monkeypatch.setattr(os, "access", lambda path, mode: False if Path(path) == tmp_path else real_access(path, mode))
+    code = _run(*pair, "-o", tmp_path / "o.png", "--weights", weights_file, "--size", "32", "-q")
+    assert code == 2 and "not writable" in capsys.readouterr().err
+
+
+def test_animated_gif_content_runs_on_its_first_frame_with_a_notice(tmp_path, weights_file, capsys) -> None:
+    frames = [Image.new("RGB", (40, 30), color) for color in ((200, 30, 30), (30, 200, 30))]
+    gif = tmp_path / "anim.gif"
+    frames[0].save(gif, save_all=True, append_images=frames[1:], duration=100)
+    out = tmp_path / "o.png"
+    code = _run(gif, make_image(tmp_path / "s.png"), "-o", out, "--weights", weights_file, "--size", "32",
+                "--iterations", "1")  # fmt: skip
+    assert code == 0 and out.exists()
+    assert "animated image with 2 frames, using the first" in capsys.readouterr().err

@@ -55,7 +55,9 @@ def test_normalisation_divides_every_activation_by_its_filter_mean() -> None:
     images = [torch.rand(1, 3, 24, 24, generator=torch.Generator().manual_seed(i)) for i in range(3)]
     means = channel_means(weights, images)
     raw = VGGEncoder(weights, ["relu1_2", "relu3_1", "relu5_1"], normalize=False)
-    normalised = VGGEncoder(VGGWeights(weights.state, weights.preprocessing, "t", means), ["relu1_2", "relu3_1", "relu5_1"])
+    normalised = VGGEncoder(
+        VGGWeights(weights.state, weights.preprocessing, "t", means), ["relu1_2", "relu3_1", "relu5_1"]
+    )
     probe = torch.rand(1, 3, 24, 24)
     raw_features, norm_features = raw(probe), normalised(probe)
     for layer in raw_features:

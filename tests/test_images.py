@@ -62,9 +62,9 @@ def test_exif_orientation_is_applied(tmp_path: Path) -> None:
     assert top_row[10][0] > 200 and top_row[10][1] < 60  # the red stripe is now along the top
 
 
-@pytest.mark.parametrize("mode", ["P", "L", "CMYK", "I;16", "1"])
+@pytest.mark.parametrize("mode", ["P", "L", "LA", "CMYK", "I;16", "I", "F", "1", "LAB", "YCbCr"])
 def test_modes_are_converted_to_rgb(tmp_path: Path, mode: str) -> None:
-    suffix = ".tif" if mode in ("CMYK", "I;16") else ".png"
+    suffix = ".png" if mode in ("P", "L", "LA", "1", "I;16") else ".tif"
     path = tmp_path / f"image{suffix}"
     if mode == "I;16":
         array = (np.linspace(0, 65535, 40 * 32).reshape(32, 40)).astype(np.uint16)
@@ -93,7 +93,7 @@ def test_rgba_is_composited_on_white_and_alpha_kept(tmp_path: Path) -> None:
 def test_embedded_icc_profile_is_converted_to_srgb(tmp_path: Path) -> None:
     path = tmp_path / "tagged.png"
     Image.new("RGB", (8, 8), (255, 0, 0)).save(path, icc_profile=_icc_profile_swapping_red_and_green())
-    red, green, blue = np.asarray(load_image(path).rgb)[4, 4].astype(int)
+    red, green, _ = np.asarray(load_image(path).rgb)[4, 4].astype(int)
     assert green > 200 and red < 80, "a pixel tagged as the profile's red is sRGB green"
 
 
@@ -142,7 +142,7 @@ def test_pixel_limit_refuses_decompression_bombs(tmp_path: Path) -> None:
 def test_tensor_round_trip_is_exact() -> None:
     picture = Image.fromarray(np.random.default_rng(0).integers(0, 256, (9, 7, 3), dtype=np.uint8))
     tensor = pil_to_tensor(picture)
-    assert tensor.shape == (1, 3, 9, 7) and 0 <= float(tensor.min()) and float(tensor.max()) <= 1
+    assert tensor.shape == (1, 3, 9, 7) and float(tensor.min()) >= 0 and float(tensor.max()) <= 1
     assert np.array_equal(np.asarray(tensor_to_pil(tensor)), np.asarray(picture))
 
 
@@ -170,7 +170,7 @@ def test_failed_write_leaves_previous_file_intact(tmp_path: Path, monkeypatch: p
     save_image(Image.new("RGB", (8, 8), "red"), path)
     before = path.read_bytes()
 
-    def crash(self, fp, format=None, **params):  # noqa: A002 - Pillow's signature
+    def crash(self, fp, format=None, **params):
         fp.write(b"half an image")
         raise OSError("disk full")
 

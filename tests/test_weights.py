@@ -120,7 +120,11 @@ def test_torchvision_layout_is_mapped_and_marked(tmp_path: Path) -> None:
     loaded = load_weights(path)
     assert loaded.preprocessing == "torchvision"
     assert torch.equal(loaded.state["conv1_1.weight"], state["features.0.weight"])
-    assert torch.equal(loaded.state["conv5_4.bias"], state[f"features.{max(int(k.split('.')[1]) for k in state if k.startswith('features'))}.bias"])
+    last = max(int(key.split(".")[1]) for key in state if key.startswith("features"))
+    assert torch.equal(
+        loaded.state["conv5_4.bias"],
+        state[f"features.{last}.bias"],
+    )
 
 
 def test_unusable_weight_files_give_clear_errors(tmp_path: Path) -> None:

@@ -346,9 +346,22 @@ def _api_names() -> list[str]:
     return [kwargs["dest"] for _, kwargs in api_options(stylize)]
 
 
+def _configure_logging(*, quiet: bool) -> None:
+    """Notes (alpha composited, animation, ...) go to stderr as ``painterly: ...`` unless quiet."""
+    for handler in list(log.handlers):
+        if getattr(handler, "_painterly", False):
+            log.removeHandler(handler)
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("painterly: %(message)s"))
+    handler._painterly = True  # type: ignore[attr-defined]
+    log.addHandler(handler)
+    log.setLevel(logging.ERROR if quiet else logging.WARNING)
+    log.propagate = False
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    logging.basicConfig(format="painterly: %(message)s", level=logging.WARNING if "-q" not in argv else logging.ERROR)
+    _configure_logging(quiet="-q" in argv or "--quiet" in argv)
     try:
         if argv and argv[0] == "weights":
             return _weights_command(argv[1:])
