@@ -138,8 +138,8 @@ def worker(args: argparse.Namespace) -> None:
     steps_after_first = max(1, args.iterations - 1)
     final = max(stage_ends)
     before = stage_ends.get(final - 1)
-    if before is None:  # one stage: measure from the first step on
-        before = (1, cpu_before.ru_utime + cpu_before.ru_stime)
+    if before is None:  # one stage: measure from the start (target preparation included)
+        before = (0, cpu_before.ru_utime + cpu_before.ru_stime)
     final_step_s = (stage_ends[final][1] - before[1]) / max(1, stage_ends[final][0] - before[0])
     print(
         json.dumps(

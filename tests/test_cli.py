@@ -126,7 +126,7 @@ def _write_truncated_png(path: Path) -> Path:
 @pytest.mark.parametrize(
     ("make_content", "extra", "expected"),
     [
-        (lambda t: (t / "empty.jpg").write_bytes(b"") and None or t / "empty.jpg", [], "empty (0 bytes)"),
+        (lambda t: ((t / "empty.jpg").write_bytes(b"") and None) or t / "empty.jpg", [], "empty (0 bytes)"),
         (lambda t: _write_text_as_jpg(t / "text.jpg"), [], "not an image file"),
         (lambda t: _write_truncated_png(t / "cut.png"), [], "damaged or truncated"),
         (lambda t: make_image(t / "big.png", (120, 100)), ["--max-pixels", "5000"], "decompression bomb"),
