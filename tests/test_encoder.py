@@ -70,3 +70,12 @@ def test_normalisation_divides_every_activation_by_its_filter_mean() -> None:
     calibrated = channel_means(VGGWeights(folded, weights.preprocessing, "t"), images)
     live = means["conv3_1"] > 1e-8
     assert torch.allclose(calibrated["conv3_1"][live], torch.ones(int(live.sum())), atol=1e-4)
+
+
+def test_requested_conv_outputs_are_not_overwritten_by_in_place_relu(tiny_weights: VGGWeights) -> None:
+    image = torch.rand(1, 3, 16, 16)
+    both = VGGEncoder(tiny_weights, ["conv1_1", "relu1_1", "relu2_1"])(image)
+    assert float(both["conv1_1"].min()) < 0, "the conv output keeps its negative values"
+    assert torch.equal(both["relu1_1"], both["conv1_1"].clamp_min(0))
+    alone = VGGEncoder(tiny_weights, ["relu2_1"])(image)["relu2_1"]
+    assert torch.allclose(alone, both["relu2_1"])

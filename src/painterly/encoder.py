@@ -92,7 +92,9 @@ class VGGEncoder(nn.Module):
                     conv.bias.copy_(state[f"{name}.bias"])
                 modules.append(conv)
             elif name.startswith("relu"):
-                modules.append(nn.ReLU(inplace=False))
+                # In place unless the conv output before it is itself requested: a conv's backward needs
+                # only its weights, so overwriting its output saves one activation copy per layer.
+                modules.append(nn.ReLU(inplace=name.replace("relu", "conv") not in self.layers))
             else:
                 modules.append(nn.MaxPool2d(2, 2) if pooling == "max" else nn.AvgPool2d(2, 2))
         self.body = nn.ModuleList(modules)
