@@ -62,3 +62,19 @@ def make_image(path: Path, size: tuple[int, int] = (40, 32), mode: str = "RGB", 
         image = image.convert(mode)
     image.save(path, **save)
     return path
+
+
+@pytest.fixture
+def pair(tmp_path: Path) -> tuple[Path, Path]:
+    """A small content image and a small style image with different structure."""
+    return make_image(tmp_path / "content.png", (48, 36), seed=1), make_image(tmp_path / "style.png", (40, 40), seed=2)
+
+
+@pytest.fixture
+def weights_file(tmp_path: Path) -> Path:
+    """The tiny random network saved as a weights file (with its calibration means), for CLI and resume tests."""
+    weights = random_vgg_weights()
+    path = tmp_path / "tiny.pt"
+    assert weights.channel_means is not None
+    torch.save({**weights.state, **{f"mean.{k}": v for k, v in weights.channel_means.items()}}, path)
+    return path

@@ -9,26 +9,12 @@ import sys
 from pathlib import Path
 
 import pytest
-import torch
 from PIL import Image
 
 from painterly.cli import build_parser, main
 from painterly.stylize import stylize
 
-from .conftest import make_image, random_vgg_weights
-
-
-@pytest.fixture
-def weights_file(tmp_path: Path) -> Path:
-    weights = random_vgg_weights()
-    path = tmp_path / "tiny.pt"
-    torch.save({**weights.state, **{f"mean.{k}": v for k, v in weights.channel_means.items()}}, path)
-    return path
-
-
-@pytest.fixture
-def pair(tmp_path: Path) -> tuple[Path, Path]:
-    return make_image(tmp_path / "content.png", (48, 36), seed=1), make_image(tmp_path / "style.jpg", (40, 40), seed=2)
+from .conftest import make_image
 
 
 def _run(*args: str | Path) -> int:

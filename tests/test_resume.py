@@ -11,27 +11,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 from PIL import Image
 
 from painterly import Interrupted, resume, stylize
 from painterly.checkpoint import CheckpointError, load_checkpoint
 from painterly.weights import VGGWeights
 
-from .conftest import make_image, random_vgg_weights
-
-
-@pytest.fixture
-def weights_file(tmp_path: Path) -> Path:
-    weights = random_vgg_weights()
-    path = tmp_path / "tiny.pt"
-    torch.save({**weights.state, **{f"mean.{k}": v for k, v in weights.channel_means.items()}}, path)
-    return path
-
-
-@pytest.fixture
-def pair(tmp_path: Path) -> tuple[Path, Path]:
-    return make_image(tmp_path / "content.png", (48, 36), seed=1), make_image(tmp_path / "style.png", (40, 40), seed=2)
+from .conftest import make_image
 
 
 def _stop_after(count: int):

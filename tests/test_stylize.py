@@ -20,11 +20,6 @@ from painterly.weights import VGGWeights
 from .conftest import EXAMPLES, make_image
 
 
-@pytest.fixture
-def pair(tmp_path: Path) -> tuple[Path, Path]:
-    return make_image(tmp_path / "content.png", (48, 36), seed=1), make_image(tmp_path / "style.png", (40, 40), seed=2)
-
-
 def test_pyramid_grows_by_sqrt2_and_ends_at_the_requested_size() -> None:
     assert pyramid_sizes(512, 256) == [256, 362, 512]
     assert pyramid_sizes(1000, 300)[-1] == 1000
