@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,9 +23,12 @@ from pathlib import Path
 from PIL import Image, ImageDraw
 
 from painterly.images import save_image
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 from painterly.records import StepRecord
 from painterly.run import Interrupted
 from painterly.stylize import stylize
+from scorer import Scorer
 
 REPO = Path(__file__).resolve().parents[1]
 DATA = REPO.parent / "shared" / "data"
@@ -144,8 +148,11 @@ def main() -> None:
         plot(traces, pair_name, figures)
         sheet(images, figures / f"{pair_name}_images.jpg")
         reference = next(t for t in traces if t.name == "lbfgs")
+        scorer = Scorer(*PAIRS[pair_name])
         for trace in traces:
+            score = scorer.score(images[trace.name])
             rows.append({
+                "score_content": score.content, "score_style": score.style,
                 "pair": pair_name, "optimizer": trace.name, "steps": trace.steps[-1],
                 "evaluations": sum(trace.evaluations), "s_per_step": trace.seconds[-1] / trace.steps[-1],
                 "total": trace.total[-1], "content": trace.content[-1], "style": trace.style[-1],

@@ -6,6 +6,7 @@ the command line.
 
 from painterly.errors import ImageError, OptionError, OutputError, PainterlyError
 from painterly.run import Interrupted
+from painterly.sketch import colorize
 from painterly.stylize import StepRecord, resume, stylize
 
 __all__ = [
@@ -15,6 +16,7 @@ __all__ = [
     "OutputError",
     "PainterlyError",
     "StepRecord",
+    "colorize",
     "resume",
     "stylize",
 ]

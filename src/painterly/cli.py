@@ -53,6 +53,7 @@ examples:
 other commands:
   painterly weights [fetch|verify] [--force]   show, download or check the VGG-19 weights
   painterly resume OUTPUT.ckpt                 continue a run stopped with Ctrl-C (or SIGTERM)
+  painterly colorize SKETCH STYLE... -o OUT    colour a line drawing, keeping its lines (docs/sketch.md)
 
 Ctrl-C stops a run cleanly: the image so far goes to OUTPUT_partial.EXT and a checkpoint to
 OUTPUT.EXT.ckpt, from which `painterly resume` continues exactly where it stopped.
@@ -150,13 +151,22 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("content", type=Path, help="the content image (photo or sketch)")
     parser.add_argument("styles", type=Path, nargs="+", metavar="style", help="one or more style images")
+    _add_output_arguments(parser, "CONTENT_STYLE.png")
+    group = parser.add_argument_group("style transfer options (the parameters of painterly.stylize)")
+    for flag, kwargs in api_options(stylize):
+        group.add_argument(flag, **kwargs)
+    return parser
+
+
+def _add_output_arguments(parser: argparse.ArgumentParser, default_name: str) -> None:
+    """The options every image-making command has: output, --overwrite, --save-every, --trace, --quiet."""
     parser.add_argument(
         "-o",
         "--output",
         type=Path,
         default=None,
         help="where to write the result; format from the extension: .png .jpg .webp .tif "
-        "(default: CONTENT_STYLE.png in the current directory)",
+        f"(default: {default_name} in the current directory)",
     )
     parser.add_argument("--overwrite", action="store_true", help="replace the output file if it exists")
     parser.add_argument(
@@ -174,10 +184,6 @@ def build_parser() -> argparse.ArgumentParser:
         help="write one JSON line per step (step, stage, losses, seconds) to FILE",
     )
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress bar or notes")
-    group = parser.add_argument_group("style transfer options (the parameters of painterly.stylize)")
-    for flag, kwargs in api_options(stylize):
-        group.add_argument(flag, **kwargs)
-    return parser
 
 
 def _weights_command(argv: list[str]) -> int:
@@ -340,6 +346,39 @@ def _resume_command(argv: list[str]) -> int:
     return _run_and_save(start, cli)
 
 
+def _colorize_command(argv: list[str]) -> int:
+    """``painterly colorize SKETCH STYLE... -o OUT``: options generated from :func:`painterly.colorize`."""
+    from painterly.images import check_output_path
+    from painterly.sketch import colorize
+
+    parser = argparse.ArgumentParser(
+        prog="painterly colorize",
+        description="Colour a line drawing with the colours and brush work of one or more artworks, keeping "
+        "its lines crisp and dark (docs/sketch.md). Ctrl-C stops cleanly and writes OUTPUT_partial.EXT; a "
+        "colorize run cannot be resumed.",
+    )
+    parser.add_argument("sketch", type=Path, help="the line drawing (dark lines on light paper)")
+    parser.add_argument("styles", type=Path, nargs="+", metavar="style", help="one or more artworks")
+    _add_output_arguments(parser, "SKETCH_STYLE.png")
+    options = api_options(colorize)
+    group = parser.add_argument_group("colouring options (the parameters of painterly.colorize)")
+    for flag, kwargs in options:
+        group.add_argument(flag, **kwargs)
+    args = parser.parse_args(argv)
+    if args.save_every < 0:
+        parser.error(f"--save-every must be 0 (off) or positive, not {args.save_every}")
+    output: Path = args.output or _default_output(args.sketch, args.styles)
+    check_output_path(output, overwrite=args.overwrite, inputs=(args.sketch, *args.styles))
+    api_kwargs = {kwargs["dest"]: getattr(args, kwargs["dest"]) for _, kwargs in options}
+    cli = {"output": str(output), "overwrite": args.overwrite, "save_every": args.save_every,
+           "trace": str(args.trace) if args.trace else None, "quiet": args.quiet, "checkpoint": None}  # fmt: skip
+
+    def start(**runtime: Any) -> Image.Image:
+        return colorize(args.sketch, args.styles, **api_kwargs, **runtime)
+
+    return _run_and_save(start, cli)
+
+
 def _api_names() -> list[str]:
     from painterly.stylize import stylize
 
@@ -367,6 +406,8 @@ def main(argv: list[str] | None = None) -> int:
             return _weights_command(argv[1:])
         if argv and argv[0] == "resume":
             return _resume_command(argv[1:])
+        if argv and argv[0] == "colorize":
+            return _colorize_command(argv[1:])
         return _stylize_command(argv)
     except PainterlyError as error:
         print(f"painterly: error: {error}", file=sys.stderr)

@@ -7,16 +7,17 @@ washed out and the lines smeared.  :func:`colorize` instead works in four steps 
 1. **Line art** (:func:`prepare_line_art`): grayscale, inverted if it is light-on-dark, levels so the
    paper is exactly white and the ink black, optional speck removal and line thickening.
 2. **Colour fill** (:func:`color_fill`): the regions the lines enclose (:func:`label_regions`) are filled
-   like a colouring book, with colours taken from the style artworks: each small region gets the mean
-   colour of the (blurred) artwork over the same area of the frame, large regions the blurred artwork
-   itself; a colour-hint image overrides the colour of the regions it touches, and region masks say
+   like a colouring book, with colours taken from the style artworks: each small region gets the
+   artwork's main colour nearest to the artwork's mean over the same area of the frame, large regions
+   the blurred artwork itself; a colour-hint image overrides the colour of the regions it touches, and region masks say
    which artwork colours which part.  The fill, with the lines multiplied in, is the *content* of the
    style transfer and its starting image, so the content loss keeps colours and lines instead of asking
    for a white page.
 3. **Texture**: :func:`painterly.stylize` paints the artworks' texture over the fill (with the masks
    as spatial control, ``style_masks``).
-4. **Lines back** (:func:`composite_lines`): the result is kept lighter than the ink (``min_lightness``)
-   and multiplied by the line art, so the lines come out as crisp and dark as drawn.
+4. **Lines back** (:func:`composite_lines`): the painting's chroma is raised a little (``saturation``),
+   its brightness kept above the ink's (``min_lightness``, hue and saturation kept), and it is
+   multiplied by the line art, so the lines come out as crisp and dark as drawn.
 
 :func:`line_f1`, :func:`colorfulness` and :func:`paper_saturation` measure the result (bench/sketch.py).
 """
@@ -51,6 +52,7 @@ __all__ = [
     "label_regions",
     "line_f1",
     "line_map",
+    "palette",
     "paper_saturation",
     "prepare_line_art",
 ]
@@ -212,6 +214,42 @@ def _fill_gaps(colors: np.ndarray, known: np.ndarray, fallback: np.ndarray, roun
     return np.where(weight[0, 0].numpy()[..., None] > 0, spread, fallback)
 
 
+def palette(image: Image.Image, colors: int = 8, *, seed: int = 0, sample: int = 96) -> np.ndarray:
+    """The ``colors`` main colours of ``image`` (k-means in RGB on a ``sample``-pixel thumbnail), ``k x 3`` in [0, 1].
+
+    Ordered by how much of the image each covers, most first.
+    """
+    thumb = _as_array(resize_long_side(image.convert("RGB"), sample)).reshape(-1, 3).astype(np.float64)
+    rng = np.random.default_rng(seed)
+    k = min(colors, len(thumb))
+    centres = [thumb[rng.integers(len(thumb))]]
+    for _ in range(1, k):  # k-means++ seeding
+        distance = np.min([((thumb - c) ** 2).sum(1) for c in centres], axis=0)
+        total = distance.sum()
+        pick = rng.choice(len(thumb), p=distance / total) if total > 0 else rng.integers(len(thumb))
+        centres.append(thumb[pick])
+    centre = np.array(centres)
+    for _ in range(25):
+        nearest = ((thumb[:, None] - centre[None]) ** 2).sum(-1).argmin(1)
+        for j in range(k):
+            if (nearest == j).any():
+                centre[j] = thumb[nearest == j].mean(0)
+    counts = np.bincount(((thumb[:, None] - centre[None]) ** 2).sum(-1).argmin(1), minlength=k)
+    return centre[np.argsort(-counts)].astype(np.float32)
+
+
+def _snap(colors: np.ndarray, choices: np.ndarray) -> np.ndarray:
+    """Each row of ``colors`` replaced by the nearest of ``choices`` (in YIQ, luminance counted half)."""
+    scale = np.array([0.5, 1.0, 1.0], dtype=np.float32)
+    a, b = _rgb_to_yiq(colors[None].astype(np.float32))[0] * scale, _rgb_to_yiq(choices[None])[0] * scale
+    return choices[((a[:, None] - b[None]) ** 2).sum(-1).argmin(1)]
+
+
+def _region_sums(labels: np.ndarray, where: np.ndarray, rgb: np.ndarray, count: int) -> np.ndarray:
+    """``count x 3``: the sum of ``rgb`` over the ``where`` pixels of each region."""
+    return np.stack([np.bincount(labels[where], weights=rgb[..., c][where], minlength=count) for c in range(3)], 1)
+
+
 def color_fill(
     lines: Image.Image,
     styles: Sequence[Image.Image],
@@ -221,95 +259,116 @@ def color_fill(
     hints: Image.Image | None = None,
     blend: Sequence[float] | None = None,
     saturation: float = 1.3,
+    colors: int = 8,
     blur: float = 0.03,
     large_region: float = 0.04,
     gap: int = 1,
 ) -> np.ndarray:
     """Colour the page under the line art ``lines`` (an ``L`` image); returns ``H x W x 3`` floats in [0, 1].
 
-    The colour source is each artwork cropped to the page's aspect, resized to it and blurred by
-    ``blur`` times the long side (its colours by position), averaged over the artworks with ``blend``,
-    or, with ``masks`` (one grayscale image per artwork, white = there), each artwork's colours where
-    its mask is white.  ``mode``:
+    The colour source is each artwork cropped to the page's aspect and resized to it (its colours by
+    position), averaged over the artworks with ``blend``, or, with ``masks`` (one grayscale image per
+    artwork, white = there), each artwork's colours where its mask is white.  ``mode``:
 
     * ``"regions"``: a colouring book.  The page is cut into the regions the lines enclose (gaps of up to
-      ``2 * gap`` pixels in the lines are closed first); a region smaller than ``large_region`` of the
-      page gets one flat colour, the mean of the source over it; larger regions (the background, a sky)
-      keep the source's smooth variation.
+      ``2 * gap`` pixels in the lines are closed first).  A region smaller than ``large_region`` of the
+      page gets one flat colour: the mean of the source over it, replaced by the nearest of the artwork's
+      ``colors`` main colours (:func:`palette`; 0 = keep the mean), so that it is a colour of the
+      painting, not a muddy average.  Larger regions (the background, a sky) get the source blurred by
+      ``blur`` times the page's long side: the painting's colours with their smooth variation.
     * ``"blur"``: the blurred source everywhere.
     * ``"white"``: the white page (what a plain transfer starts from; for comparison).
 
-    The artwork colours' chroma is multiplied by ``saturation`` (averages of many colours are greyer
-    than the colours themselves).  ``hints`` (a colour image, stretched to the page) then override: every
-    region in which at least 0.5 % of the pixels (and at least 3) are clearly coloured takes the mean
-    colour of those pixels; grey and black hint pixels (e.g. a copy of the lines) are ignored.
+    The chroma of the artwork colours is then multiplied by ``saturation``.  ``hints`` (a colour image,
+    stretched to the page) override: every region in which at least 0.5 % of the pixels (and at least 3)
+    are clearly coloured takes the mean colour of those pixels; grey and black hint pixels (e.g. a copy of
+    the lines) are ignored.
     """
     if mode not in FILL_MODES:
         raise OptionError(f"unknown fill {mode!r}; choose one of {', '.join(FILL_MODES)}")
     width, height = lines.size
     ink = _as_array(lines)
-    if mode == "white" and hints is None:
-        return np.ones((height, width, 3), dtype=np.float32)
-    fields = [_style_field(style, width, height, blur) for style in styles]
-    weights = list(blend) if blend is not None else [1.0] * len(fields)
-    if masks is not None:
-        maps = [_as_array(mask.convert("L").resize((width, height), Image.Resampling.LANCZOS)) for mask in masks]
-        total = sum(maps)
+    weights = list(blend) if blend is not None else [1.0] * len(styles)
+    maps = (
+        None
+        if masks is None
+        else [_as_array(mask.convert("L").resize((width, height), Image.Resampling.LANCZOS)) for mask in masks]
+    )
+
+    def mix(fields: list[np.ndarray]) -> np.ndarray:
         plain = sum(w * f for w, f in zip(weights, fields, strict=True)) / sum(weights)
+        if maps is None:
+            return np.asarray(plain, dtype=np.float32)
+        total = sum(maps)
         mixed = sum(m[..., None] * f for m, f in zip(maps, fields, strict=True)) / np.maximum(total, 1e-6)[..., None]
-        source = np.where((total > 1e-3)[..., None], mixed, plain)
-    else:
-        source = sum(w * f for w, f in zip(weights, fields, strict=True)) / sum(weights)
-    source = _boost_chroma(np.asarray(source, dtype=np.float32), saturation)
-    paper = _min_filter(ink, gap) > 0.5  # the lines thickened by ``gap``: closes small gaps between regions
+        return np.where((total > 1e-3)[..., None], mixed, plain).astype(np.float32)
+
+    sharp = mix([_style_field(style, width, height, 0.0) for style in styles])
+    smooth = mix([_style_field(style, width, height, blur) for style in styles])
+    # Paper is what prepare_line_art made pure white; even a faint grey line (thin lines at a small size)
+    # separates regions, and thickening the lines by ``gap`` closes small gaps between them.
+    paper = _min_filter(ink, gap) > 0.9
     labels, count = label_regions(paper)
     inside = labels >= 0
     areas = np.bincount(labels[inside], minlength=count).astype(np.float64)
     if mode == "white":
-        colors = np.ones((height, width, 3), dtype=np.float32)
+        result = np.ones((height, width, 3), dtype=np.float32)
     elif mode == "blur":
-        colors = source
+        result = _boost_chroma(smooth, saturation)
     else:
-        means = np.stack(
-            [np.bincount(labels[inside], weights=source[..., c][inside], minlength=count) for c in range(3)], 1
-        ) / np.maximum(areas, 1)[:, None]
-        flat = np.zeros_like(source)
+        means = _region_sums(labels, inside, sharp, count) / np.maximum(areas, 1)[:, None]
+        if colors > 0:
+            palettes = [palette(style, colors) for style in styles]
+            if maps is not None:  # a masked region takes the colours of the artwork that paints it
+                owner = np.stack([np.bincount(labels[inside], weights=m[inside], minlength=count) for m in maps], 1)
+                snapped = np.stack([_snap(means.astype(np.float32), choices) for choices in palettes])
+                means = snapped[owner.argmax(1), np.arange(count)]
+            else:
+                means = _snap(means.astype(np.float32), np.concatenate(palettes))
+        flat = np.zeros_like(sharp)
         flat[inside] = means[labels[inside]]
         small = np.zeros((height, width), dtype=bool)
         small[inside] = areas[labels[inside]] < large_region * height * width
-        colors = np.where(small[..., None], flat, source).astype(np.float32)
+        result = _boost_chroma(np.where(small[..., None], flat, smooth).astype(np.float32), saturation)
     if hints is not None:
         hint = _as_array(hints.convert("RGB").resize((width, height), Image.Resampling.LANCZOS))
         chroma = np.hypot(*_rgb_to_yiq(hint)[..., 1:].transpose(2, 0, 1))
         marked = inside & (chroma > 0.08)
         counts = np.bincount(labels[marked], minlength=count).astype(np.float64)
-        sums = np.stack([np.bincount(labels[marked], weights=hint[..., c][marked], minlength=count) for c in range(3)], 1)
+        sums = _region_sums(labels, marked, hint, count)
         hinted = (counts >= np.maximum(3, 0.005 * areas)) & (counts > 0)
         if hinted.any():
             region_hint = sums / np.maximum(counts, 1)[:, None]
             use = np.zeros((height, width), dtype=bool)
             use[inside] = hinted[labels[inside]]
-            paint = np.zeros_like(colors)
+            paint = np.zeros_like(result)
             paint[inside] = region_hint[labels[inside]]
-            colors = np.where(use[..., None], paint, colors)
-    return _fill_gaps(colors, inside, source).astype(np.float32)
+            result = np.where(use[..., None], paint, result)
+    return _fill_gaps(result, inside, result).astype(np.float32)
 
 
 def composite_lines(
-    painted: Image.Image, lines: Image.Image, *, min_lightness: float = 0.3, opacity: float = 1.0
+    painted: Image.Image,
+    lines: Image.Image,
+    *,
+    min_lightness: float = 0.3,
+    opacity: float = 1.0,
+    saturation: float = 1.0,
 ) -> Image.Image:
-    """Put the line art back on ``painted``: lightness lifted to at least ``min_lightness``, then multiplied.
+    """Put the line art back on ``painted``: chroma times ``saturation``, brightness lifted, lines multiplied.
 
-    The painted picture's luminance Y is mapped linearly from [0, 1] to [min_lightness, 1] (its
-    chroma kept), so no painted stroke is as dark as the ink; then every pixel is multiplied by
-    ``1 - opacity * (1 - line)``, which leaves it unchanged on white paper and dark under the lines.
+    The painted picture's HSV value V (its largest channel) is mapped linearly from [0, 1] to
+    [min_lightness, 1] by scaling each pixel's RGB, which keeps its hue and saturation (adding grey, as a
+    luminance lift would, washes colours out), so no painted stroke is as dark as the ink and the lines stay
+    readable on dark paint; then every pixel is multiplied by ``1 - opacity * (1 - line)``, which leaves it
+    unchanged on white paper and dark under the lines.
     """
-    rgb = _as_array(painted.convert("RGB"))
+    rgb = _boost_chroma(_as_array(painted.convert("RGB")), saturation)
     line = _as_array(lines.convert("L").resize(painted.size, Image.Resampling.LANCZOS))
     if min_lightness > 0:
-        yiq = _rgb_to_yiq(rgb)
-        yiq[..., 0] = min_lightness + (1 - min_lightness) * yiq[..., 0]
-        rgb = _yiq_to_rgb(yiq)
+        value = rgb.max(-1, keepdims=True)
+        lifted = min_lightness + (1 - min_lightness) * value
+        rgb = np.where(value > 1e-3, rgb * lifted / np.maximum(value, 1e-3), lifted)
     rgb = rgb * (1 - opacity * (1 - line))[..., None]
     return Image.fromarray((np.clip(rgb, 0, 1) * 255 + 0.5).astype(np.uint8), "RGB")
 
@@ -406,7 +465,7 @@ def colorize(
     hints: ImageInput | None = None,
     masks: Sequence[ImageInput] | None = None,
     fill: FillMode = "regions",
-    saturation: float = 1.3,
+    saturation: float = 1.2,
     min_lightness: float = 0.3,
     line_opacity: float = 1.0,
     line_width: int = 0,
@@ -414,7 +473,7 @@ def colorize(
     size: int = 512,
     start_size: int | None = 256,
     iterations: int = 200,
-    style_weight: float = 50.0,
+    style_weight: float = 10.0,
     content_weight: float = 1.0,
     tv_weight: float = 0.0,
     style_blend: Sequence[float] | None = None,
@@ -448,9 +507,9 @@ def colorize(
             with the artwork's colours at that place, like a colouring book; large regions keep the artwork's
             smooth variation), "blur" (the blurred artwork, ignoring the lines), or "white" (the bare page,
             as a plain transfer; colour then comes from the style loss only).
-        saturation: chroma factor for the colours taken from the artworks (1 = as they are).
-        min_lightness: the painted colours' luminance is mapped into [min_lightness, 1] before the lines are
-            put back, so no paint is as dark as the ink (0 = off).
+        saturation: chroma factor applied to the finished painting before the lines go back (1 = as painted).
+        min_lightness: the painting's brightness (HSV value) is mapped into [min_lightness, 1], hue and
+            saturation kept, before the lines are put back, so no paint is as dark as the ink (0 = off).
         line_opacity: how dark the lines are put back over the painting (1 = as drawn, 0 = not at all).
         line_width: thicken every line by this many pixels on each side, at the output size (0 = as drawn).
         despeckle: remove dark specks (dust, scanner noise) smaller than this many pixels at the output size
@@ -459,7 +518,7 @@ def colorize(
         start_size: long side of the first coarse-to-fine stage (None = the final size only).
         iterations: optimiser steps in total over all stages.
         style_weight: weight of the style loss relative to the content loss (the content being the coloured
-            fill): higher = more of the artwork's texture, less of the flat fill.
+            fill): higher = more of the artwork's texture, less of the flat fill (stylize uses 50).
         content_weight: weight of the content loss.
         tv_weight: weight of the total-variation smoothness term (0 = off).
         style_blend: relative weight of each style image when several are given (default: equal); also
@@ -512,16 +571,14 @@ def colorize(
     hint_image = None if hints is None else _load_rgb(hints, "hint image", max_pixels)
 
     lines = prepare_line_art(drawing, size, despeckle=despeckle, line_width=line_width)
-    colors = color_fill(
-        lines, artworks, mode=fill, masks=mask_images, hints=hint_image, blend=style_blend, saturation=saturation
-    )
+    colors = color_fill(lines, artworks, mode=fill, masks=mask_images, hints=hint_image, blend=style_blend)
     content = composite_lines(
         Image.fromarray((colors * 255 + 0.5).astype(np.uint8), "RGB"), lines, min_lightness=0.0, opacity=1.0
     )
     page_masks = None if mask_images is None else [m.resize(lines.size, Image.Resampling.LANCZOS) for m in mask_images]
 
     def finish(painted: Image.Image) -> Image.Image:
-        return composite_lines(painted, lines, min_lightness=min_lightness, opacity=line_opacity)
+        return composite_lines(painted, lines, min_lightness=min_lightness, opacity=line_opacity, saturation=saturation)
 
     try:
         painted = stylize(
