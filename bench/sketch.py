@@ -56,19 +56,22 @@ OBSERVATIONS = """\
 What the pictures show:
 
 - **plain transfer** starts from the white page and is asked to keep the white page's features, so the
-  artwork's texture is painted straight across the drawing: swirls and brush strokes run through the
-  lines, the thin lines are broken up or gone (the eagle's feathers, the street's figures, the gecko's
-  spots), and the drawing is hard to make out. Its colour is the artwork's, spread evenly over the page
-  and the drawing alike.
+  artwork's texture is painted straight across the drawing: swirls and brush strokes run through the lines,
+  thin lines are broken up or gone (the eagle's feathers, the street's figures, the gecko's spots; the car is a
+  ghost behind a large swirl), and the drawing is hard to make out. Its colour is the artwork's, spread evenly
+  over page and drawing alike.
 - **colorize** keeps every line where and as dark as it was drawn, and the regions the lines enclose are
-  coloured with the artwork's own colours: each small region (the gecko's spots, the tortoise's shell
-  plates, the eagle's feathers, the people in the street) one clear colour, the large background regions
-  the artwork's colours in its own layout (van Gogh's night sky and moon behind the eagle, the Scream's
-  orange sky behind the car). The texture of the painting is there too but weaker, so that the regions
-  read as filled shapes.
-- With **hints** the car takes the red and light blue of the dots wherever they touch a region; the
-  regions they do not touch keep the artwork's colours. With **masks** (left half / right half) one
-  drawing gets two artworks, each in its half, in colour and texture.
+  coloured with the artwork's own colours, with its brush work over them but weaker. Small regions get one
+  clear colour each: the gecko's spots in Kandinsky's reds, yellows and blues, the eagle's feathers in blues
+  and yellow, the street's people (red hair, blue trousers) and shop windows. Large regions show the
+  artwork's colours in its own layout: van Gogh's night sky, stars and moon behind the eagle, Matisse's pinks,
+  blues and greens on the street's wall and pavement.
+- Where it is weaker: the tortoise gets Hokusai's pale beige and blue (the print itself is barely colourful,
+  colourfulness 38), so its gain in colour is the smallest; the car's panels are large regions, so the
+  Scream's orange and blue-green bands run across the car instead of one colour per panel. Hints fix that:
+- With **hints** (ten dots) the car's body is red and its windows light blue, each dot colouring the whole
+  region it falls in; unmarked regions keep the artwork's colours. With **masks** (left half / right half)
+  the eagle gets Starry Night on the left and The Scream on the right, in colour and in texture.
 """
 
 
@@ -224,7 +227,8 @@ texture with the drawing faintly showing through, its thin lines broken, blurred
    paper is exactly white and paper noise vanishes; optional speck removal (`despeckle`, dark blobs under N
    pixels) and thicker lines (`line_width`).
 2. **Colour fill** (`color_fill`): the page is cut into the regions the lines enclose (connected
-   components of the paper, the lines first thickened by a pixel to close small gaps). Each artwork is
+   components of the pure-white paper, so even a faint grey line separates two regions; the lines are
+   first thickened by a pixel to close small gaps). Each artwork is
    cropped to the page's aspect and laid over it. A small region (under 4 % of the page) is filled flat
    with the artwork's main colour (k-means palette of 8) nearest to the artwork's mean over the region;
    a large region (background, sky) gets the artwork blurred by 3 % of the page, i.e. its colours in its
@@ -270,7 +274,7 @@ One sheet per drawing: sketch, artwork, plain transfer, colorize.
 
 {sheets}
 
-Hints and masks (`old_soviet_car` with The Scream and seven colour dots; `bald_eagle` with Starry Night on the
+Hints and masks (`old_soviet_car` with The Scream and ten colour dots; `bald_eagle` with Starry Night on the
 left half and The Scream on the right):
 
 ![hints and masks](sketch/hints.jpg)

@@ -22,7 +22,8 @@ from .conftest import EXAMPLES, make_image
 
 def test_pyramid_grows_by_sqrt2_and_ends_at_the_requested_size() -> None:
     assert pyramid_sizes(512, 256) == [256, 362, 512]
-    assert pyramid_sizes(1000, 300)[-1] == 1000
+    assert pyramid_sizes(1000, 300)[-1] == 1000 and pyramid_sizes(1000, 300)[0] >= 300
+    assert pyramid_sizes(91, 32) == [32, 45, 64, 91], "never starts below start_size"
     assert pyramid_sizes(512, None) == [512] and pyramid_sizes(512, 600) == [512]
     sizes = pyramid_sizes(2048, 256)
     assert all(1.3 < b / a < 1.5 for a, b in itertools.pairwise(sizes))
@@ -33,6 +34,8 @@ def test_iterations_are_shared_halving_per_stage() -> None:
     counts = split_iterations(700, 3)
     assert counts == [400, 200, 100]
     assert min(split_iterations(3, 5)) >= 1, "every stage runs at least one step"
+    late = split_iterations(300, 7)  # 256 -> 2048 px: the big late stages must still do real work
+    assert sum(late) == 300 and min(late) >= 20 and late == sorted(late, reverse=True)
 
 
 def test_result_has_requested_size_and_steps_are_reported(pair, tiny_weights: VGGWeights) -> None:

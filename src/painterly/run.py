@@ -86,19 +86,27 @@ def pyramid_sizes(size: int, start_size: int | None, factor: float = math.sqrt(2
     """
     if start_size is None or start_size >= size:
         return [size]
-    count = max(1, math.ceil(math.log(size / start_size, factor) - 1e-9))
+    count = math.floor(math.log(size / start_size, factor) + 1e-9)  # first stage never below start_size
     return [round(size / factor ** (count - index)) for index in range(count)] + [size]
 
 
+#: Fewest steps a stage gets when the budget allows: L-BFGS restarts at each stage and its first step
+#: is deliberately tiny, so a stage of one or two steps would do nothing but upsample.
+MIN_STAGE_STEPS = 20
+
+
 def split_iterations(total: int, stages: int) -> list[int]:
-    """Share ``total`` steps so each stage gets half the previous one's.
+    """Share ``total`` steps so each stage gets half the previous one's, but not too few.
 
     Each sqrt(2) stage doubles the pixels and so the cost per step: halving the
     steps gives every stage about the same wall time, most steps where they are cheap.
+    Each stage gets at least ``min(MIN_STAGE_STEPS, total // (2 * stages))`` steps
+    (the difference comes out of the first stage); and always at least one.
     """
+    floor = max(1, min(MIN_STAGE_STEPS, total // (2 * stages)))
     shares = [0.5**index for index in range(stages)]
-    counts = [max(1, math.floor(total * share / sum(shares))) for share in shares]
-    counts[0] = max(1, counts[0] + total - sum(counts))  # every stage runs at least once
+    counts = [max(floor, math.floor(total * share / sum(shares))) for share in shares]
+    counts[0] = max(floor, counts[0] + total - sum(counts))
     return counts
 
 
