@@ -23,8 +23,8 @@ __all__ = ["MemoryEstimate", "available_bytes", "estimate_run_bytes", "largest_f
 OVERHEAD_FACTOR = 1.1
 #: Interpreter, torch, and the network's weights (the intercept of the same fit, ~500 MiB).
 BASE_BYTES = 520 * 2**20
-#: L-BFGS history pairs kept by painterly (each pair is two image-sized float32 vectors).
-LBFGS_HISTORY = 100
+#: L-BFGS history pairs kept by default (each pair is two image-sized float32 vectors).
+LBFGS_HISTORY = 20
 
 
 @dataclass(frozen=True)
@@ -54,10 +54,12 @@ def vgg19_channels(names: tuple[str, ...]) -> dict[str, int]:
     return {name: widths[name.removeprefix("conv").removeprefix("relu").removeprefix("pool")[0]] for name in names}
 
 
-def estimate_run_bytes(names: tuple[str, ...], width: int, height: int, *, optimizer: str = "lbfgs") -> int:
+def estimate_run_bytes(
+    names: tuple[str, ...], width: int, height: int, *, optimizer: str = "lbfgs", history: int = LBFGS_HISTORY
+) -> int:
     """Peak bytes of one stage at ``width`` x ``height`` for an encoder running ``names``."""
     elements = _activation_elements(names, vgg19_channels(names), height, width)
-    image_copies = 2 * LBFGS_HISTORY + 4 if optimizer == "lbfgs" else 6
+    image_copies = 2 * history + 4 if optimizer == "lbfgs" else 6
     return int(BASE_BYTES + 4 * (OVERHEAD_FACTOR * elements + image_copies * 3 * width * height))
 
 
@@ -79,13 +81,15 @@ def available_bytes(device: torch.device) -> int | None:
         return None
 
 
-def largest_fitting_size(names: tuple[str, ...], size: int, aspect: float, budget: int, *, optimizer: str) -> int:
+def largest_fitting_size(
+    names: tuple[str, ...], size: int, aspect: float, budget: int, *, optimizer: str, history: int = LBFGS_HISTORY
+) -> int:
     """Largest long side (<= size) whose estimate fits ``budget`` bytes; ``aspect`` = short/long side."""
     low, high = 16, size
     while low < high:
         middle = (low + high + 1) // 2
         short = max(1, math.floor(middle * aspect))
-        if estimate_run_bytes(names, middle, short, optimizer=optimizer) <= budget:
+        if estimate_run_bytes(names, middle, short, optimizer=optimizer, history=history) <= budget:
             low = middle
         else:
             high = middle - 1

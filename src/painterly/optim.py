@@ -37,7 +37,7 @@ class OptimizerSettings:
 
     name: str = "lbfgs"
     learning_rate: float | None = None  #: None: DEFAULT_LEARNING_RATES[name]
-    history_size: int = 100  #: L-BFGS curvature pairs kept (memory: 2 image copies each)
+    history_size: int = 20  #: L-BFGS curvature pairs kept (memory: 2 image copies each); see docs/optimizers.md
     line_search: bool = False  #: L-BFGS strong-Wolfe line search (several evaluations per step)
     momentum: float = 0.9  #: gradient descent momentum (0 = the plain x <- x - rate * dx)
     lr_decay: float = 1.0  #: final rate as a fraction of the first (cosine schedule); 1 = constant

@@ -265,12 +265,15 @@ class StyleTransferRun:
     def _check_memory(self) -> None:
         """Refuse, with the largest size that fits, a run whose estimate exceeds the free memory."""
         width, height = self._stage_shape(self.sizes[-1])
-        needed = estimate_run_bytes(self.encoder.names, width, height, optimizer=self.settings.name)
+        history = self.settings.history_size
+        needed = estimate_run_bytes(self.encoder.names, width, height, optimizer=self.settings.name, history=history)
         free = available_bytes(self.device)
         if free is None or needed <= free:
             return
         aspect = min(width, height) / max(width, height)
-        fits = largest_fitting_size(self.encoder.names, self.o.size, aspect, free, optimizer=self.settings.name)
+        fits = largest_fitting_size(
+            self.encoder.names, self.o.size, aspect, free, optimizer=self.settings.name, history=history
+        )
         raise OptionError(
             f"a {width}x{height} run needs about {needed / 2**30:.1f} GiB but only {free / 2**30:.1f} GiB is free "
             f"on {self.device.type}; the largest size that fits is about {fits} px (--size {fits}), or lower "

@@ -66,7 +66,7 @@ def stylize(
     init: str = "content",
     optimizer: OptimizerName = "lbfgs",
     learning_rate: float | None = None,
-    history_size: int = 100,
+    history_size: int = 20,
     line_search: bool = False,
     momentum: float = 0.9,
     lr_decay: float = 1.0,
