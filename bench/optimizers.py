@@ -39,7 +39,7 @@ PAIRS = {
 
 #: name -> stylize keywords.  Learning rates are on the [0, 1] image scale.
 CONFIGS: dict[str, dict[str, object]] = {
-    "lbfgs": {"optimizer": "lbfgs"},
+    "lbfgs": {"optimizer": "lbfgs", "history_size": 100},  # Gatys's / Johnson's setting
     "lbfgs-h20": {"optimizer": "lbfgs", "history_size": 20},
     "lbfgs-wolfe": {"optimizer": "lbfgs", "line_search": True},
     "adam-0.02": {"optimizer": "adam", "learning_rate": 0.02},

@@ -21,13 +21,12 @@ class WorkProgress:
         """``done`` steps of the plan are already behind (a resumed run): the bar starts there."""
         from tqdm.auto import tqdm
 
-        self._unit = min(pixels for _, pixels in plan)
         self._steps = sum(steps for steps, _ in plan)
-        total = sum(steps * pixels / self._unit for steps, pixels in plan)
-        initial = 0.0
+        total = sum(steps * pixels for steps, pixels in plan)  # integers: the bar ends exactly at 100 %
+        initial = 0
         for count, pixels in plan:
             taken = min(count, done)
-            initial, done = initial + taken * pixels / self._unit, done - taken
+            initial, done = initial + taken * pixels, done - taken
         self._bar = tqdm(
             total=total,
             initial=initial,
@@ -42,7 +41,7 @@ class WorkProgress:
             f"step {record.step}/{self._steps} stage {record.stage}/{record.stages} {width}x{height} {losses}",
             refresh=False,
         )
-        self._bar.update(width * height / self._unit)
+        self._bar.update(width * height)
 
     def close(self) -> None:
         self._bar.close()
