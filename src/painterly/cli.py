@@ -200,7 +200,9 @@ def _weights_command(argv: list[str]) -> int:
     args = parser.parse_args(argv)
     path = weights.cached_weights_path()
     if args.action == "fetch":
-        print(f"fetched and verified: {weights.fetch_vgg19(force=args.force)}")
+        cached_before = path.exists() and not args.force
+        fetched = weights.fetch_vgg19(force=args.force)
+        print(f"{'already cached' if cached_before else 'fetched, verified and converted'}: {fetched}")
         return 0
     if args.action == "verify":
         ok, message = weights.verify_cached()
@@ -296,22 +298,30 @@ def _run_and_save(start: Callable[..., Image.Image], cli: dict[str, Any]) -> int
     return 0
 
 
-def _stylize_command(argv: list[str]) -> int:
+def _output_settings(
+    parser: argparse.ArgumentParser, args: argparse.Namespace, source: Path, styles: Sequence[Path]
+) -> dict[str, Any]:
+    """Check the output options before any work and gather what ``_run_and_save`` needs."""
     from painterly.images import check_output_path
+
+    if args.save_every < 0:
+        parser.error(f"--save-every must be 0 (off) or positive, not {args.save_every}")
+    output: Path = args.output or _default_output(source, styles)
+    check_output_path(output, overwrite=args.overwrite, inputs=(source, *styles))
+    return {"output": str(output), "overwrite": args.overwrite, "save_every": args.save_every,
+            "trace": str(args.trace) if args.trace else None, "quiet": args.quiet, "checkpoint": None}  # fmt: skip
+
+
+def _stylize_command(argv: list[str]) -> int:
     from painterly.stylize import stylize
 
     parser = build_parser()
     args = parser.parse_args(argv)
-    if args.save_every < 0:
-        parser.error(f"--save-every must be 0 (off) or positive, not {args.save_every}")
-    output: Path = args.output or _default_output(args.content, args.styles)
-    check_output_path(output, overwrite=args.overwrite, inputs=(args.content, *args.styles))
+    cli = _output_settings(parser, args, args.content, args.styles)
     api_kwargs = {name: getattr(args, name) for name in _api_names()}
     if api_kwargs["checkpoint"] is None:  # the CLI always keeps a checkpoint, so Ctrl-C never loses a run
-        api_kwargs["checkpoint"] = str(output.with_name(output.name + ".ckpt"))
-    cli = {"output": str(output), "overwrite": args.overwrite, "save_every": args.save_every,
-           "trace": str(args.trace) if args.trace else None, "quiet": args.quiet,
-           "checkpoint": api_kwargs["checkpoint"]}  # fmt: skip
+        api_kwargs["checkpoint"] = cli["output"] + ".ckpt"
+    cli["checkpoint"] = api_kwargs["checkpoint"]
 
     def start(**runtime: Any) -> Image.Image:
         return stylize(args.content, args.styles, **api_kwargs, **runtime)
@@ -348,7 +358,6 @@ def _resume_command(argv: list[str]) -> int:
 
 def _colorize_command(argv: list[str]) -> int:
     """``painterly colorize SKETCH STYLE... -o OUT``: options generated from :func:`painterly.colorize`."""
-    from painterly.images import check_output_path
     from painterly.sketch import colorize
 
     parser = argparse.ArgumentParser(
@@ -365,13 +374,8 @@ def _colorize_command(argv: list[str]) -> int:
     for flag, kwargs in options:
         group.add_argument(flag, **kwargs)
     args = parser.parse_args(argv)
-    if args.save_every < 0:
-        parser.error(f"--save-every must be 0 (off) or positive, not {args.save_every}")
-    output: Path = args.output or _default_output(args.sketch, args.styles)
-    check_output_path(output, overwrite=args.overwrite, inputs=(args.sketch, *args.styles))
+    cli = _output_settings(parser, args, args.sketch, args.styles)
     api_kwargs = {kwargs["dest"]: getattr(args, kwargs["dest"]) for _, kwargs in options}
-    cli = {"output": str(output), "overwrite": args.overwrite, "save_every": args.save_every,
-           "trace": str(args.trace) if args.trace else None, "quiet": args.quiet, "checkpoint": None}  # fmt: skip
 
     def start(**runtime: Any) -> Image.Image:
         return colorize(args.sketch, args.styles, **api_kwargs, **runtime)
