@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
 from painterly import Interrupted, resume, stylize
@@ -105,3 +106,42 @@ def test_ctrl_c_saves_image_and_checkpoint_and_resume_finishes(pair, tmp_path: P
     steps = [json.loads(line)["step"] for line in trace.read_text().splitlines()]
     assert steps == list(range(1, len(steps) + 1)), "one trace, steps continuing across the resume"
     assert load_checkpoint(checkpoint).step > stopped_at
+
+
+def test_resume_is_exact_with_random_patch_sampling_and_leaves_the_callers_rng_alone(tmp_path, weights_file) -> None:
+    content = make_image(tmp_path / "c.png", (96, 72), seed=3)
+    style = make_image(tmp_path / "s.png", (120, 120), seed=4)  # > 4096 relu1_1 patches: MRF samples them
+    options = {"weights": str(weights_file), "size": 96, "start_size": 48, "iterations": 8, "seed": 2,
+               "style_loss": "mrf", "style_layers": ["relu1_1", "relu2_1"]}  # fmt: skip
+    before = torch.get_rng_state()
+    uninterrupted = np.asarray(stylize(content, style, **options))
+    assert torch.equal(torch.get_rng_state(), before), "stylize() does not reseed the caller's generator"
+    checkpoint = tmp_path / "run.ckpt"
+    on_step, should_stop = _stop_after(6)  # in the second stage, whose targets are rebuilt on resume
+    with pytest.raises(Interrupted):
+        stylize(content, style, **options, checkpoint=checkpoint, on_step=on_step, should_stop=should_stop)
+    assert np.array_equal(np.asarray(resume(checkpoint)), uninterrupted)
+
+
+def test_checkpoint_resumes_from_another_directory(pair, tmp_path, weights_file, monkeypatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    on_step, should_stop = _stop_after(2)
+    with pytest.raises(Interrupted):
+        stylize(pair[0].name, pair[1].name, weights=weights_file.name, size=32, iterations=4,
+                checkpoint="run.ckpt", on_step=on_step, should_stop=should_stop)  # fmt: skip
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    assert resume(tmp_path / "run.ckpt").size == (32, 24)
+
+
+def test_cli_resumes_a_checkpoint_written_by_the_api(pair, tmp_path, weights_file) -> None:
+    from painterly.cli import main
+
+    checkpoint = tmp_path / "api-run.ckpt"
+    on_step, should_stop = _stop_after(2)
+    with pytest.raises(Interrupted):
+        stylize(*pair, weights=str(weights_file), size=32, iterations=4, checkpoint=checkpoint,
+                on_step=on_step, should_stop=should_stop)  # fmt: skip
+    assert main(["resume", str(checkpoint), "-q"]) == 0
+    assert (tmp_path / "api-run.png").exists() and not checkpoint.exists()

@@ -33,7 +33,8 @@ def test_iterations_are_shared_halving_per_stage() -> None:
     assert sum(split_iterations(400, 3)) == 400
     counts = split_iterations(700, 3)
     assert counts == [400, 200, 100]
-    assert min(split_iterations(3, 5)) >= 1, "every stage runs at least one step"
+    for total in range(3, 60):
+        assert all(sum(split_iterations(total, stages)) == total for stages in range(1, total + 1))
     late = split_iterations(300, 7)  # 256 -> 2048 px: the big late stages must still do real work
     assert sum(late) == 300 and min(late) >= 20 and late == sorted(late, reverse=True)
 
@@ -123,6 +124,12 @@ def test_several_styles_blend_toward_the_weighted_style(tmp_path: Path, tiny_wei
         return float(out[..., 0].mean() - out[..., 2].mean())
 
     assert redness([0.9, 0.1]) > redness([0.1, 0.9]) + 10
+
+
+def test_fewer_steps_than_stages_run_the_finest_stages_only(pair, tiny_weights: VGGWeights) -> None:
+    records: list[StepRecord] = []
+    result = stylize(*pair, weights=tiny_weights, size=48, start_size=24, iterations=2, on_step=records.append)
+    assert len(records) == 2 and records[-1].size == result.size == (48, 36)
 
 
 def test_too_small_or_too_thin_content_is_refused(tmp_path: Path, tiny_weights: VGGWeights) -> None:

@@ -31,9 +31,6 @@ __all__ = ["api_options", "build_parser", "main"]
 
 log = logging.getLogger("painterly")
 
-#: API parameters the CLI supplies itself rather than exposing as options.
-_NOT_OPTIONS = {"content", "styles", "progress", "on_step", "should_stop"}
-
 
 def _style_loss_names() -> list[str]:
     from painterly.losses import STYLE_LOSSES
@@ -104,11 +101,13 @@ def _scalar(kind: type, optional: bool) -> Callable[[str], Any]:
 
 def api_options(function: Callable[..., Any]) -> list[tuple[str, dict[str, Any]]]:
     """``(flag, argparse kwargs)`` for each keyword-only parameter of ``function``."""
+    from painterly.stylize import RUNTIME_ARGUMENTS  # the CLI supplies these itself
+
     hints = typing.get_type_hints(function)
     helps = _docstring_args(function)
     options = []
     for name, parameter in inspect.signature(function).parameters.items():
-        if parameter.kind is not inspect.Parameter.KEYWORD_ONLY or name in _NOT_OPTIONS:
+        if parameter.kind is not inspect.Parameter.KEYWORD_ONLY or name in RUNTIME_ARGUMENTS:
             continue
         annotation, optional = _strip_optional(hints[name])
         default = parameter.default
@@ -329,6 +328,14 @@ def _stylize_command(argv: list[str]) -> int:
     return _run_and_save(start, cli)
 
 
+def _output_for_api_checkpoint(checkpoint: Path) -> Path:
+    """A checkpoint written by the Python API names no output: ``x.png.ckpt`` -> ``x.png``, else ``x.png``."""
+    from painterly.images import OUTPUT_FORMATS
+
+    stripped = checkpoint.with_suffix("") if checkpoint.suffix == ".ckpt" else checkpoint
+    return stripped if stripped.suffix.lower() in OUTPUT_FORMATS else stripped.with_suffix(".png")
+
+
 def _resume_command(argv: list[str]) -> int:
     from painterly.checkpoint import load_checkpoint
     from painterly.images import check_output_path
@@ -344,14 +351,16 @@ def _resume_command(argv: list[str]) -> int:
     parser.add_argument("--overwrite", action="store_true", help="replace the output file if it exists")
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress bar or notes")
     args = parser.parse_args(argv)
-    state = load_checkpoint(args.checkpoint)
-    cli = dict(state.extra) or {"output": str(args.checkpoint.with_suffix("")), "save_every": 0, "trace": None}
+    state = load_checkpoint(args.checkpoint)  # verified once here; resume() takes the loaded checkpoint
+    cli = dict(state.extra) or {"output": str(_output_for_api_checkpoint(args.checkpoint)), "save_every": 0,
+                                "trace": None}  # fmt: skip
     cli.update(quiet=args.quiet, overwrite=args.overwrite or cli.get("overwrite", False),
-               checkpoint=str(args.checkpoint))  # fmt: skip
+               checkpoint=str(args.checkpoint.resolve()))  # fmt: skip
     check_output_path(Path(cli["output"]), overwrite=cli["overwrite"])
+    state.extra = cli
 
     def start(**runtime: Any) -> Image.Image:
-        return resume(args.checkpoint, extra=cli, **runtime)
+        return resume(state, extra=cli, **runtime)
 
     return _run_and_save(start, cli)
 

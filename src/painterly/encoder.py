@@ -86,7 +86,8 @@ class VGGEncoder(nn.Module):
         for name in self.names:
             if name.startswith("conv"):
                 weight = state[f"{name}.weight"]
-                conv = nn.Conv2d(weight.shape[1], weight.shape[0], 3, padding=1)
+                # skip_init: no random initialisation (it would be overwritten, and would draw from the caller's RNG)
+                conv = nn.utils.skip_init(nn.Conv2d, weight.shape[1], weight.shape[0], 3, padding=1)
                 with torch.no_grad():
                     conv.weight.copy_(weight)
                     conv.bias.copy_(state[f"{name}.bias"])

@@ -89,6 +89,7 @@ def optimize(
     if resume_state is not None:
         opt.load_state_dict(resume_state["optimizer"])
         average = resume_state.get("average")
+        average = None if average is None else average.to(image)
     latest: dict[str, Tensor] = {}
     evaluations = 0
 
@@ -122,8 +123,9 @@ def optimize(
             recoveries += 1
             if recoveries > MAX_RECOVERIES:
                 raise NumericalError(
-                    f"the loss became NaN or infinite at step {done + 1} even after {MAX_RECOVERIES} retries with "
-                    f"smaller steps (last learning rate {rate:g}); lower --learning-rate or the loss weights",
+                    f"the loss became NaN or infinite at step {done + 1} of this stage even after {MAX_RECOVERIES} "
+                    f"retries with smaller steps (last learning rate {rate:g}); "
+                    "lower --learning-rate or the loss weights",
                     last_good if average is None else average,
                 )
             rate /= 2

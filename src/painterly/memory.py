@@ -11,11 +11,10 @@ from __future__ import annotations
 
 import math
 import os
-from dataclasses import dataclass
 
 import torch
 
-__all__ = ["MemoryEstimate", "available_bytes", "estimate_run_bytes", "largest_fitting_size"]
+__all__ = ["available_bytes", "estimate_run_bytes", "largest_fitting_size"]
 
 #: Live float32 slots per counted activation element at the peak of a step.  Measured (bench/memory.py
 #: style runs, 3 L-BFGS steps, CPU): 621 / 1007 / 1634 MiB peak RSS at 256 / 512 / 768 px, i.e. ~2.5 KiB
@@ -25,16 +24,6 @@ OVERHEAD_FACTOR = 1.1
 BASE_BYTES = 520 * 2**20
 #: L-BFGS history pairs kept by default (each pair is two image-sized float32 vectors).
 LBFGS_HISTORY = 20
-
-
-@dataclass(frozen=True)
-class MemoryEstimate:
-    bytes_needed: int
-    bytes_available: int | None
-
-    @property
-    def fits(self) -> bool:
-        return self.bytes_available is None or self.bytes_needed <= self.bytes_available
 
 
 def _activation_elements(names: tuple[str, ...], channels: dict[str, int], height: int, width: int) -> int:

@@ -106,7 +106,12 @@ def split_iterations(total: int, stages: int) -> list[int]:
     floor = max(1, min(MIN_STAGE_STEPS, total // (2 * stages)))
     shares = [0.5**index for index in range(stages)]
     counts = [max(floor, math.floor(total * share / sum(shares))) for share in shares]
-    counts[0] = max(floor, counts[0] + total - sum(counts))
+    excess = sum(counts) - total
+    for index in range(stages):  # too many: take them from the earliest (cheapest) stages that can spare them
+        taken = min(max(0, counts[index] - floor), max(0, excess))
+        counts[index] -= taken
+        excess -= taken
+    counts[0] -= excess  # too few (rounding down): the remainder goes to the first stage
     return counts
 
 
@@ -162,6 +167,11 @@ def _resize_at_least(image: Image.Image, long_side: int, min_side: int) -> Image
     return resize_long_side(image, max(long_side, needed))
 
 
+def _absolute(source: ImageInput) -> ImageInput:
+    """Paths made absolute (checkpoints must resume from any directory); images passed through."""
+    return Path(source).resolve() if isinstance(source, (str, os.PathLike)) else source
+
+
 def _upsample(image: Tensor, height: int, width: int) -> Tensor:
     return F.interpolate(image, size=(height, width), mode="bicubic", align_corners=False).clamp(0, 1)
 
@@ -174,13 +184,21 @@ class StyleTransferRun:
     """
 
     def __init__(self, content: ImageInput, styles: ImageInput | Sequence[ImageInput], options: dict[str, Any]):
-        self.options = dict(options)
+        options = dict(options)
+        if options.get("style_masks") is not None:
+            options["style_masks"] = [_absolute(m) for m in options["style_masks"]]
+        if options.get("init") not in ("content", "noise", None):
+            options["init"] = str(_absolute(options["init"]))
+        for name in ("weights", "checkpoint"):
+            if isinstance(options.get(name), (str, os.PathLike)):
+                options[name] = str(_absolute(options[name]))
+        self.options = options
         o = SimpleNamespace(**options)
         self.o = o
-        self.content_source = content
-        self.style_sources: list[ImageInput] = (
-            [styles] if isinstance(styles, (str, os.PathLike, Image.Image)) else list(styles)
-        )
+        self.content_source = _absolute(content)
+        self.style_sources: list[ImageInput] = [
+            _absolute(s) for s in ([styles] if isinstance(styles, (str, os.PathLike, Image.Image)) else styles)
+        ]
         self._validate()
         self.settings = OptimizerSettings(
             name=o.optimizer, learning_rate=o.learning_rate, history_size=o.history_size, line_search=o.line_search,
@@ -208,6 +226,7 @@ class StyleTransferRun:
         if self.device.type == "cpu":
             self.encoder = self.encoder.to(memory_format=torch.channels_last)
         self.sizes = _feasible_sizes(pyramid_sizes(o.size, o.start_size), self.content.rgb.size, self.encoder.min_side)
+        self.sizes = self.sizes[-o.iterations :]  # fewer steps than stages: keep the finest stages only
         self.steps_per_stage = split_iterations(o.iterations, len(self.sizes))
         if o.check_memory:
             self._check_memory()
@@ -354,7 +373,6 @@ class StyleTransferRun:
         hashes = self.input_hashes() if checkpoint_path is not None and resume_from is None else None
         if resume_from is not None:
             hashes = resume_from.input_hashes
-        torch.manual_seed(o.seed)
         total_steps = sum(self.steps_per_stage)
         plan = [(n, math.prod(self._stage_shape(s))) for n, s in zip(self.steps_per_stage, self.sizes, strict=True)]
         first_stage = resume_from.stage if resume_from is not None else 0
@@ -377,7 +395,11 @@ class StyleTransferRun:
         try:
             for index in range(first_stage, len(self.sizes)):
                 stage_size, stage_steps = self.sizes[index], self.steps_per_stage[index]
-                objective, content = self._objective(stage_size)
+                # Random choices while building targets (MRF patch sampling) come from a generator seeded per
+                # stage, so a resumed run rebuilds exactly the same objective; the caller's RNG is untouched.
+                with torch.random.fork_rng(devices=[]):
+                    torch.manual_seed(o.seed * 1009 + index)
+                    objective, content = self._objective(stage_size)
                 height, width = content.shape[-2:]
                 resuming_here = resume_from is not None and index == resume_from.stage
                 if resuming_here:

@@ -14,7 +14,7 @@ from typing import Any
 
 from PIL import Image
 
-from painterly.checkpoint import load_checkpoint
+from painterly.checkpoint import Checkpoint, load_checkpoint
 from painterly.color import ColorControl
 from painterly.encoder import Pooling
 from painterly.images import DEFAULT_MAX_PIXELS
@@ -26,6 +26,7 @@ from painterly.weights import VGGWeights
 __all__ = [
     "DEFAULT_CONTENT_LAYERS",
     "DEFAULT_STYLE_LAYERS",
+    "RUNTIME_ARGUMENTS",
     "ImageInput",
     "Interrupted",
     "StepRecord",
@@ -156,20 +157,19 @@ def stylize(
     Returns:
         The stylized image (RGB; RGBA when the content had transparency, with the content's alpha).
     """
-    options = {name: value for name, value in locals().items() if name not in _NOT_OPTIONS}
+    options = {name: value for name, value in locals().items() if name not in RUNTIME_ARGUMENTS}
     return StyleTransferRun(content, styles, options).execute(
         progress=progress, on_step=on_step, should_stop=should_stop
     )
 
 
-#: stylize() arguments that say how to run, not what to compute: never stored in a checkpoint.
-_NOT_OPTIONS = frozenset({"content", "styles", "progress", "on_step", "should_stop"})
+#: stylize() arguments that say how to run, not what to compute: not stored in a checkpoint, not CLI options.
+RUNTIME_ARGUMENTS = frozenset({"content", "styles", "progress", "on_step", "should_stop"})
 
 
 def resume(
-    checkpoint: str | os.PathLike[str],
+    checkpoint: str | os.PathLike[str] | Checkpoint,
     *,
-    weights: str | os.PathLike[str] | VGGWeights | None = None,
     progress: bool = False,
     on_step: Callable[[StepRecord], None] | None = None,
     should_stop: Callable[[], bool] | None = None,
@@ -177,16 +177,17 @@ def resume(
 ) -> Image.Image:
     """Continue a run from its checkpoint; on the CPU the result equals an uninterrupted run's.
 
-    The inputs must be unchanged (their sha256 is checked).  ``weights`` replaces
-    the weights the run was started with (needed only if those were not a file).
+    The inputs (images and weights file) must be unchanged: their sha256 is checked.
+    ``checkpoint`` may also be an already loaded (and verified) :class:`Checkpoint`.
     ``extra`` replaces the caller data stored with the checkpoint.
     """
-    state = load_checkpoint(checkpoint)
+    if isinstance(checkpoint, Checkpoint):
+        state, path = checkpoint, checkpoint.extra.get("checkpoint")
+    else:
+        state, path = load_checkpoint(checkpoint), str(checkpoint)
     options = dict(state.config)
     content, styles = options.pop("content"), options.pop("styles")
-    if weights is not None:
-        options["weights"] = weights
-    options["checkpoint"] = str(checkpoint)
+    options["checkpoint"] = path or options.get("checkpoint")
     run = StyleTransferRun(content, styles, options)
     return run.execute(
         progress=progress, on_step=on_step, should_stop=should_stop, resume_from=state,
