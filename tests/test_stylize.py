@@ -166,3 +166,16 @@ def test_real_vgg19_moves_toward_the_style_and_keeps_the_content(real_weights: V
 
     with_content = np.corrcoef(luminance(output), luminance(content))[0, 1]
     assert with_content > 0.5
+
+
+def test_a_pil_image_is_handled_like_the_same_file(tmp_path: Path, tiny_weights: VGGWeights) -> None:
+    picture = Image.new("RGBA", (40, 30), (255, 0, 0, 0))  # fully transparent red: a viewer shows white
+    picture.paste((0, 0, 255, 255), (0, 0, 20, 30))
+    path = tmp_path / "alpha.png"
+    picture.save(path)
+    style = make_image(tmp_path / "style.png")
+    options = {"weights": tiny_weights, "size": 32, "start_size": None, "iterations": 2, "init": "content"}
+    from_object = np.asarray(stylize(picture, style, **options))
+    from_file = np.asarray(stylize(path, style, **options))
+    assert np.array_equal(from_object, from_file)
+    assert from_object[..., 3][:, 20:].max() < 30, "the transparent half stays transparent"

@@ -29,6 +29,7 @@ __all__ = [
     "LoadedImage",
     "check_output_path",
     "load_image",
+    "normalize_image",
     "pil_to_tensor",
     "resize_long_side",
     "save_image",
@@ -126,6 +127,19 @@ def load_image(path: Path | str, *, max_pixels: int = DEFAULT_MAX_PIXELS, role: 
 
     if min(image.size) < 1:
         raise ImageError(f"{role} {path}: image has no pixels")
+    return normalize_image(image, role=role, name=str(path), notes=notes)
+
+
+def normalize_image(
+    image: Image.Image, *, role: str = "image", name: str = "image", notes: list[str] | None = None
+) -> LoadedImage:
+    """Any opened Pillow image (a file's, or one passed to the API) -> sRGB RGB plus its alpha.
+
+    Applies EXIF rotation, palettes, high bit depths, ICC profiles; transparency is
+    composited onto white (what a viewer shows) and the alpha returned separately.
+    """
+    notes = [] if notes is None else notes
+    path = Path(name)
     image = ImageOps.exif_transpose(image) or image
     if image.mode == "P":
         image = image.convert("RGBA" if "transparency" in image.info else "RGB")
@@ -151,8 +165,8 @@ def load_image(path: Path | str, *, max_pixels: int = DEFAULT_MAX_PIXELS, role: 
     try:
         rgb = image.convert("RGB")
     except (ValueError, OSError) as exc:
-        raise ImageError(f"{role} {path}: unsupported image mode {image.mode} ({exc})") from None
-    return LoadedImage(rgb=rgb, alpha=alpha, path=path, notes=notes)
+        raise ImageError(f"{role} {name}: unsupported image mode {image.mode} ({exc})") from None
+    return LoadedImage(rgb=rgb, alpha=alpha, path=path if name != "image" else None, notes=notes)
 
 
 def resize_long_side(image: Image.Image, size: int) -> Image.Image:

@@ -32,7 +32,7 @@ from painterly.control import per_style_layer_weights, resize_mask
 from painterly.encoder import VGGEncoder, validate_layers
 from painterly.engine import StepInfo, optimize
 from painterly.errors import OptionError, PainterlyError
-from painterly.images import LoadedImage, load_image, pil_to_tensor, resize_long_side, tensor_to_pil
+from painterly.images import LoadedImage, load_image, normalize_image, pil_to_tensor, resize_long_side, tensor_to_pil
 from painterly.losses import ContentLoss, make_style_loss
 from painterly.memory import available_bytes, estimate_run_bytes, largest_fitting_size
 from painterly.objective import Objective
@@ -116,9 +116,9 @@ def split_iterations(total: int, stages: int) -> list[int]:
 
 
 def _load(source: ImageInput, role: str, max_pixels: int) -> LoadedImage:
+    """A path is opened and checked; a PIL image passed to the API gets the same colour handling."""
     if isinstance(source, Image.Image):
-        alpha = source.getchannel("A") if source.mode in ("RGBA", "LA") else None
-        return LoadedImage(rgb=source.convert("RGB"), alpha=alpha, path=None, notes=[])
+        return normalize_image(source, role=role)
     return load_image(Path(source), max_pixels=max_pixels, role=role)
 
 

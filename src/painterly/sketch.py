@@ -37,7 +37,7 @@ import torch.nn.functional as F
 from PIL import Image, ImageFilter, ImageOps
 
 from painterly.errors import ImageError, OptionError
-from painterly.images import DEFAULT_MAX_PIXELS, load_image, resize_long_side
+from painterly.images import DEFAULT_MAX_PIXELS, load_image, normalize_image, resize_long_side
 from painterly.records import StepRecord
 from painterly.run import Interrupted
 from painterly.weights import VGGWeights
@@ -437,11 +437,9 @@ def paper_saturation(result: Image.Image, sketch: Image.Image) -> float:
 
 def _load_rgb(source: ImageInput, role: str, max_pixels: int) -> Image.Image:
     if isinstance(source, Image.Image):
-        if source.mode in ("RGBA", "LA", "PA") or (source.mode == "P" and "transparency" in source.info):
-            white = Image.new("RGBA", source.size, (255, 255, 255, 255))
-            return Image.alpha_composite(white, source.convert("RGBA")).convert("RGB")
-        return source.convert("RGB")
-    loaded = load_image(source, max_pixels=max_pixels, role=role)
+        loaded = normalize_image(source, role=role)
+    else:
+        loaded = load_image(source, max_pixels=max_pixels, role=role)
     for note in loaded.notes:
         log.warning(note)
     return loaded.rgb  # transparency is already flattened onto white: paper
