@@ -94,7 +94,7 @@ def stylize(
         start_size: long side of the first coarse-to-fine stage; stages grow by sqrt(2) up to size.
             None (or a value >= size) optimises at the final size only, as in the paper.
         iterations: optimiser steps in total over all stages; each stage gets half the steps of the
-            previous one, so every stage takes about the same time.
+            previous one (so every stage takes about the same time), but at least 20 when the budget allows.
         style_weight: weight of the style (Gram) loss relative to the content loss; higher = more style.
         content_weight: weight of the content loss.
         tv_weight: weight of the total-variation smoothness term (0 = off); ~1 removes fine noise.
