@@ -126,7 +126,10 @@ def api_options(function: Callable[..., Any]) -> list[tuple[str, dict[str, Any]]
                 kwargs.update(nargs="+", type=_scalar(item, False), metavar=item.__name__.upper())
         elif annotation in (int, float, str):
             kwargs["type"] = _scalar(annotation, optional)
+            is_path = "PathLike" in str(hints[name])  # str | PathLike | ... : a file on the command line
             kwargs["metavar"] = "N" if annotation is int else ("X" if annotation is float else "VALUE")
+            if is_path:
+                kwargs["metavar"] = "PATH"
         else:
             kwargs.update(type=str, metavar="PATH")
         if name in _DYNAMIC_CHOICES:
