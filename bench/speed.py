@@ -40,6 +40,8 @@ def measure(size: int, steps: int, device: str) -> dict[str, float]:
 
     target = resolve_device(device)
     encoder = VGGEncoder(weights, [*DEFAULT_CONTENT_LAYERS, *DEFAULT_STYLE_LAYERS]).to(target)
+    if target.type == "cpu":  # as the engine runs it (channels_last is ~18 % faster here at 512 px)
+        encoder = encoder.to(memory_format=torch.channels_last)
     image = pil_to_tensor(resize_long_side(load_image(CONTENT).rgb, size)).to(target).requires_grad_(True)
     floor_times = []
     for _ in range(steps):
