@@ -72,7 +72,9 @@ def test_an_all_white_mask_gives_the_unmasked_loss_and_gradient(tiny_weights: VG
         total.backward()
         grads.append((float(total.detach()), x.grad))
     assert grads[0][0] == pytest.approx(grads[1][0], rel=1e-5)
-    assert torch.allclose(grads[0][1], grads[1][1], rtol=1e-4, atol=1e-9)
+    # The two paths multiply in different orders (the plain Gram loss has a fused backward): float32 rounding,
+    # ~1e-7 against gradients of ~0.6, is all that may differ.
+    assert torch.allclose(grads[0][1], grads[1][1], rtol=1e-4, atol=1e-6)
 
 
 @pytest.mark.parametrize(("height", "width"), [(37, 53), (64, 48), (17, 16)])

@@ -127,7 +127,31 @@ class GramLoss(LayerLoss):
         return gram_matrix(target_features.detach()).mean(0, keepdim=True)
 
     def __call__(self, features: Tensor, target: Tensor) -> Tensor:
-        return torch.nn.functional.mse_loss(gram_matrix(features), target.expand(features.shape[0], -1, -1))
+        return _GramMSE.apply(features, target)
+
+
+class _GramMSE(torch.autograd.Function):
+    r"""``mean((F Fᵀ / HW - A)²)`` with a hand-written backward (theory.md §3, the gradient).
+
+    Because :math:`G - A` is symmetric, :math:`\partial L / \partial F = 2\,(\partial L/\partial G)\,F / HW`: one
+    matrix product, where autograd through ``bmm`` and ``transpose`` spends two plus an addition.
+    """
+
+    @staticmethod
+    def forward(ctx: torch.autograd.function.FunctionCtx, features: Tensor, target: Tensor) -> Tensor:
+        batch, channels, height, width = features.shape
+        flat = features.reshape(batch, channels, height * width)
+        difference = torch.bmm(flat, flat.transpose(1, 2)) / (height * width) - target.expand(batch, -1, -1)
+        ctx.save_for_backward(flat, difference)
+        ctx.shape = features.shape  # type: ignore[attr-defined]
+        return difference.pow(2).mean()
+
+    @staticmethod
+    def backward(ctx: torch.autograd.function.FunctionCtx, grad: Tensor) -> tuple[Tensor, None]:
+        flat, difference = ctx.saved_tensors  # type: ignore[attr-defined]
+        d_gram = difference * (2.0 * grad / difference.numel())
+        d_flat = torch.bmm(d_gram, flat) * (2.0 / flat.shape[-1])
+        return d_flat.reshape(ctx.shape), None  # type: ignore[attr-defined]
 
 
 class GuidedGramLoss(GramLoss):
