@@ -310,8 +310,10 @@ def _output_settings(
         parser.error(f"--save-every must be 0 (off) or positive, not {args.save_every}")
     output: Path = args.output or _default_output(source, styles)
     check_output_path(output, overwrite=args.overwrite, inputs=(source, *styles))
-    return {"output": str(output), "overwrite": args.overwrite, "save_every": args.save_every,
-            "trace": str(args.trace) if args.trace else None, "quiet": args.quiet, "checkpoint": None}  # fmt: skip
+    # absolute: a checkpoint carries these, and `painterly resume` may run from another directory
+    return {"output": str(output.resolve()), "overwrite": args.overwrite, "save_every": args.save_every,
+            "trace": str(args.trace.resolve()) if args.trace else None, "quiet": args.quiet,
+            "checkpoint": None}  # fmt: skip
 
 
 def _stylize_command(argv: list[str]) -> int:
