@@ -1,8 +1,9 @@
 """Checkpoints: everything needed to continue a run exactly where it stopped.
 
 A checkpoint holds the full configuration (every ``stylize`` keyword), the
-sha256 of each input file, the stage and step reached, the image, and the
-optimiser's state (L-BFGS's curvature history included), so that on the CPU an
+sha256 of each input file, the stage and step reached, and the optimiser's
+state (the current image, the learning rate, L-BFGS's curvature history, Adam's
+moments, the running average), so that on the CPU an
 interrupted-and-resumed run ends with the same pixels as an uninterrupted one.
 It is written atomically, like every file painterly writes.
 """
@@ -17,14 +18,13 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from torch import Tensor
 
 from painterly.atomic import atomic_write_bytes
 from painterly.errors import PainterlyError
 
 __all__ = ["FORMAT_VERSION", "Checkpoint", "CheckpointError", "file_sha256", "load_checkpoint", "save_checkpoint"]
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 
 
 class CheckpointError(PainterlyError):
@@ -38,9 +38,7 @@ class Checkpoint:
     stage: int  #: 0-based index of the stage in progress
     stage_steps_done: int
     step: int  #: global steps done
-    image: Tensor = field(repr=False)
-    optimizer_state: dict[str, Any] = field(repr=False)
-    learning_rate: float
+    optimizer_state: dict[str, Any] = field(repr=False)  #: engine state: "current" image, "rate", "optimizer", ...
     elapsed: float
     extra: dict[str, Any] = field(default_factory=dict)  #: caller data, e.g. the CLI's output path
 
@@ -70,7 +68,6 @@ def save_checkpoint(path: Path | str, checkpoint: Checkpoint) -> Path:
         **checkpoint.__dict__,
         "config": _plain(checkpoint.config),
         "extra": _plain(checkpoint.extra),
-        "image": checkpoint.image.cpu(),
     }
     buffer = io.BytesIO()
     torch.save(payload, buffer)

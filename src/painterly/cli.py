@@ -365,7 +365,7 @@ def _resume_command(argv: list[str]) -> int:
     state.extra = cli
 
     def start(**runtime: Any) -> Image.Image:
-        return resume(state, extra=cli, **runtime)
+        return resume(state, **runtime)  # state.extra (set above) names the output and the checkpoint
 
     return _run_and_save(start, cli)
 

@@ -72,14 +72,14 @@ def optimize(
     resume_state: dict[str, Any] | None = None,
     first_step: int = 0,
     checkpoint_every: int = 0,
-    on_checkpoint: Callable[[int, dict[str, Any], Tensor], None] | None = None,
+    on_checkpoint: Callable[[int, dict[str, Any]], None] | None = None,
 ) -> StageResult:
     """Run steps ``first_step .. steps-1`` from ``start``; stop early if ``should_stop()`` turns true.
 
     A non-finite loss or image rolls back to the last good image and restarts the
     optimiser with half the step size (up to :data:`MAX_RECOVERIES` times), then
     raises :class:`NumericalError` carrying the last good image.  Every
-    ``checkpoint_every`` steps, ``on_checkpoint(steps_done, state, image)`` gets
+    ``checkpoint_every`` steps, ``on_checkpoint(steps_done, state)`` gets
     what a resume needs.
     """
     rate = settings.rate if resume_state is None else resume_state["rate"]
@@ -140,7 +140,7 @@ def optimize(
         shown = last_good if average is None else average.clone()
         on_step(StepInfo(image=shown, losses=values, evaluations=evaluations))
         if on_checkpoint is not None and checkpoint_every and done % checkpoint_every == 0 and done < steps:
-            on_checkpoint(done, _state(opt, rate, average, image), image.detach())
+            on_checkpoint(done, _state(opt, rate, average, image))
     return StageResult(
         image=image.detach() if average is None else average,
         steps_done=done,

@@ -380,15 +380,15 @@ class StyleTransferRun:
         bar = WorkProgress(plan, done=step) if progress else None
         offset = resume_from.elapsed if resume_from is not None else 0.0
         started = time.perf_counter()
-        image: Tensor | None = resume_from.image.to(self.device) if resume_from is not None else None
+        image: Tensor | None = None  # the previous stage's result (a resumed stage starts from its saved state)
 
-        def save(stage_index: int, stage_done: int, state: dict[str, Any], current: Tensor) -> None:
+        def save(stage_index: int, stage_done: int, state: dict[str, Any]) -> None:
             assert checkpoint_path is not None and hashes is not None
             save_checkpoint(checkpoint_path, Checkpoint(
                 config={**self.options, "content": str(self.content_source),
                         "styles": [str(s) for s in self.style_sources]},
                 input_hashes=hashes, stage=stage_index, stage_steps_done=stage_done, step=step,
-                image=current.cpu(), optimizer_state=state, learning_rate=float(state.get("rate", 0.0)),
+                optimizer_state=state,
                 elapsed=offset + time.perf_counter() - started, extra=dict(extra or {}),
             ))  # fmt: skip
 
@@ -428,13 +428,13 @@ class StyleTransferRun:
                     objective, start, steps=stage_steps, settings=self.settings, on_step=report,
                     should_stop=stop, resume_state=state, first_step=first_step,
                     checkpoint_every=periodic,
-                    on_checkpoint=lambda done, st, cur, i=index: save(i, done, st, cur),
+                    on_checkpoint=lambda done, st, i=index: save(i, done, st),
                 )  # fmt: skip
                 image = result.image
                 del objective
                 if result.stopped:
                     if checkpoint_path is not None:
-                        save(index, result.steps_done, result.state, result.state["current"])
+                        save(index, result.steps_done, result.state)
                     raise Interrupted(step, self._finish(image), checkpoint_path)
         finally:
             if bar is not None:
