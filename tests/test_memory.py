@@ -40,7 +40,8 @@ def test_too_large_a_run_is_refused_before_any_work(tmp_path: Path, tiny_weights
     monkeypatch.setattr(painterly.run, "available_bytes", lambda device: budget)
     calls: list[int] = []
     with pytest.raises(OptionError, match=r"needs about .* GiB but only .* GiB is free") as info:
-        stylize(content, style, weights=tiny_weights, size=4000, iterations=1, on_step=lambda r: calls.append(1))
+        stylize(content, style, weights=tiny_weights, size=4000, iterations=1, tile_size=0,
+                on_step=lambda r: calls.append(1))  # fmt: skip
     assert not calls, "refused before the first step"
     suggested = int(re.search(r"--size (\d+)", str(info.value)).group(1))
     assert 1100 <= suggested <= 1200
@@ -48,3 +49,18 @@ def test_too_large_a_run_is_refused_before_any_work(tmp_path: Path, tiny_weights
     stylize(content, style, weights=tiny_weights, size=64, iterations=1)
     monkeypatch.setattr(painterly.run, "available_bytes", lambda device: 1)
     stylize(content, style, weights=tiny_weights, size=32, iterations=1, check_memory=False)
+
+
+def test_a_run_too_large_even_tiled_is_refused_with_a_size_that_fits(
+    tmp_path: Path, tiny_weights: VGGWeights, monkeypatch
+) -> None:
+    import painterly.run
+
+    content, style = make_image(tmp_path / "c.png", (64, 48)), make_image(tmp_path / "s.png")
+    budget = estimate_run_bytes(NAMES, 1200, 900)
+    monkeypatch.setattr(painterly.run, "available_bytes", lambda device: budget)
+    with pytest.raises(OptionError, match=r"even tiled.*largest size that fits is about (\d+)") as info:
+        stylize(content, style, weights=tiny_weights, size=8000, iterations=1)  # tiled automatically, still too big
+    suggested = int(re.search(r"about (\d+) px", str(info.value)).group(1))
+    assert 1200 < suggested < 8000  # tiling fits more than the untiled 1200 px, but not 8000
+    stylize(content, style, weights=tiny_weights, size=64, iterations=1)

@@ -284,5 +284,6 @@ def test_colorize_beats_plain_transfer_on_lines_and_colour(real_weights) -> None
     # the two large regions), so F1 is only asked not to be worse. Paper saturation ~0.45 against ~0.18.
     assert lines["recall"] > 0.95 and lines["f1"] >= plain_lines["f1"]
     assert lines["ink_luminance"] < 0.1 and lines["ink_luminance"] < plain_lines["ink_luminance"] - 0.3
+    # Whole-image colourfulness is not compared: since L-BFGS judges the clipped image (engine.py), plain transfer
+    # keeps its saturated colours too (104 against colorize's 82 here, whose black lines count as colourless).
     assert paper_saturation(coloured, page) > paper_saturation(plain, page) + 0.15
-    assert colorfulness(coloured) > colorfulness(plain)

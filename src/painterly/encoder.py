@@ -111,11 +111,23 @@ class VGGEncoder(nn.Module):
         self.register_buffer("_offset", offset, persistent=False)
         self.register_buffer("_scale", scale, persistent=False)
         self._collect = frozenset(self.layers)
+        #: Run the convolutions in this lower precision under autocast (mixed precision; None = float32). The
+        #: features are handed out in float32, so losses, Gram matrices and the image stay in full precision.
+        self.autocast_dtype: torch.dtype | None = None
 
     @property
     def min_side(self) -> int:
         """Smallest input side that still leaves one pixel at the deepest layer (2 ** pools before it)."""
         return 2 ** sum(1 for name in self.names[:-1] if name.startswith("pool"))
+
+    def stride(self, layer: str) -> int:
+        """Input pixels per position of ``layer`` along each axis: 2 ** (pooling layers up to it)."""
+        return 2 ** sum(1 for name in LAYER_NAMES[: LAYER_NAMES.index(layer) + 1] if name.startswith("pool"))
+
+    @property
+    def max_stride(self) -> int:
+        """The stride of the deepest computed layer: windows aligned to it share the whole image's pooling grid."""
+        return self.stride(self.names[-1])
 
     def preprocess(self, image: Tensor) -> Tensor:
         """RGB [0, 1] -> the network's input convention."""
@@ -127,8 +139,11 @@ class VGGEncoder(nn.Module):
             raise ValueError(f"expected an N x 3 x H x W image batch, got shape {tuple(image.shape)}")
         x = self.preprocess(image)
         features: dict[str, Tensor] = {}
-        for name, module in zip(self.names, self.body, strict=True):
-            x = module(x)
-            if name in self._collect:
-                features[name] = x
+        with torch.autocast(image.device.type, dtype=self.autocast_dtype, enabled=self.autocast_dtype is not None):
+            for name, module in zip(self.names, self.body, strict=True):
+                x = module(x)
+                if name in self._collect:
+                    features[name] = x
+        if self.autocast_dtype is not None:
+            return {name: value.float() for name, value in features.items()}
         return features

@@ -92,12 +92,16 @@ def optimize(
         average = None if average is None else average.to(image)
     latest: dict[str, Tensor] = {}
     evaluations = 0
+    clip_in_objective = settings.name == "lbfgs"  # first-order methods clip the iterate itself, after each step
 
     def closure() -> Tensor:
         nonlocal evaluations
         evaluations += 1
         opt.zero_grad(set_to_none=True)
-        total, parts = objective(image)
+        # The objective judges the image as it will be saved: clipped to [0, 1]. L-BFGS iterates wander outside
+        # (from noise to -0.6..1.8 within 50 steps at 256 px), and judging the unclipped iterate let it keep style
+        # in out-of-range values that clipping at the end threw away (docs/optimizers.md, "Pixel range").
+        total, parts = objective(image.clamp(0, 1) if clip_in_objective else image)
         total.backward()
         if not latest:  # report the losses at the step's first evaluation
             latest.update(parts)
@@ -115,7 +119,7 @@ def optimize(
         latest.clear()
         evaluations = 0
         opt.step(closure)
-        if settings.name != "lbfgs":  # first-order methods may step outside the valid pixel range
+        if settings.name != "lbfgs":  # projected gradient: first-order steps are clipped back into range
             with torch.no_grad():
                 image.clamp_(0, 1)
         values = {name: float(value.detach()) for name, value in latest.items()}
@@ -126,7 +130,7 @@ def optimize(
                     f"the loss became NaN or infinite at step {done + 1} of this stage even after {MAX_RECOVERIES} "
                     f"retries with smaller steps (last learning rate {rate:g}); "
                     "lower --learning-rate or the loss weights",
-                    last_good if average is None else average,
+                    last_good.clamp(0, 1) if average is None else average,
                 )
             rate /= 2
             with torch.no_grad():
@@ -135,14 +139,15 @@ def optimize(
             continue
         last_good = image.detach().clone()
         if settings.average:
-            average = last_good.clone() if average is None else average.lerp_(last_good, 1 - settings.average)
+            seen = last_good.clamp(0, 1)
+            average = seen if average is None else average.lerp_(seen, 1 - settings.average)
         done += 1
-        shown = last_good if average is None else average.clone()
+        shown = last_good.clamp(0, 1) if average is None else average.clone()
         on_step(StepInfo(image=shown, losses=values, evaluations=evaluations))
         if on_checkpoint is not None and checkpoint_every and done % checkpoint_every == 0 and done < steps:
             on_checkpoint(done, _state(opt, rate, average, image))
     return StageResult(
-        image=image.detach() if average is None else average,
+        image=image.detach().clamp(0, 1) if average is None else average,
         steps_done=done,
         stopped=done < steps,
         state=_state(opt, rate, average, image),

@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import math
 import os
+from collections.abc import Callable
 
 import torch
 
-__all__ = ["available_bytes", "estimate_run_bytes", "largest_fitting_size"]
+__all__ = ["available_bytes", "estimate_run_bytes", "estimate_tiled_run_bytes", "largest_fitting_size", "largest_size_within"]
 
 #: Live float32 slots per counted activation element at the peak of a step.  Short runs (3 L-BFGS steps, CPU)
 #: peaked at 621 / 1007 / 1634 MiB at 256 / 512 / 768 px (a factor of ~1.0); whole coarse-to-fine runs peaked
@@ -52,6 +53,31 @@ def estimate_run_bytes(
     return int(BASE_BYTES + 4 * (OVERHEAD_FACTOR * elements + image_copies * 3 * width * height))
 
 
+def estimate_tiled_run_bytes(
+    names: tuple[str, ...],
+    width: int,
+    height: int,
+    *,
+    core: int,
+    margin: int,
+    content_layers: dict[str, int],
+    optimizer: str = "lbfgs",
+    history: int = LBFGS_HISTORY,
+) -> int:
+    """Peak bytes of one tiled stage (painterly.tiling): one window's activations plus image-sized buffers.
+
+    ``content_layers`` maps each content layer to its stride; its whole feature map is kept as the target.
+    The window term stops growing once the image is larger than a window, so beyond that the estimate grows
+    only by the per-pixel buffers: the image's optimiser copies, its gradient and the content targets.
+    """
+    window_height, window_width = min(height, core + 2 * margin), min(width, core + 2 * margin)
+    elements = _activation_elements(names, vgg19_channels(names), window_height, window_width)
+    channels = vgg19_channels(tuple(content_layers))
+    targets = sum(channels[layer] * (height // stride) * (width // stride) for layer, stride in content_layers.items())
+    image_copies = (2 * history + 4 if optimizer == "lbfgs" else 6) + 3  # + gradient, luminance view, window grad
+    return int(BASE_BYTES + 4 * (OVERHEAD_FACTOR * elements + targets + image_copies * 3 * width * height))
+
+
 def available_bytes(device: torch.device) -> int | None:
     """Free memory on ``device`` (MemAvailable on Linux), or None if it cannot be told."""
     if device.type == "cuda":
@@ -73,12 +99,18 @@ def available_bytes(device: torch.device) -> int | None:
 def largest_fitting_size(
     names: tuple[str, ...], size: int, aspect: float, budget: int, *, optimizer: str, history: int = LBFGS_HISTORY
 ) -> int:
-    """Largest long side (<= size) whose estimate fits ``budget`` bytes; ``aspect`` = short/long side."""
+    """Largest long side (<= size) whose untiled estimate fits ``budget`` bytes; ``aspect`` = short/long side."""
+    return largest_size_within(
+        budget, size, aspect, lambda w, h: estimate_run_bytes(names, w, h, optimizer=optimizer, history=history)
+    )
+
+
+def largest_size_within(budget: int, size: int, aspect: float, estimate: Callable[[int, int], int]) -> int:
+    """Largest long side (<= size) for which ``estimate(long, short)`` fits ``budget`` (estimates grow with size)."""
     low, high = 16, size
     while low < high:
         middle = (low + high + 1) // 2
-        short = max(1, math.floor(middle * aspect))
-        if estimate_run_bytes(names, middle, short, optimizer=optimizer, history=history) <= budget:
+        if estimate(middle, max(1, math.floor(middle * aspect))) <= budget:
             low = middle
         else:
             high = middle - 1

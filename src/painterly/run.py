@@ -34,11 +34,18 @@ from painterly.engine import StepInfo, optimize
 from painterly.errors import OptionError, PainterlyError
 from painterly.images import LoadedImage, load_image, normalize_image, pil_to_tensor, resize_long_side, tensor_to_pil
 from painterly.losses import ContentLoss, make_style_loss
-from painterly.memory import available_bytes, estimate_run_bytes, largest_fitting_size
+from painterly.memory import (
+    available_bytes,
+    estimate_run_bytes,
+    estimate_tiled_run_bytes,
+    largest_fitting_size,
+    largest_size_within,
+)
 from painterly.objective import Objective
 from painterly.optim import OptimizerSettings
 from painterly.progress import WorkProgress
 from painterly.records import StepRecord
+from painterly.tiling import TiledObjective
 from painterly.weights import VGGWeights, default_weights, load_weights
 
 __all__ = ["Interrupted", "StyleTransferRun", "pyramid_sizes", "resolve_device", "split_iterations"]
@@ -78,6 +85,15 @@ def resolve_device(device: str) -> torch.device:
     return resolved
 
 
+def mixed_precision_dtype(device: torch.device, requested: bool | None) -> torch.dtype | None:
+    """The autocast dtype for the encoder: bfloat16 where supported (float16 on older GPUs), None = float32."""
+    if not (device.type == "cuda" if requested is None else requested):
+        return None
+    if device.type == "cuda" and not torch.cuda.is_bf16_supported():
+        return torch.float16
+    return torch.bfloat16
+
+
 def pyramid_sizes(size: int, start_size: int | None, factor: float = math.sqrt(2)) -> list[int]:
     """Long-side sizes of the coarse-to-fine stages, ending exactly at ``size``.
 
@@ -89,6 +105,11 @@ def pyramid_sizes(size: int, start_size: int | None, factor: float = math.sqrt(2
     count = math.floor(math.log(size / start_size, factor) + 1e-9)  # first stage never below start_size
     return [round(size / factor ** (count - index)) for index in range(count)] + [size]
 
+
+#: Smallest core a tile may have, in pixels (smaller cores spend most of the time on their margins).
+MIN_TILE = 64
+#: Core size of the tiles chosen automatically for stages that would not fit in memory whole.
+AUTO_TILE = 512
 
 #: Fewest steps a stage gets when the budget allows: L-BFGS restarts at each stage and its first step
 #: is deliberately tiny, so a stage of one or two steps would do nothing but upsample.
@@ -223,11 +244,13 @@ class StyleTransferRun:
         vgg = vgg or default_weights()
         self.encoder = VGGEncoder(vgg, [*self.content_weights, *self.style_weights], pooling=o.pooling)
         self.encoder = self.encoder.to(self.device)
+        self.encoder.autocast_dtype = mixed_precision_dtype(self.device, o.mixed_precision)
         if self.device.type == "cpu":
             self.encoder = self.encoder.to(memory_format=torch.channels_last)
         self.sizes = _feasible_sizes(pyramid_sizes(o.size, o.start_size), self.content.rgb.size, self.encoder.min_side)
         self.sizes = self.sizes[-o.iterations :]  # fewer steps than stages: keep the finest stages only
         self.steps_per_stage = split_iterations(o.iterations, len(self.sizes))
+        self.tile_cores = [self._tile_core(self._stage_shape(s)) for s in self.sizes]
         if o.check_memory:
             self._check_memory()
 
@@ -269,12 +292,67 @@ class StyleTransferRun:
         self.per_style_weights = per_style_layer_weights(
             self.style_weights, blend, o.style_layer_sets, normalize=o.style_masks is None
         )
+        if o.tile_size is not None and o.tile_size != 0 and o.tile_size < MIN_TILE:
+            raise OptionError(f"tile size must be 0 (never tile) or at least {MIN_TILE} px, not {o.tile_size}")
+        if o.tile_margin < 0:
+            raise OptionError(f"tile margin must be non-negative, not {o.tile_margin}")
+        if o.tile_size and self._tiling_unsupported():
+            raise OptionError(f"tiling cannot be used with {self._tiling_unsupported()}; leave --tile-size unset")
         if o.init not in ("content", "noise") and not Path(o.init).exists():
             raise OptionError(f"init must be 'content', 'noise' or an existing image file, not {o.init!r}")
         if o.checkpoint is not None:
             sources = [self.content_source, *self.style_sources, *(o.style_masks or [])]
             if any(isinstance(s, Image.Image) for s in sources) or isinstance(o.weights, VGGWeights):
                 raise OptionError("checkpoints need image files and a weights file (or the default), not objects")
+
+    def _tiling_unsupported(self) -> str:
+        """What in the settings tiling cannot do (an empty string when it can do them all)."""
+        o = self.o
+        if o.style_loss != "gram":
+            return f"the {o.style_loss} style loss (tiling keeps Gram matrices global; use the gram loss)"
+        if o.style_masks is not None:
+            return "style masks"
+        if o.normalize_gradients:
+            return "gradient normalisation"
+        return ""
+
+    def _untiled_bytes(self, width: int, height: int) -> int:
+        history = self.settings.history_size
+        return estimate_run_bytes(self.encoder.names, width, height, optimizer=self.settings.name, history=history)
+
+    def _tile_core(self, shape: tuple[int, int]) -> int | None:
+        """The core size to tile a stage of this shape with, or None to run it whole.
+
+        An explicit tile size tiles every stage larger than one core; the default (None) tiles, with
+        :data:`AUTO_TILE` px cores, only the stages that would not fit in free memory whole.
+        """
+        o = self.o
+        align = self.encoder.max_stride
+        if o.tile_size == 0 or self._tiling_unsupported():
+            return None
+        if o.tile_size is None:
+            free = available_bytes(self.device) if o.check_memory else None
+            if free is None or self._untiled_bytes(*shape) <= free:
+                return None
+            core = AUTO_TILE
+        else:
+            core = o.tile_size
+        core = math.ceil(core / align) * align
+        return core if max(shape) > core else None
+
+    def _stage_bytes(self, shape: tuple[int, int], core: int | None) -> int:
+        if core is None:
+            return self._untiled_bytes(*shape)
+        content_layers = {layer: self.encoder.stride(layer) for layer, w in self.content_weights.items() if w}
+        return estimate_tiled_run_bytes(
+            self.encoder.names, *shape, core=core, margin=self.margin, content_layers=content_layers,
+            optimizer=self.settings.name, history=self.settings.history_size,
+        )  # fmt: skip
+
+    @property
+    def margin(self) -> int:
+        align = self.encoder.max_stride
+        return math.ceil(self.o.tile_margin / align) * align
 
     def _stage_shape(self, stage_size: int) -> tuple[int, int]:
         width, height = self.content.rgb.size
@@ -285,10 +363,19 @@ class StyleTransferRun:
         """Refuse, with the largest size that fits, a run whose estimate exceeds the free memory."""
         width, height = self._stage_shape(self.sizes[-1])
         history = self.settings.history_size
-        needed = estimate_run_bytes(self.encoder.names, width, height, optimizer=self.settings.name, history=history)
+        needed = self._stage_bytes((width, height), self.tile_cores[-1])
         free = available_bytes(self.device)
         if free is None or needed <= free:
             return
+        if self.tile_cores[-1] is not None:
+            core, aspect = self.tile_cores[-1], min(width, height) / max(width, height)
+            fits = largest_size_within(free, self.o.size, aspect, lambda w, h: self._stage_bytes((w, h), core))
+            raise OptionError(
+                f"a {width}x{height} run needs about {needed / 2**30:.1f} GiB even tiled, but only "
+                f"{free / 2**30:.1f} GiB is free on {self.device.type}; the largest size that fits is about {fits} "
+                "px (--size), or lower --history-size (each L-BFGS pair is two copies of the image) or use "
+                "--optimizer adam"
+            )
         aspect = min(width, height) / max(width, height)
         fits = largest_fitting_size(
             self.encoder.names, self.o.size, aspect, free, optimizer=self.settings.name, history=history
@@ -307,13 +394,22 @@ class StyleTransferRun:
             paths.append(self.o.init)
         return {str(p): file_sha256(p) for p in paths}
 
-    def _objective(self, stage_size: int) -> tuple[Objective, Tensor]:
+    def _objective(self, stage_size: int) -> tuple[Objective | TiledObjective, Tensor]:
         o = self.o
         content = pil_to_tensor(resize_long_side(self.working_content, stage_size)).to(self.device)
         styles = [
             pil_to_tensor(_resize_at_least(s, round(stage_size * o.style_scale * k), self.encoder.min_side))
             for s, k in zip(self.style_images, self.scales, strict=True)
         ]
+        core = self.tile_cores[self.sizes.index(stage_size)]
+        if core is not None:
+            tiled = TiledObjective.build(
+                self.encoder, content=content, styles=[s.to(self.device) for s in styles],
+                content_layer_weights=self.content_weights, style_layer_weights=self.per_style_weights,
+                core=core, margin=self.margin, tv_weight=o.tv_weight, laplacian_weight=o.laplacian_weight,
+                luminance_only=o.color_control == "luminance",
+            )  # fmt: skip
+            return tiled, content
         objective = Objective.build(
             self.encoder,
             content=content,

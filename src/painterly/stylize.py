@@ -8,6 +8,7 @@ checkpoint stores its arguments.  The work itself is done by
 
 from __future__ import annotations
 
+import inspect
 import os
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -76,9 +77,12 @@ def stylize(
     pooling: Pooling = "max",
     seed: int = 0,
     device: str = "auto",
+    mixed_precision: bool | None = None,
     weights: str | os.PathLike[str] | VGGWeights | None = None,
     max_pixels: int = DEFAULT_MAX_PIXELS,
     check_memory: bool = True,
+    tile_size: int | None = None,
+    tile_margin: int = 64,
     checkpoint: str | os.PathLike[str] | None = None,
     checkpoint_every: int = 0,
     progress: bool = False,
@@ -142,10 +146,20 @@ def stylize(
         pooling: "max" (standard VGG) or "avg" (the paper's suggestion; smoother gradients).
         seed: random seed for the noise initialisation and any random choice.
         device: "auto", "cpu", "cuda" or "mps".
+        mixed_precision: run the network's convolutions in bfloat16 (float16 where the GPU lacks bfloat16)
+            while losses, Gram matrices and the image stay float32. Unset (None): on for CUDA, off elsewhere
+            (CPUs without bfloat16 units are slower with it).
         weights: VGG-19 weights file (default: the cached Caffe VGG-19, fetched on first use).
         max_pixels: refuse input images with more pixels than this (decompression-bomb guard).
         check_memory: estimate the memory the run needs first and refuse, naming the largest size that
             fits, if it exceeds what is free.
+        tile_size: optimise large stages tile by tile in bounded memory (seamless tiling, docs/theory.md §10):
+            cores of this many pixels, each encoded with tile_margin pixels of context, the grid shifted at
+            every step so no seam stays, style statistics global over the whole image. Unset (None): only
+            stages that would not fit in free memory whole are tiled (512 px cores); 0: never tile. Tiling
+            trades time for memory (about 1.5-2x the time per step at a 64 px margin); gram style loss only.
+        tile_margin: context pixels around each tile's core; at about 100 px (the reach of relu5_1) tiled
+            gradients equal untiled ones, narrower margins are faster with small differences along tile borders.
         checkpoint: file to save a checkpoint to when the run is stopped (and every checkpoint_every
             steps), so that painterly.resume() / `painterly resume FILE` continues it exactly.
         checkpoint_every: also save the checkpoint every N steps of a stage (0 = only when stopped).
@@ -185,7 +199,13 @@ def resume(
         state, path = checkpoint, checkpoint.extra.get("checkpoint")
     else:
         state, path = load_checkpoint(checkpoint), str(checkpoint)
-    options = dict(state.config)
+    # Options added after the checkpoint was written take their defaults.
+    defaults = {
+        name: parameter.default
+        for name, parameter in inspect.signature(stylize).parameters.items()
+        if parameter.default is not inspect.Parameter.empty and name not in RUNTIME_ARGUMENTS
+    }
+    options = {**defaults, **state.config}
     content, styles = options.pop("content"), options.pop("styles")
     options["checkpoint"] = path or options.get("checkpoint")
     run = StyleTransferRun(content, styles, options)

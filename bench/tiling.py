@@ -1,0 +1,147 @@
+"""Print size in bounded memory: peak RSS and time of tiled stages, and how close tiling is to untiled.
+
+Usage:
+    python bench/tiling.py memory [--sizes 1024 2048 4096 8192] [--steps 2] [--tile 512] [--margin 64]
+    python bench/tiling.py agreement [--size 512] [--margins 0 32 64 112]
+
+``memory`` runs ``stylize()`` at each size as one tiled stage (L-BFGS with ``--history`` pairs; the
+content and style are the bundled examples, upscaled) in a fresh subprocess, so that each peak RSS
+(``ru_maxrss``) is its own, and prints wall time (loading, targets and steps), seconds per step and peak
+RSS, with the untiled run's memory estimate beside it.  ``--untiled`` adds the same run untiled where it fits.
+
+``agreement`` evaluates the real objective once untiled and once tiled at each margin on the same image
+(the content photo with noise, as in a run) and prints the relative difference of the losses and of
+the gradients: how closely a tiled run follows an untiled one.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+CONTENT = REPO / "examples" / "tubingen.jpg"
+STYLE = REPO / "examples" / "starry_night.jpg"
+
+
+def measure(size: int, steps: int, tile: int, margin: int, history: int) -> dict[str, float]:
+    from painterly.stylize import stylize
+    from painterly.weights import default_weights
+
+    weights = default_weights()
+    stamps: list[float] = []
+    began = time.perf_counter()
+    image = stylize(CONTENT, STYLE, size=size, start_size=None, iterations=steps, weights=weights,
+                    tile_size=tile, tile_margin=margin, history_size=history, max_pixels=2**31,
+                    on_step=lambda record: stamps.append(time.perf_counter()))  # fmt: skip
+    wall = time.perf_counter() - began
+    steps_s = [b - a for a, b in zip([began, *stamps], stamps, strict=False)]
+    return {
+        "size": size,
+        "width": image.width,
+        "height": image.height,
+        "wall_s": wall,
+        "last_step_s": steps_s[-1],
+        "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+    }
+
+
+def memory(args: argparse.Namespace) -> None:
+    from painterly.encoder import LAYER_NAMES
+    from painterly.memory import estimate_run_bytes
+
+    names = LAYER_NAMES[: LAYER_NAMES.index("relu5_1") + 1]
+    print(f"tiled stages: {args.tile} px cores, {args.margin} px margins, L-BFGS history {args.history}, "
+          f"{args.steps} steps each")  # fmt: skip
+    print(
+        f"{'size':>6} {'shape':>11} {'mode':>8} {'wall s':>8} {'s/step':>8} {'peak RSS':>10} {'untiled estimate':>17}"
+    )
+    for size in args.sizes:
+        modes = [("tiled", args.tile)] + ([("untiled", 0)] if args.untiled else [])
+        for mode, tile in modes:
+            command = [sys.executable, __file__, "child", "--sizes", str(size), "--steps", str(args.steps),
+                       "--tile", str(tile), "--margin", str(args.margin), "--history", str(args.history)]  # fmt: skip
+            done = subprocess.run(command, capture_output=True, text=True)
+            if done.returncode:
+                print(f"{size:>6} {mode:>8} failed: {done.stderr.strip().splitlines()[-1]}")
+                continue
+            row = json.loads(done.stdout.splitlines()[-1])
+            estimate = estimate_run_bytes(names, row["width"], row["height"], history=args.history) / 2**30
+            print(f"{size:>6} {row['width']:>5}x{row['height']:<5} {mode:>8} {row['wall_s']:>8.1f} "
+                  f"{row['last_step_s']:>8.1f} {row['peak_rss_mib'] / 1024:>6.2f} GiB {estimate:>13.1f} GiB",
+                  flush=True)  # fmt: skip
+
+
+def agreement(args: argparse.Namespace) -> None:
+    import torch
+
+    from painterly.encoder import VGGEncoder
+    from painterly.images import load_image, pil_to_tensor, resize_long_side
+    from painterly.losses import ContentLoss, GramLoss
+    from painterly.objective import Objective
+    from painterly.stylize import DEFAULT_CONTENT_LAYERS, DEFAULT_STYLE_LAYERS
+    from painterly.tiling import TiledObjective
+    from painterly.weights import default_weights
+
+    encoder = VGGEncoder(default_weights(), [*DEFAULT_CONTENT_LAYERS, *DEFAULT_STYLE_LAYERS])
+    content = pil_to_tensor(resize_long_side(load_image(CONTENT).rgb, args.size))
+    style = pil_to_tensor(resize_long_side(load_image(STYLE).rgb, args.size))
+    image = (content + 0.1 * torch.randn(content.shape, generator=torch.Generator().manual_seed(0))).clamp(0, 1)
+    content_weights = {"relu4_2": 1.0}
+    style_weights = {layer: 50.0 / len(DEFAULT_STYLE_LAYERS) for layer in DEFAULT_STYLE_LAYERS}
+
+    def evaluate(objective: Objective | TiledObjective) -> tuple[dict[str, float], torch.Tensor]:
+        x = image.clone().requires_grad_(True)
+        total, parts = objective(x)
+        total.backward()
+        assert x.grad is not None
+        return {k: float(v) for k, v in parts.items()}, x.grad
+
+    whole = Objective.build(encoder, content=content, styles=[style], content_loss=ContentLoss(),
+                            style_loss=GramLoss(), content_layer_weights=content_weights,
+                            style_layer_weights=style_weights, style_blend=[1.0], tv_weight=0.0)  # fmt: skip
+    began = time.perf_counter()
+    reference, reference_grad = evaluate(whole)
+    print(f"untiled {tuple(content.shape[-2:])}: content {reference['content']:.5g}, style {reference['style']:.5g} "
+          f"({time.perf_counter() - began:.1f} s)")  # fmt: skip
+    for margin in args.margins:
+        tiled = TiledObjective.build(encoder, content=content, styles=[style], content_layer_weights=content_weights,
+                                     style_layer_weights=[style_weights], core=args.tile, margin=margin)  # fmt: skip
+        began = time.perf_counter()
+        losses, grad = evaluate(tiled)
+        seconds = time.perf_counter() - began
+        relative = float((grad - reference_grad).norm() / reference_grad.norm())
+        cosine = float(torch.nn.functional.cosine_similarity(grad.flatten(), reference_grad.flatten(), dim=0))
+        print(f"tiled, {args.tile} px cores, margin {margin:>3}: content {losses['content']:.5g} "
+              f"({losses['content'] / reference['content'] - 1:+.2e}), style {losses['style']:.5g} "
+              f"({losses['style'] / reference['style'] - 1:+.2e}), gradient relative error {relative:.3e}, "
+              f"cosine {cosine:.6f} ({seconds:.1f} s)")  # fmt: skip
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("part", choices=["memory", "agreement", "child"])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[1024, 2048, 4096, 8192])
+    parser.add_argument("--size", type=int, default=512)
+    parser.add_argument("--steps", type=int, default=2)
+    parser.add_argument("--tile", type=int, default=512)
+    parser.add_argument("--margin", type=int, default=64)
+    parser.add_argument("--margins", type=int, nargs="+", default=[0, 32, 64, 112])
+    parser.add_argument("--history", type=int, default=5)
+    parser.add_argument("--untiled", action="store_true")
+    args = parser.parse_args()
+    if args.part == "child":
+        print(json.dumps(measure(args.sizes[0], args.steps, args.tile, args.margin, args.history)))
+    elif args.part == "memory":
+        memory(args)
+    else:
+        agreement(args)
+
+
+if __name__ == "__main__":
+    main()

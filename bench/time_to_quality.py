@@ -1,0 +1,138 @@
+"""Time to quality: the default fast path against the paper's method run the long way.
+
+Usage:
+    python bench/time_to_quality.py reference   # ~15 min on 2 cores: noise init, L-BFGS, 1000 steps, one 512 px stage
+    python bench/time_to_quality.py fast        # the default path (coarse-to-fine, content init) at several budgets
+    python bench/time_to_quality.py report      # table + side-by-side picture for docs/performance.md
+
+Both are scored by ``bench/scorer.py`` (content loss at relu4_2, Gram style loss over relu1_1…relu5_1, at
+the image's own size), which does not depend on either run's settings.  The reference is run on painterly's
+own engine with its default weights and L-BFGS settings, so the comparison is between methods, not
+implementations.  Wall times are whole ``stylize()`` calls (loading, targets, every stage), on an otherwise
+idle machine; results accumulate in ``--out`` (default ``bench/out/time_to_quality``) so each part can
+be run separately.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import torch
+from PIL import Image, ImageDraw
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from painterly.images import save_image, tensor_to_pil
+from painterly.records import StepRecord
+from painterly.stylize import stylize
+from painterly.weights import default_weights
+from scorer import Score, Scorer
+
+REPO = Path(__file__).resolve().parents[1]
+CONTENT = REPO / "examples" / "tubingen.jpg"
+STYLE = REPO / "examples" / "starry_night.jpg"
+SIZE = 512
+REFERENCE_STEPS = 1000
+SNAPSHOTS = (50, 100, 200, 300, 500, 700, 1000)
+FAST_BUDGETS = (30, 45, 60, 90, 120)
+
+
+def _results(out: Path) -> dict:
+    path = out / "results.json"
+    return json.loads(path.read_text()) if path.exists() else {}
+
+
+def _store(out: Path, results: dict) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "results.json").write_text(json.dumps(results, indent=2))
+
+
+def run_reference(out: Path, scorer: Scorer) -> None:
+    snapshots: dict[int, tuple[float, torch.Tensor]] = {}
+    began = time.perf_counter()
+
+    def keep(record: StepRecord) -> None:
+        if record.step in SNAPSHOTS:
+            snapshots[record.step] = (time.perf_counter() - began, record.image.clone())
+
+    image = stylize(CONTENT, STYLE, size=SIZE, start_size=None, iterations=REFERENCE_STEPS, init="noise",
+                    optimizer="lbfgs", weights=default_weights(), progress=True, on_step=keep)  # fmt: skip
+    wall = time.perf_counter() - began
+    save_image(image, out / "reference.png", overwrite=True)
+    curve = []
+    for step, (seconds, tensor) in sorted(snapshots.items()):
+        score = scorer.score(tensor_to_pil(tensor))
+        curve.append({"step": step, "seconds": seconds, "content": score.content, "style": score.style})
+        print(f"reference step {step:>5}: {seconds:7.1f} s  content {score.content:.4g}  style {score.style:.4g}")
+    results = _results(out)
+    results["reference"] = {"wall_s": wall, "curve": curve, **vars(scorer.score(image))}
+    _store(out, results)
+    print(f"reference: {wall:.1f} s, score {results['reference']}")
+
+
+def run_fast(out: Path, scorer: Scorer, budgets: list[int]) -> None:
+    results = _results(out)
+    fast = results.setdefault("fast", {})
+    weights = default_weights()
+    for iterations in budgets:
+        began = time.perf_counter()
+        image = stylize(CONTENT, STYLE, size=SIZE, iterations=iterations, weights=weights)
+        wall = time.perf_counter() - began
+        save_image(image, out / f"fast_{iterations}.png", overwrite=True)
+        score = scorer.score(image)
+        fast[str(iterations)] = {"wall_s": wall, **vars(score)}
+        print(f"fast, {iterations:>4} iterations: {wall:6.1f} s  content {score.content:.4g}  style {score.style:.4g}")
+        _store(out, results)
+
+
+def report(out: Path, picture: Path) -> None:
+    results = _results(out)
+    reference = results["reference"]
+    target = Score(reference["content"], reference["style"])
+    print(f"reference (noise, L-BFGS, {REFERENCE_STEPS} steps at {SIZE} px): {reference['wall_s']:.1f} s, "
+          f"content {target.content:.4g}, style {target.style:.4g}")  # fmt: skip
+    winner = None
+    for iterations, row in sorted(results.get("fast", {}).items(), key=lambda item: int(item[0])):
+        beats = Score(row["content"], row["style"]).beats(target)
+        ratio = row["wall_s"] / reference["wall_s"]
+        print(f"fast {iterations:>4} iterations: {row['wall_s']:6.1f} s ({ratio:.3f} of the reference), "
+              f"content {row['content']:.4g}, style {row['style']:.4g}, beats the reference: {beats}")  # fmt: skip
+        if beats and winner is None:
+            winner = iterations
+    if winner is None:
+        print("no fast budget beat the reference")
+        return
+    left, right = Image.open(out / "reference.png"), Image.open(out / f"fast_{winner}.png")
+    canvas = Image.new("RGB", (left.width + right.width + 8, max(left.height, right.height) + 28), "white")
+    canvas.paste(left, (0, 28))
+    canvas.paste(right, (left.width + 8, 28))
+    draw = ImageDraw.Draw(canvas)
+    draw.text((4, 8), f"reference: noise, L-BFGS {REFERENCE_STEPS} steps, {reference['wall_s']:.0f} s", fill="black")
+    fast_row = results["fast"][winner]
+    draw.text((left.width + 12, 8), f"default fast path, {winner} steps, {fast_row['wall_s']:.0f} s", fill="black")
+    save_image(canvas, picture, overwrite=True)
+    print(f"wrote {picture}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("part", choices=["reference", "fast", "report"])
+    parser.add_argument("--out", type=Path, default=REPO / "bench" / "out" / "time_to_quality")
+    parser.add_argument("--budgets", type=int, nargs="+", default=list(FAST_BUDGETS))
+    parser.add_argument("--picture", type=Path, default=REPO / "docs" / "performance" / "time_to_quality.jpg")
+    args = parser.parse_args()
+    if args.part == "report":
+        report(args.out, args.picture)
+        return
+    scorer = Scorer(CONTENT, STYLE)
+    if args.part == "reference":
+        run_reference(args.out, scorer)
+    else:
+        run_fast(args.out, scorer, args.budgets)
+
+
+if __name__ == "__main__":
+    main()

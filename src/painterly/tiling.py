@@ -1,0 +1,298 @@
+"""Seamless tiling: the objective and its gradient for images larger than memory allows (theory.md §10).
+
+The untiled objective keeps every activation of the whole image alive for the
+backward pass, so its memory grows with the pixels.  Here the image is split into
+*cores* that partition it; each core is encoded inside a *window* (the core plus a
+margin of context), so only one window's activations are ever alive.  Two passes
+per evaluation keep the style statistics global:
+
+1. without autograd, every window's features on its core are summed into the
+   image's Gram matrices :math:`G_l = \\frac1{N_l}\\sum_{\\text{cores}} F F^\\top`,
+   which fixes the style loss and its gradient :math:`\\partial L/\\partial G_l`;
+2. with autograd, every window is encoded again and back-propagated with the exact
+   feature gradients of its core positions,
+   :math:`\\partial L/\\partial F = \\frac{2}{N_l}(\\partial L/\\partial G_l) F` for style and
+   :math:`\\frac{2}{|P_l|}(F - P)` for content, and its pixel gradient is added into the image's.
+
+Windows start on multiples of the deepest layer's stride, so their pooling grids
+are the whole image's and, with a margin as wide as the receptive field reaches,
+features and gradients equal the untiled ones; a narrower margin leaves small
+errors along core borders.  The core grid is shifted at every evaluation (by an
+offset derived from the image itself, so the objective stays a deterministic
+function of the image and a resumed run repeats an uninterrupted one), hence no
+seam stays in one place.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+
+from painterly.encoder import VGGEncoder
+from painterly.losses import laplacian, total_variation
+
+__all__ = ["Tile", "TiledObjective", "plan_tiles", "tiled_features", "tiled_grams"]
+
+
+@dataclass(frozen=True)
+class Tile:
+    """One core (the pixels it owns) and its window (the pixels encoded to compute the core), as (y0, y1, x0, x1)."""
+
+    core: tuple[int, int, int, int]
+    window: tuple[int, int, int, int]
+
+    def core_at(self, stride: int) -> tuple[slice, slice]:
+        """The core's positions in the window's feature map at a layer of this ``stride``."""
+        y0, y1, x0, x1 = self.core
+        wy, _, wx, _ = self.window
+        return slice((y0 - wy) // stride, (y1 - wy) // stride), slice((x0 - wx) // stride, (x1 - wx) // stride)
+
+    def core_in_image(self, stride: int) -> tuple[slice, slice]:
+        """The core's positions in the whole image's feature map at a layer of this ``stride``."""
+        y0, y1, x0, x1 = self.core
+        return slice(y0 // stride, y1 // stride), slice(x0 // stride, x1 // stride)
+
+
+def _cuts(length: int, core: int, offset: int) -> list[tuple[int, int]]:
+    edges = [0, *range(offset or core, length, core), length]
+    return [(a, b) for a, b in itertools.pairwise(edges) if b > a]
+
+
+def plan_tiles(
+    height: int, width: int, core: int, margin: int, *, offset: tuple[int, int] = (0, 0), align: int = 16
+) -> list[Tile]:
+    """Cores of ``core`` px (shifted by ``offset``) partitioning the image, each with ``margin`` px of context.
+
+    ``core``, ``margin`` and ``offset`` must be multiples of ``align`` (the deepest layer's stride), so every
+    window starts where the whole image's pooling grid does.
+    """
+    if core % align or margin % align or offset[0] % align or offset[1] % align:
+        raise ValueError(f"core {core}, margin {margin} and offset {offset} must be multiples of {align}")
+    tiles = []
+    for y0, y1 in _cuts(height, core, offset[0] % core):
+        for x0, x1 in _cuts(width, core, offset[1] % core):
+            window = (max(0, y0 - margin), min(height, y1 + margin), max(0, x0 - margin), min(width, x1 + margin))
+            tiles.append(Tile(core=(y0, y1, x0, x1), window=window))
+    return tiles
+
+
+def _window(image: Tensor, tile: Tile) -> Tensor:
+    y0, y1, x0, x1 = tile.window
+    return image[..., y0:y1, x0:x1]
+
+
+def _flat_core(features: Tensor, tile: Tile, stride: int) -> Tensor:
+    rows, cols = tile.core_at(stride)
+    core = features[..., rows, cols]
+    return core.reshape(core.shape[0], core.shape[1], -1)
+
+
+def tiled_grams(encoder: VGGEncoder, image: Tensor, layers: Sequence[str], core: int, margin: int) -> dict[str, Tensor]:
+    """Gram matrices :math:`F F^\\top / N` of the whole image at ``layers`` (1 x C x C), one window at a time."""
+    return _grams_over(encoder, image, layers, plan_tiles(*image.shape[-2:], core, margin, align=encoder.max_stride))
+
+
+@torch.no_grad()
+def tiled_features(
+    encoder: VGGEncoder, image: Tensor, layers: Sequence[str], core: int, margin: int
+) -> dict[str, Tensor]:
+    """The whole image's feature maps at ``layers``, assembled from the windows' cores."""
+    height, width = image.shape[-2:]
+    full: dict[str, Tensor] = {}
+    for tile in plan_tiles(height, width, core, margin, align=encoder.max_stride):
+        features = encoder(_window(image, tile))
+        for layer in layers:
+            stride = encoder.stride(layer)
+            if layer not in full:
+                channels = features[layer].shape[1]
+                full[layer] = image.new_zeros(image.shape[0], channels, height // stride, width // stride)
+            rows, cols = tile.core_in_image(stride)
+            full[layer][..., rows, cols] = features[layer][..., *tile.core_at(stride)]
+    return full
+
+
+@dataclass
+class _StyleTerm:
+    layer: str
+    weight: float
+    target: Tensor  # 1 x C x C Gram matrix of the style
+
+
+@dataclass
+class _ContentTerm:
+    layer: str
+    weight: float
+    target: Tensor  # the content's whole feature map at this layer
+
+
+class _TiledFeatureLoss(torch.autograd.Function):
+    """Forward computes the content + style loss *and* its gradient tile by tile; backward hands the gradient on."""
+
+    @staticmethod
+    def forward(ctx: torch.autograd.function.FunctionCtx, image: Tensor, objective: TiledObjective) -> Tensor:
+        value, grad = objective.value_and_grad(image.detach())
+        ctx.save_for_backward(grad)
+        return value
+
+    @staticmethod
+    def backward(ctx: torch.autograd.function.FunctionCtx, grad_output: Tensor) -> tuple[Tensor, None]:
+        (grad,) = ctx.saved_tensors  # type: ignore[attr-defined]
+        return grad * grad_output, None
+
+
+class TiledObjective:
+    """Callable ``image -> (total, parts)`` like :class:`painterly.objective.Objective`, in bounded memory.
+
+    Supports content (MSE) and Gram style terms, several styles, total variation, the Laplacian term and
+    luminance-only transfer; the pixel-level terms are computed on the whole image as usual.
+    """
+
+    def __init__(
+        self,
+        encoder: VGGEncoder,
+        content_terms: Sequence[_ContentTerm],
+        style_terms: Sequence[_StyleTerm],
+        *,
+        core: int,
+        margin: int,
+        tv_weight: float = 0.0,
+        laplacian_weight: float = 0.0,
+        laplacian_target: Tensor | None = None,
+        luminance_only: bool = False,
+    ) -> None:
+        self.encoder = encoder
+        self.content_terms = list(content_terms)
+        self.style_terms = list(style_terms)
+        self.core, self.margin = core, margin
+        self.tv_weight = tv_weight
+        self.laplacian_weight = laplacian_weight
+        self.laplacian_target = laplacian_target
+        self.luminance_only = luminance_only
+        self.last_parts: dict[str, float] = {}
+        self.last_offset: tuple[int, int] = (0, 0)
+
+    @classmethod
+    def build(
+        cls,
+        encoder: VGGEncoder,
+        *,
+        content: Tensor,
+        styles: Sequence[Tensor],
+        content_layer_weights: dict[str, float],
+        style_layer_weights: Sequence[dict[str, float]],
+        core: int,
+        margin: int,
+        tv_weight: float = 0.0,
+        laplacian_weight: float = 0.0,
+        luminance_only: bool = False,
+    ) -> TiledObjective:
+        """Targets as in :meth:`Objective.build`, but encoded window by window (content and styles alike)."""
+        layers = [layer for layer, weight in content_layer_weights.items() if weight]
+        content_features = tiled_features(encoder, content, layers, core, margin)
+        content_terms = [_ContentTerm(layer, content_layer_weights[layer], content_features[layer]) for layer in layers]
+        style_terms = []
+        for style, weights in zip(styles, style_layer_weights, strict=True):
+            used = [layer for layer, weight in weights.items() if weight]
+            grams = tiled_grams(encoder, style, used, core, margin)
+            style_terms += [_StyleTerm(layer, weights[layer], grams[layer]) for layer in used]
+        laplacian_target = laplacian(content).detach() if laplacian_weight else None
+        return cls(
+            encoder, content_terms, style_terms, core=core, margin=margin, tv_weight=tv_weight,
+            laplacian_weight=laplacian_weight, laplacian_target=laplacian_target, luminance_only=luminance_only,
+        )  # fmt: skip
+
+    def _offset_for(self, image: Tensor) -> tuple[int, int]:
+        """A grid shift in multiples of the deepest stride, derived from a sparse sample of the image's pixels."""
+        sample = image[..., :: max(1, image.shape[-2] // 61), :: max(1, image.shape[-1] // 67)]
+        digest = hashlib.blake2b(sample.detach().float().cpu().numpy().tobytes(), digest_size=8).digest()
+        align, choices = self.encoder.max_stride, max(1, self.core // self.encoder.max_stride)
+        return (digest[0] % choices) * align, (digest[1] % choices) * align
+
+    def value_and_grad(self, image: Tensor) -> tuple[Tensor, Tensor]:
+        """Content + style loss of ``image`` and its gradient, with one window's activations alive at a time."""
+        encoder = self.encoder
+        self.last_offset = self._offset_for(image)
+        tiles = plan_tiles(*image.shape[-2:], self.core, self.margin, offset=self.last_offset, align=encoder.max_stride)
+        style_layers = list(dict.fromkeys(term.layer for term in self.style_terms))
+        # Pass 1: the image's own Gram matrices, global over all cores.
+        grams = _grams_over(encoder, image, style_layers, tiles)
+        style_value = image.new_zeros(())
+        gram_grads: dict[str, Tensor] = {}
+        for term in self.style_terms:
+            difference = grams[term.layer][0] - term.target[0]
+            style_value = style_value + term.weight * difference.pow(2).mean()
+            step = difference * (2.0 * term.weight / difference.numel())
+            gram_grads[term.layer] = gram_grads[term.layer] + step if term.layer in gram_grads else step
+        positions = {layer: _positions(image, encoder.stride(layer)) for layer in grams}
+        # Pass 2: each window's pixel gradient from the exact feature gradients of its core.
+        grad = torch.zeros_like(image)
+        content_value = image.new_zeros(())
+        for tile in tiles:
+            window = _window(image, tile).detach().requires_grad_(True)
+            with torch.enable_grad():  # autograd.Function.forward runs with grad mode off
+                features = encoder(window)
+            outputs, output_grads = [], []
+            for layer in dict.fromkeys([*style_layers, *(t.layer for t in self.content_terms)]):
+                stride = encoder.stride(layer)
+                rows, cols = tile.core_at(stride)
+                core = features[layer][..., rows, cols]
+                if core.numel() == 0:
+                    continue
+                core_grad = torch.zeros_like(features[layer])
+                with torch.no_grad():
+                    if layer in gram_grads:
+                        flat = core.reshape(core.shape[0], core.shape[1], -1)
+                        step = torch.matmul(gram_grads[layer], flat) * (2.0 / positions[layer])
+                        core_grad[..., rows, cols] += step.reshape(core.shape)
+                    for term in self.content_terms:
+                        if term.layer == layer:
+                            target = term.target[..., *tile.core_in_image(stride)]
+                            difference = core - target
+                            content_value += term.weight * difference.pow(2).sum() / term.target.numel()
+                            core_grad[..., rows, cols] += difference * (2.0 * term.weight / term.target.numel())
+                outputs.append(features[layer])
+                output_grads.append(core_grad)
+            if outputs:
+                torch.autograd.backward(outputs, output_grads)
+                grad[..., tile.window[0] : tile.window[1], tile.window[2] : tile.window[3]] += window.grad
+        self.last_parts = {"content": float(content_value), "style": float(style_value)}
+        return content_value + style_value, grad
+
+    def __call__(self, image: Tensor) -> tuple[Tensor, dict[str, Tensor]]:
+        judged = image.mean(1, keepdim=True).expand_as(image) if self.luminance_only else image
+        features_total = _TiledFeatureLoss.apply(judged, self)
+        parts: dict[str, Tensor] = {kind: features_total.new_tensor(value) for kind, value in self.last_parts.items()}
+        total = features_total
+        if self.tv_weight:
+            parts["tv"] = self.tv_weight * total_variation(image)
+            total = total + parts["tv"]
+        if self.laplacian_weight:
+            assert self.laplacian_target is not None
+            parts["laplacian"] = self.laplacian_weight * (laplacian(image) - self.laplacian_target).pow(2).mean()
+            total = total + parts["laplacian"]
+        return total, parts
+
+
+def _positions(image: Tensor, stride: int) -> int:
+    """Positions of the whole image's feature map at a layer of this stride (pooling rounds down)."""
+    return (image.shape[-2] // stride) * (image.shape[-1] // stride)
+
+
+@torch.no_grad()
+def _grams_over(encoder: VGGEncoder, image: Tensor, layers: Sequence[str], tiles: Sequence[Tile]) -> dict[str, Tensor]:
+    """Sum each window's core Gram products, then divide by the whole image's positions (pass 1)."""
+    if not layers:
+        return {}
+    sums: dict[str, Tensor] = {}
+    for tile in tiles:
+        features = encoder(_window(image, tile))
+        for layer in layers:
+            flat = _flat_core(features[layer], tile, encoder.stride(layer))
+            product = torch.bmm(flat, flat.transpose(1, 2))
+            sums[layer] = sums[layer] + product if layer in sums else product
+    return {layer: sums[layer] / _positions(image, encoder.stride(layer)) for layer in layers}

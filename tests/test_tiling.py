@@ -1,0 +1,169 @@
+"""Seamless tiling: tiles cover the image exactly, and tiled losses and gradients match the untiled ones."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from painterly import stylize
+from painterly.encoder import LAYER_NAMES, VGGEncoder
+from painterly.errors import OptionError
+from painterly.losses import ContentLoss, GramLoss
+from painterly.memory import estimate_run_bytes, estimate_tiled_run_bytes
+from painterly.objective import Objective
+from painterly.tiling import TiledObjective, plan_tiles, tiled_features, tiled_grams
+from painterly.weights import VGGWeights
+
+SHALLOW = ["relu1_1", "relu2_1", "relu3_1"]  # reach about 20 px: a 32 px margin makes tiling exact
+
+
+@pytest.mark.parametrize("offset", [(0, 0), (16, 48), (32, 16)])
+def test_cores_partition_the_image_and_windows_hold_them(offset: tuple[int, int]) -> None:
+    height, width = 100, 131
+    owner = torch.zeros(height, width, dtype=torch.int64)
+    for tile in plan_tiles(height, width, 48, 16, offset=offset):
+        y0, y1, x0, x1 = tile.core
+        wy0, wy1, wx0, wx1 = tile.window
+        owner[y0:y1, x0:x1] += 1
+        assert wy0 <= y0 and y1 <= wy1 and wx0 <= x0 and x1 <= wx1
+        assert wy0 % 16 == 0 and wx0 % 16 == 0  # windows share the image's pooling grid
+        assert wy0 == max(0, y0 - 16) and wx1 == min(width, x1 + 16)
+    assert bool((owner == 1).all())
+
+
+def test_unaligned_tiling_is_refused() -> None:
+    with pytest.raises(ValueError, match="multiples of 16"):
+        plan_tiles(64, 64, 40, 16)
+
+
+def _pair(seed: int = 0) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    generator = torch.Generator().manual_seed(seed)
+    content = torch.rand(1, 3, 88, 120, generator=generator)
+    style = torch.rand(1, 3, 72, 72, generator=generator)
+    image = torch.rand(1, 3, 88, 120, generator=generator)
+    return content, style, image
+
+
+def _objectives(weights: VGGWeights, margin: int, layers: list[str]) -> tuple[Objective, TiledObjective, torch.Tensor]:
+    encoder = VGGEncoder(weights, layers)
+    content, style, image = _pair()
+    content_weights = {layers[-1]: 1.0}
+    style_weights = {layer: 10.0 / len(layers) for layer in layers}
+    whole = Objective.build(
+        encoder, content=content, styles=[style], content_loss=ContentLoss(), style_loss=GramLoss(),
+        content_layer_weights=content_weights, style_layer_weights=style_weights, style_blend=[1.0], tv_weight=0.1,
+    )  # fmt: skip
+    tiled = TiledObjective.build(
+        encoder, content=content, styles=[style], content_layer_weights=content_weights,
+        style_layer_weights=[style_weights], core=32, margin=margin, tv_weight=0.1,
+    )  # fmt: skip
+    return whole, tiled, image
+
+
+def _loss_and_grad(objective: Objective | TiledObjective, image: torch.Tensor) -> tuple[dict[str, float], torch.Tensor]:
+    x = image.clone().requires_grad_(True)
+    total, parts = objective(x)
+    total.backward()
+    assert x.grad is not None
+    return {"total": float(total.detach()), **{k: float(v.detach()) for k, v in parts.items()}}, x.grad
+
+
+def test_tiled_loss_and_gradient_equal_untiled_with_a_full_margin(tiny_weights: VGGWeights) -> None:
+    whole, tiled, image = _objectives(tiny_weights, margin=32, layers=SHALLOW)
+    untiled_losses, untiled_grad = _loss_and_grad(whole, image)
+    tiled_losses, tiled_grad = _loss_and_grad(tiled, image)
+    assert len(plan_tiles(88, 120, 32, 32)) == 12  # really tiled: 3 x 4 cores
+    for name, value in untiled_losses.items():
+        assert tiled_losses[name] == pytest.approx(value, rel=1e-4), name
+    assert torch.allclose(tiled_grad, untiled_grad, rtol=1e-3, atol=1e-5 * float(untiled_grad.abs().max()))
+
+
+def test_narrower_margins_err_only_a_little_and_the_grid_moves_with_the_image(tiny_weights: VGGWeights) -> None:
+    deeper = [*SHALLOW, "relu4_1"]  # reach about 30 px: margins below that are approximations
+    errors = []
+    for margin in (8, 16, 24, 32):
+        whole, tiled, image = _objectives(tiny_weights, margin=margin, layers=deeper)
+        _, untiled_grad = _loss_and_grad(whole, image)
+        _, tiled_grad = _loss_and_grad(tiled, image)
+        errors.append(float((tiled_grad - untiled_grad).norm() / untiled_grad.norm()))
+    assert errors == sorted(errors, reverse=True)  # more context, closer to the untiled gradient
+    assert 0 < errors[2] < 0.3 and errors[3] < 1e-4
+    first_offset = tiled.last_offset
+    offsets = {first_offset}
+    for seed in range(1, 8):  # different images put the seams in different places
+        tiled(torch.rand(1, 3, 88, 120, generator=torch.Generator().manual_seed(seed)).requires_grad_(True))
+        offsets.add(tiled.last_offset)
+    assert len(offsets) > 2
+    _loss_and_grad(tiled, image)
+    assert tiled.last_offset == first_offset  # the same image: the same grid (a deterministic objective)
+
+
+def test_tiled_targets_equal_whole_image_features(tiny_weights: VGGWeights) -> None:
+    encoder = VGGEncoder(tiny_weights, SHALLOW)
+    _, style, image = _pair()
+    with torch.no_grad():
+        whole = encoder(image)
+    features = tiled_features(encoder, image, SHALLOW, core=32, margin=32)
+    grams = tiled_grams(encoder, style, SHALLOW, core=32, margin=32)
+    reference = GramLoss().prepare(encoder(style)["relu3_1"])
+    for layer in SHALLOW:
+        assert features[layer].shape == whole[layer].shape
+        assert torch.allclose(features[layer], whole[layer], atol=1e-5)
+    assert torch.allclose(grams["relu3_1"], reference, rtol=1e-4, atol=1e-6)
+
+
+def test_memory_estimates_grow_with_size_and_tiling_bounds_the_activations() -> None:
+    names = LAYER_NAMES[: LAYER_NAMES.index("relu5_1") + 1]
+    sizes = [256, 512, 1024, 2048, 4096, 8192]
+    untiled = [estimate_run_bytes(names, s, s * 3 // 4) for s in sizes]
+    tiled = [
+        estimate_tiled_run_bytes(names, s, s * 3 // 4, core=512, margin=64, content_layers={"relu4_2": 8})
+        for s in sizes
+    ]
+    assert untiled == sorted(untiled) and len(set(untiled)) == len(untiled)
+    assert tiled == sorted(tiled) and len(set(tiled)) == len(tiled)
+    assert tiled[2] < untiled[2] and tiled[-1] < untiled[-1] / 5
+    # Beyond one window, tiling adds only per-pixel buffers: far less per pixel than the untiled activations.
+    per_pixel_tiled = (tiled[-1] - tiled[-2]) / (8192 * 6144 - 4096 * 3072)
+    per_pixel_untiled = (untiled[-1] - untiled[-2]) / (8192 * 6144 - 4096 * 3072)
+    assert per_pixel_tiled < per_pixel_untiled / 5
+
+
+def test_a_tiled_run_gives_the_requested_size_and_moves_toward_the_style(
+    pair: tuple[Path, Path], tiny_weights: VGGWeights
+) -> None:
+    content, style = pair
+    losses: list[float] = []
+    image = stylize(content, style, size=160, start_size=None, iterations=12, tile_size=64, tile_margin=32,
+                    weights=tiny_weights, style_layers=SHALLOW, content_layers=["relu2_1"],
+                    on_step=lambda record: losses.append(record.losses["style"]))  # fmt: skip
+    assert image.size == (160, 120)
+    assert losses[-1] < 0.5 * losses[0]
+
+
+def test_the_fast_path_tiles_the_stages_it_must_and_keeps_the_size(
+    pair: tuple[Path, Path], tiny_weights: VGGWeights
+) -> None:
+    content, style = pair
+    image = stylize(content, style, size=192, start_size=96, iterations=6, tile_size=128,
+                    weights=tiny_weights, style_layers=SHALLOW, content_layers=["relu2_1"])  # fmt: skip
+    assert image.size == (192, 144)
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"tile_size": 32}, "tile size must be"),
+        ({"tile_margin": -1}, "tile margin"),
+        ({"tile_size": 128, "style_loss": "mrf"}, "tiling cannot be used with the mrf"),
+        ({"tile_size": 128, "normalize_gradients": True}, "gradient normalisation"),
+    ],
+)
+def test_bad_tiling_options_are_refused(
+    pair: tuple[Path, Path], tiny_weights: VGGWeights, options: dict[str, object], message: str
+) -> None:
+    content, style = pair
+    with pytest.raises(OptionError, match=message):
+        stylize(content, style, size=64, iterations=1, weights=tiny_weights, **options)  # type: ignore[arg-type]
