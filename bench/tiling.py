@@ -100,7 +100,7 @@ def agreement(args: argparse.Namespace) -> None:
         total, parts = objective(x)
         total.backward()
         assert x.grad is not None
-        return {k: float(v) for k, v in parts.items()}, x.grad
+        return {k: float(v.detach()) for k, v in parts.items()}, x.grad
 
     whole = Objective.build(encoder, content=content, styles=[style], content_loss=ContentLoss(),
                             style_loss=GramLoss(), content_layer_weights=content_weights,
@@ -116,7 +116,9 @@ def agreement(args: argparse.Namespace) -> None:
         losses, grad = evaluate(tiled)
         seconds = time.perf_counter() - began
         relative = float((grad - reference_grad).norm() / reference_grad.norm())
-        cosine = float(torch.nn.functional.cosine_similarity(grad.flatten(), reference_grad.flatten(), dim=0))
+        cosine = float(
+            torch.nn.functional.cosine_similarity(grad.double().flatten(), reference_grad.double().flatten(), dim=0)
+        )
         print(f"tiled, {args.tile} px cores, margin {margin:>3}: content {losses['content']:.5g} "
               f"({losses['content'] / reference['content'] - 1:+.2e}), style {losses['style']:.5g} "
               f"({losses['style'] / reference['style'] - 1:+.2e}), gradient relative error {relative:.3e}, "

@@ -145,3 +145,18 @@ def test_cli_resumes_a_checkpoint_written_by_the_api(pair, tmp_path, weights_fil
                 on_step=on_step, should_stop=should_stop)  # fmt: skip
     assert main(["resume", str(checkpoint), "-q"]) == 0
     assert (tmp_path / "api-run.png").exists() and not checkpoint.exists()
+
+
+def test_a_checkpoint_older_than_the_tiling_options_resumes_as_it_was_made(pair, tmp_path, weights_file) -> None:
+    # How runs were made before these options existed: float32, never tiled.
+    options = {"weights": str(weights_file), "size": 32, "start_size": None, "iterations": 6, "seed": 2,
+               "mixed_precision": False, "tile_size": 0}  # fmt: skip
+    uninterrupted = np.asarray(stylize(*pair, **options))
+    checkpoint = tmp_path / "run.ckpt"
+    on_step, should_stop = _stop_after(3)
+    with pytest.raises(Interrupted):
+        stylize(*pair, **options, checkpoint=checkpoint, on_step=on_step, should_stop=should_stop)
+    state = load_checkpoint(checkpoint)
+    for newer in ("tile_size", "tile_margin", "tile_plan", "mixed_precision"):
+        del state.config[newer]  # as written before these options existed
+    assert np.array_equal(np.asarray(resume(state)), uninterrupted)

@@ -16,7 +16,7 @@ from painterly.objective import Objective
 from painterly.tiling import TiledObjective, plan_tiles, tiled_features, tiled_grams
 from painterly.weights import VGGWeights
 
-SHALLOW = ["relu1_1", "relu2_1", "relu3_1"]  # reach about 20 px: a 32 px margin makes tiling exact
+SHALLOW = ["relu1_1", "relu2_1", "relu3_1"]  # reach 10 px: a 16 px margin already makes tiling exact
 
 
 @pytest.mark.parametrize("offset", [(0, 0), (16, 48), (32, 16)])
@@ -81,7 +81,7 @@ def test_tiled_loss_and_gradient_equal_untiled_with_a_full_margin(tiny_weights: 
 
 
 def test_narrower_margins_err_only_a_little_and_the_grid_moves_with_the_image(tiny_weights: VGGWeights) -> None:
-    deeper = [*SHALLOW, "relu4_1"]  # reach about 30 px: margins below that are approximations
+    deeper = [*SHALLOW, "relu4_1"]  # reach 30 px: narrower margins are approximations
     errors = []
     for margin in (8, 16, 24, 32):
         whole, tiled, image = _objectives(tiny_weights, margin=margin, layers=deeper)
@@ -167,3 +167,38 @@ def test_bad_tiling_options_are_refused(
     content, style = pair
     with pytest.raises(OptionError, match=message):
         stylize(content, style, size=64, iterations=1, weights=tiny_weights, **options)  # type: ignore[arg-type]
+
+
+def test_no_core_is_a_sliver_whatever_the_offset() -> None:
+    """A last core narrower than the deepest stride would leave its window too small for the pooling layers."""
+    for offset in range(0, 512, 16):
+        tiles = plan_tiles(1000, 700, 512, 0, offset=(offset, offset))
+        assert all(t.core[1] - t.core[0] >= 16 and t.core[3] - t.core[2] >= 16 for t in tiles), offset
+
+
+def test_a_tiled_run_resumes_exactly_even_if_free_memory_changed(
+    pair: tuple[Path, Path], tmp_path: Path, weights_file: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import numpy as np
+
+    import painterly.run
+    from painterly import Interrupted, resume
+
+    options = {"weights": str(weights_file), "size": 96, "start_size": 48, "iterations": 8, "seed": 3,
+               "style_layers": SHALLOW, "content_layers": ["relu2_1"]}  # fmt: skip
+    # Little free memory: the automatic plan tiles the last stage (96 px); the 48 and 68 px ones fit whole.
+    budget = estimate_run_bytes(LAYER_NAMES[: LAYER_NAMES.index("relu3_1") + 1], 80, 60)
+    monkeypatch.setattr(painterly.run, "available_bytes", lambda device: budget)
+    monkeypatch.setattr(painterly.run, "AUTO_TILE", 64)
+    monkeypatch.setattr(painterly.run, "estimate_tiled_run_bytes", lambda *a, **k: 0)
+    uninterrupted = np.asarray(stylize(*pair, **options))
+    checkpoint = tmp_path / "run.ckpt"
+    seen = {"step": 0}
+    with pytest.raises(Interrupted):
+        stylize(*pair, **options, checkpoint=checkpoint, on_step=lambda r: seen.update(step=r.step),
+                should_stop=lambda: seen["step"] >= 6)  # fmt: skip
+    from painterly.checkpoint import load_checkpoint
+
+    assert load_checkpoint(checkpoint).config["tile_plan"] == [None, None, 64]
+    monkeypatch.setattr(painterly.run, "available_bytes", lambda device: 2**40)  # plenty now: must still tile
+    assert np.array_equal(np.asarray(resume(checkpoint)), uninterrupted)

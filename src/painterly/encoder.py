@@ -9,6 +9,7 @@ the last three convolutions of VGG-19 are never run.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterable
 from typing import Literal
 
@@ -81,16 +82,19 @@ class VGGEncoder(nn.Module):
         if normalize:
             from painterly.normalization import channel_means, fold_normalization
 
-            state = fold_normalization(state, weights.channel_means or channel_means(weights))
+            used = sum(1 for name in self.names if name.startswith("conv"))
+            state = fold_normalization(state, weights.channel_means or channel_means(weights), used)
         modules: list[nn.Module] = []
         for name in self.names:
             if name.startswith("conv"):
                 weight = state[f"{name}.weight"]
-                # skip_init: no random initialisation (it would be overwritten, and would draw from the caller's RNG)
+                # skip_init: no random initialisation (it would be replaced, and would draw from the caller's RNG).
+                # The folded tensors become the parameters themselves: no second copy of the network at build time.
                 conv = nn.utils.skip_init(nn.Conv2d, weight.shape[1], weight.shape[0], 3, padding=1)
-                with torch.no_grad():
-                    conv.weight.copy_(weight)
-                    conv.bias.copy_(state[f"{name}.bias"])
+                bias = state[f"{name}.bias"]
+                # (unnormalised weights are the caller's own tensors: cloned, so the encoder never aliases them)
+                conv.weight = nn.Parameter(weight if normalize else weight.clone(), requires_grad=False)
+                conv.bias = nn.Parameter(bias if normalize else bias.clone(), requires_grad=False)
                 modules.append(conv)
             elif name.startswith("relu"):
                 # In place unless the conv output before it is itself requested: a conv's backward needs
@@ -139,7 +143,13 @@ class VGGEncoder(nn.Module):
             raise ValueError(f"expected an N x 3 x H x W image batch, got shape {tuple(image.shape)}")
         x = self.preprocess(image)
         features: dict[str, Tensor] = {}
-        with torch.autocast(image.device.type, dtype=self.autocast_dtype, enabled=self.autocast_dtype is not None):
+        # (no autocast context at all in float32: some torch versions refuse one for devices such as MPS)
+        precision = (
+            contextlib.nullcontext()
+            if self.autocast_dtype is None
+            else torch.autocast(image.device.type, dtype=self.autocast_dtype)
+        )
+        with precision:
             for name, module in zip(self.names, self.body, strict=True):
                 x = module(x)
                 if name in self._collect:

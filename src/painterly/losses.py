@@ -26,6 +26,7 @@ __all__ = [
     "laplacian",
     "make_style_loss",
     "register_style_loss",
+    "times_features",
     "total_variation",
 ]
 
@@ -149,9 +150,20 @@ class _GramMSE(torch.autograd.Function):
     @staticmethod
     def backward(ctx: torch.autograd.function.FunctionCtx, grad: Tensor) -> tuple[Tensor, None]:
         flat, difference = ctx.saved_tensors  # type: ignore[attr-defined]
-        d_gram = difference * (2.0 * grad / difference.numel())
-        d_flat = torch.bmm(d_gram, flat) * (2.0 / flat.shape[-1])
-        return d_flat.reshape(ctx.shape), None  # type: ignore[attr-defined]
+        d_gram = difference * (2.0 * grad * 2.0 / (difference.numel() * flat.shape[-1]))
+        return times_features(d_gram, flat).reshape(ctx.shape), None  # type: ignore[attr-defined]
+
+
+def times_features(matrix: Tensor, flat: Tensor) -> Tensor:
+    """``matrix @ flat`` for a symmetric ``matrix``, laid out in memory the way ``flat`` (B x C x HW) is.
+
+    The encoder runs channels_last on the CPU, so ``flat`` is the transpose of a contiguous HW x C matrix.
+    Computing :math:`(F^\top M)^\top` instead of :math:`M F` gives the gradient that same layout, so autograd
+    adds it to the rest of the backward stream and the convolution consumes it without a strided copy.
+    """
+    if flat.stride(-2) == 1:  # channels_last: positions are the slow axis
+        return torch.matmul(flat.transpose(-1, -2), matrix).transpose(-1, -2)
+    return torch.matmul(matrix, flat)
 
 
 class GuidedGramLoss(GramLoss):

@@ -15,7 +15,13 @@ from collections.abc import Callable
 
 import torch
 
-__all__ = ["available_bytes", "estimate_run_bytes", "estimate_tiled_run_bytes", "largest_fitting_size", "largest_size_within"]
+__all__ = [
+    "available_bytes",
+    "estimate_run_bytes",
+    "estimate_tiled_run_bytes",
+    "largest_fitting_size",
+    "largest_size_within",
+]
 
 #: Live float32 slots per counted activation element at the peak of a step.  Short runs (3 L-BFGS steps, CPU)
 #: peaked at 621 / 1007 / 1634 MiB at 256 / 512 / 768 px (a factor of ~1.0); whole coarse-to-fine runs peaked

@@ -57,15 +57,18 @@ def channel_means(weights: VGGWeights, images: list[Tensor] | None = None) -> di
     return {name: (total / len(images)).float() for name, total in sums.items()}
 
 
-def fold_normalization(state: dict[str, Tensor], means: dict[str, Tensor]) -> dict[str, Tensor]:
+def fold_normalization(
+    state: dict[str, Tensor], means: dict[str, Tensor], layers: int = len(VGG19_CONV_LAYERS)
+) -> dict[str, Tensor]:
     r"""Rescale conv weights so each ReLU output channel is divided by its mean.
 
     With :math:`s_l = 1/m_l` (1 for dead filters):
     :math:`W'_l[o, i] = s_l[o]\,W_l[o, i] / s_{l-1}[i]`, :math:`b'_l = s_l b_l`, :math:`s_0 = 1`.
+    Only the first ``layers`` convolutions are folded (an encoder truncated early needs no more).
     """
     folded: dict[str, Tensor] = {}
     previous = torch.ones(3)
-    for name in VGG19_CONV_LAYERS:
+    for name in VGG19_CONV_LAYERS[:layers]:
         mean = means[name]
         scale = torch.where(mean > 1e-8, 1.0 / mean.clamp_min(1e-8), torch.ones_like(mean))
         weight = state[f"{name}.weight"]

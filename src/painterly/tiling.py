@@ -25,16 +25,17 @@ seam stays in one place.
 
 from __future__ import annotations
 
+import ctypes
 import hashlib
 import itertools
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import torch
 from torch import Tensor
 
 from painterly.encoder import VGGEncoder
-from painterly.losses import laplacian, total_variation
+from painterly.losses import laplacian, times_features, total_variation
 
 __all__ = ["Tile", "TiledObjective", "plan_tiles", "tiled_features", "tiled_grams"]
 
@@ -58,9 +59,12 @@ class Tile:
         return slice(y0 // stride, y1 // stride), slice(x0 // stride, x1 // stride)
 
 
-def _cuts(length: int, core: int, offset: int) -> list[tuple[int, int]]:
-    edges = [0, *range(offset or core, length, core), length]
-    return [(a, b) for a, b in itertools.pairwise(edges) if b > a]
+def _cuts(length: int, core: int, offset: int, align: int) -> list[tuple[int, int]]:
+    """Core boundaries along one axis; a last sliver narrower than ``align`` joins the core before it."""
+    edges = [0, *range(offset or core, length, core)]
+    if len(edges) > 1 and length - edges[-1] < align:
+        edges.pop()
+    return list(itertools.pairwise([*edges, length]))
 
 
 def plan_tiles(
@@ -74,8 +78,8 @@ def plan_tiles(
     if core % align or margin % align or offset[0] % align or offset[1] % align:
         raise ValueError(f"core {core}, margin {margin} and offset {offset} must be multiples of {align}")
     tiles = []
-    for y0, y1 in _cuts(height, core, offset[0] % core):
-        for x0, x1 in _cuts(width, core, offset[1] % core):
+    for y0, y1 in _cuts(height, core, offset[0] % core, align):
+        for x0, x1 in _cuts(width, core, offset[1] % core, align):
             window = (max(0, y0 - margin), min(height, y1 + margin), max(0, x0 - margin), min(width, x1 + margin))
             tiles.append(Tile(core=(y0, y1, x0, x1), window=window))
     return tiles
@@ -113,6 +117,7 @@ def tiled_features(
                 full[layer] = image.new_zeros(image.shape[0], channels, height // stride, width // stride)
             rows, cols = tile.core_in_image(stride)
             full[layer][..., rows, cols] = features[layer][..., *tile.core_at(stride)]
+        del features
     return full
 
 
@@ -247,7 +252,7 @@ class TiledObjective:
                 with torch.no_grad():
                     if layer in gram_grads:
                         flat = core.reshape(core.shape[0], core.shape[1], -1)
-                        step = torch.matmul(gram_grads[layer], flat) * (2.0 / positions[layer])
+                        step = times_features(gram_grads[layer] * (2.0 / positions[layer]), flat)
                         core_grad[..., rows, cols] += step.reshape(core.shape)
                     for term in self.content_terms:
                         if term.layer == layer:
@@ -260,7 +265,13 @@ class TiledObjective:
             if outputs:
                 torch.autograd.backward(outputs, output_grads)
                 grad[..., tile.window[0] : tile.window[1], tile.window[2] : tile.window[3]] += window.grad
-        self.last_parts = {"content": float(content_value), "style": float(style_value)}
+            del features, outputs, output_grads, window  # one window's tensors alive at a time
+        release_free_memory()
+        self.last_parts = {}
+        if self.content_terms:
+            self.last_parts["content"] = float(content_value)
+        if self.style_terms:
+            self.last_parts["style"] = float(style_value)
         return content_value + style_value, grad
 
     def __call__(self, image: Tensor) -> tuple[Tensor, dict[str, Tensor]]:
@@ -268,14 +279,29 @@ class TiledObjective:
         features_total = _TiledFeatureLoss.apply(judged, self)
         parts: dict[str, Tensor] = {kind: features_total.new_tensor(value) for kind, value in self.last_parts.items()}
         total = features_total
-        if self.tv_weight:
-            parts["tv"] = self.tv_weight * total_variation(image)
+        if self.tv_weight:  # on the judged image, as Objective does (grey under luminance-only transfer)
+            parts["tv"] = self.tv_weight * total_variation(judged)
             total = total + parts["tv"]
         if self.laplacian_weight:
             assert self.laplacian_target is not None
-            parts["laplacian"] = self.laplacian_weight * (laplacian(image) - self.laplacian_target).pow(2).mean()
+            parts["laplacian"] = self.laplacian_weight * (laplacian(judged) - self.laplacian_target).pow(2).mean()
             total = total + parts["laplacian"]
         return total, parts
+
+
+def _glibc_trim() -> Callable[[], None]:
+    try:
+        trim = ctypes.CDLL("libc.so.6").malloc_trim
+    except (OSError, AttributeError):
+        return lambda: None
+    return lambda: trim(0)
+
+
+#: Hand freed heap memory back to the system (glibc's ``malloc_trim``; a no-op elsewhere). Windows of varying shape
+#: leave the heap fragmented, and a tiled run's resident memory crept up step by step: at 1024 px (256 px cores,
+#: 12 steps) 1.51 GiB untrimmed, 1.37 GiB trimmed once per evaluation (5 % slower), 1.13 GiB trimmed after every
+#: window (26 % slower). Once per evaluation is the default trade.
+release_free_memory = _glibc_trim()
 
 
 def _positions(image: Tensor, stride: int) -> int:
@@ -295,4 +321,5 @@ def _grams_over(encoder: VGGEncoder, image: Tensor, layers: Sequence[str], tiles
             flat = _flat_core(features[layer], tile, encoder.stride(layer))
             product = torch.bmm(flat, flat.transpose(1, 2))
             sums[layer] = sums[layer] + product if layer in sums else product
+        del features  # before the next window is encoded: one window's activations at a time
     return {layer: sums[layer] / _positions(image, encoder.stride(layer)) for layer in layers}
