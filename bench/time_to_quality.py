@@ -73,13 +73,13 @@ def run_reference(out: Path, scorer: Scorer) -> None:
     print(f"reference: {wall:.1f} s, score {results['reference']}")
 
 
-def run_fast(out: Path, scorer: Scorer, budgets: list[int]) -> None:
+def run_fast(out: Path, scorer: Scorer, budgets: list[int], mixed: bool | None) -> None:
     results = _results(out)
     fast = results.setdefault("fast", {})
     weights = default_weights()
     for iterations in budgets:
         began = time.perf_counter()
-        image = stylize(CONTENT, STYLE, size=SIZE, iterations=iterations, weights=weights)
+        image = stylize(CONTENT, STYLE, size=SIZE, iterations=iterations, weights=weights, mixed_precision=mixed)
         wall = time.perf_counter() - began
         save_image(image, out / f"fast_{iterations}.png", overwrite=True)
         score = scorer.score(image)
@@ -129,6 +129,8 @@ def main() -> None:
     parser.add_argument("part", choices=["reference", "fast", "report"])
     parser.add_argument("--out", type=Path, default=REPO / "bench" / "out" / "time_to_quality")
     parser.add_argument("--budgets", type=int, nargs="+", default=list(FAST_BUDGETS))
+    parser.add_argument("--mixed-precision", action=argparse.BooleanOptionalAction, default=None,
+                        help="for the fast runs, as stylize(mixed_precision=...); default: the library's choice")  # fmt: skip
     parser.add_argument("--picture", type=Path, default=REPO / "docs" / "performance" / "time_to_quality.jpg")
     args = parser.parse_args()
     if args.part == "report":
@@ -138,7 +140,7 @@ def main() -> None:
     if args.part == "reference":
         run_reference(args.out, scorer)
     else:
-        run_fast(args.out, scorer, args.budgets)
+        run_fast(args.out, scorer, args.budgets, args.mixed_precision)
 
 
 if __name__ == "__main__":

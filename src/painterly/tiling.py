@@ -297,10 +297,10 @@ def _glibc_trim() -> Callable[[], None]:
     return lambda: trim(0)
 
 
-#: Hand freed heap memory back to the system (glibc's ``malloc_trim``; a no-op elsewhere). Windows of varying shape
-#: leave the heap fragmented, and a tiled run's resident memory crept up step by step: at 1024 px (256 px cores,
-#: 12 steps) 1.51 GiB untrimmed, 1.37 GiB trimmed once per evaluation (5 % slower), 1.13 GiB trimmed after every
-#: window (26 % slower). Once per evaluation is the default trade.
+#: Hand freed heap memory back to the system (glibc's ``malloc_trim``; a no-op elsewhere). Windows of varying
+#: shape leave the heap fragmented, and a tiled run's resident memory crept up step by step: at 1024 px (256 px
+#: cores, 12 steps, bfloat16) 1.51 GiB untrimmed, 1.37 GiB trimmed once per evaluation (5 % slower), 1.13 GiB
+#: trimmed after every window (26 % slower). Once per evaluation is the default trade.
 release_free_memory = _glibc_trim()
 
 
