@@ -130,7 +130,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=REPO / "bench" / "out" / "time_to_quality")
     parser.add_argument("--budgets", type=int, nargs="+", default=list(FAST_BUDGETS))
     parser.add_argument("--mixed-precision", action=argparse.BooleanOptionalAction, default=None,
-                        help="for the fast runs, as stylize(mixed_precision=...); default: the library's choice")  # fmt: skip
+                        help="fast runs: as stylize(mixed_precision=...); default: the library's choice")  # fmt: skip
     parser.add_argument("--picture", type=Path, default=REPO / "docs" / "performance" / "time_to_quality.jpg")
     args = parser.parse_args()
     if args.part == "report":
