@@ -119,7 +119,7 @@ def optimize(
         latest.clear()
         evaluations = 0
         opt.step(closure)
-        if settings.name != "lbfgs":  # projected gradient: first-order steps are clipped back into range
+        if not clip_in_objective:  # projected gradient: first-order steps are clipped back into range
             with torch.no_grad():
                 image.clamp_(0, 1)
         values = {name: float(value.detach()) for name, value in latest.items()}

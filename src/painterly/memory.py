@@ -50,12 +50,17 @@ def vgg19_channels(names: tuple[str, ...]) -> dict[str, int]:
     return {name: widths[name.removeprefix("conv").removeprefix("relu").removeprefix("pool")[0]] for name in names}
 
 
+def _optimizer_image_copies(optimizer: str, history: int) -> int:
+    """Image-sized float32 buffers a stage keeps: L-BFGS's 2 per history pair plus 4, a first-order method's 6."""
+    return 2 * history + 4 if optimizer == "lbfgs" else 6
+
+
 def estimate_run_bytes(
     names: tuple[str, ...], width: int, height: int, *, optimizer: str = "lbfgs", history: int = LBFGS_HISTORY
 ) -> int:
     """Peak bytes of one stage at ``width`` x ``height`` for an encoder running ``names``."""
     elements = _activation_elements(names, vgg19_channels(names), height, width)
-    image_copies = 2 * history + 4 if optimizer == "lbfgs" else 6
+    image_copies = _optimizer_image_copies(optimizer, history)
     return int(BASE_BYTES + 4 * (OVERHEAD_FACTOR * elements + image_copies * 3 * width * height))
 
 
@@ -80,7 +85,7 @@ def estimate_tiled_run_bytes(
     elements = _activation_elements(names, vgg19_channels(names), window_height, window_width)
     channels = vgg19_channels(tuple(content_layers))
     targets = sum(channels[layer] * (height // stride) * (width // stride) for layer, stride in content_layers.items())
-    image_copies = (2 * history + 4 if optimizer == "lbfgs" else 6) + 3  # + gradient, luminance view, window grad
+    image_copies = _optimizer_image_copies(optimizer, history) + 3  # + tiled gradient, luminance view, window grad
     return int(BASE_BYTES + 4 * (OVERHEAD_FACTOR * elements + targets + image_copies * 3 * width * height))
 
 

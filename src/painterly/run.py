@@ -38,7 +38,6 @@ from painterly.memory import (
     available_bytes,
     estimate_run_bytes,
     estimate_tiled_run_bytes,
-    largest_fitting_size,
     largest_size_within,
 )
 from painterly.objective import Objective
@@ -353,7 +352,6 @@ class StyleTransferRun:
         the memory check is off, or free memory cannot be told).
         """
         o = self.o
-        align = self.encoder.max_stride
         if o.tile_size == 0 or self._tiling_unsupported():
             return None
         if o.tile_size is None:
@@ -363,7 +361,7 @@ class StyleTransferRun:
             core = AUTO_TILE
         else:
             core = o.tile_size
-        core = math.ceil(core / align) * align
+        core = self._aligned(core)
         return core if max(shape) > core else None
 
     def _stage_bytes(self, shape: tuple[int, int], core: int | None) -> int:
@@ -375,10 +373,14 @@ class StyleTransferRun:
             optimizer=self.settings.name, history=self.settings.history_size,
         )  # fmt: skip
 
+    def _aligned(self, pixels: int) -> int:
+        """Rounded up to the deepest layer's stride, so windows share the image's pooling grid (tiling)."""
+        align = self.encoder.max_stride
+        return math.ceil(pixels / align) * align
+
     @property
     def margin(self) -> int:
-        align = self.encoder.max_stride
-        return math.ceil(self.o.tile_margin / align) * align
+        return self._aligned(self.o.tile_margin)
 
     def _stage_shape(self, stage_size: int) -> tuple[int, int]:
         width, height = self.content.rgb.size
@@ -388,24 +390,20 @@ class StyleTransferRun:
     def _check_memory(self) -> None:
         """Refuse, with the largest size that fits, a run whose estimate exceeds the free memory."""
         width, height = self._stage_shape(self.sizes[-1])
-        history = self.settings.history_size
-        needed = self._stage_bytes((width, height), self.tile_cores[-1])
+        core = self.tile_cores[-1]
+        needed = self._stage_bytes((width, height), core)
         free = available_bytes(self.device)
         if free is None or needed <= free:
             return
-        if self.tile_cores[-1] is not None:
-            core, aspect = self.tile_cores[-1], min(width, height) / max(width, height)
-            fits = largest_size_within(free, self.o.size, aspect, lambda w, h: self._stage_bytes((w, h), core))
+        aspect = min(width, height) / max(width, height)
+        fits = largest_size_within(free, self.o.size, aspect, lambda w, h: self._stage_bytes((w, h), core))
+        if core is not None:
             raise OptionError(
                 f"a {width}x{height} run needs about {needed / 2**30:.1f} GiB even tiled, but only "
                 f"{free / 2**30:.1f} GiB is free on {self.device.type}; the largest size that fits is about {fits} "
                 "px (--size), or lower --history-size (each L-BFGS pair is two copies of the image), use "
                 "--optimizer adam, a smaller --tile-size, or pass --no-check-memory to try anyway"
             )
-        aspect = min(width, height) / max(width, height)
-        fits = largest_fitting_size(
-            self.encoder.names, self.o.size, aspect, free, optimizer=self.settings.name, history=history
-        )
         raise OptionError(
             f"a {width}x{height} run needs about {needed / 2**30:.1f} GiB but only {free / 2**30:.1f} GiB is free "
             f"on {self.device.type}; the largest size that fits is about {fits} px (--size {fits}), or lower "

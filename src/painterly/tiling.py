@@ -135,19 +135,18 @@ class _ContentTerm:
     target: Tensor  # the content's whole feature map at this layer
 
 
-class _TiledFeatureLoss(torch.autograd.Function):
-    """Forward computes the content + style loss *and* its gradient tile by tile; backward hands the gradient on."""
+class _KnownGradient(torch.autograd.Function):
+    """A loss value whose gradient with respect to ``image`` was computed beforehand (tile by tile)."""
 
     @staticmethod
-    def forward(ctx: torch.autograd.function.FunctionCtx, image: Tensor, objective: TiledObjective) -> Tensor:
-        value, grad = objective.value_and_grad(image.detach())
+    def forward(ctx: torch.autograd.function.FunctionCtx, image: Tensor, value: Tensor, grad: Tensor) -> Tensor:
         ctx.save_for_backward(grad)
-        return value
+        return value.clone()
 
     @staticmethod
-    def backward(ctx: torch.autograd.function.FunctionCtx, grad_output: Tensor) -> tuple[Tensor, None]:
+    def backward(ctx: torch.autograd.function.FunctionCtx, grad_output: Tensor) -> tuple[Tensor, None, None]:
         (grad,) = ctx.saved_tensors  # type: ignore[attr-defined]
-        return grad * grad_output, None
+        return grad * grad_output, None, None
 
 
 class TiledObjective:
@@ -178,7 +177,6 @@ class TiledObjective:
         self.laplacian_weight = laplacian_weight
         self.laplacian_target = laplacian_target
         self.luminance_only = luminance_only
-        self.last_parts: dict[str, float] = {}
         self.last_offset: tuple[int, int] = (0, 0)
 
     @classmethod
@@ -218,8 +216,8 @@ class TiledObjective:
         align, choices = self.encoder.max_stride, max(1, self.core // self.encoder.max_stride)
         return (digest[0] % choices) * align, (digest[1] % choices) * align
 
-    def value_and_grad(self, image: Tensor) -> tuple[Tensor, Tensor]:
-        """Content + style loss of ``image`` and its gradient, with one window's activations alive at a time."""
+    def value_and_grad(self, image: Tensor) -> tuple[dict[str, Tensor], Tensor]:
+        """Content and style losses of ``image`` and their sum's gradient, one window's activations alive at a time."""
         encoder = self.encoder
         self.last_offset = self._offset_for(image)
         tiles = plan_tiles(*image.shape[-2:], self.core, self.margin, offset=self.last_offset, align=encoder.max_stride)
@@ -239,7 +237,7 @@ class TiledObjective:
         content_value = image.new_zeros(())
         for tile in tiles:
             window = _window(image, tile).detach().requires_grad_(True)
-            with torch.enable_grad():  # autograd.Function.forward runs with grad mode off
+            with torch.enable_grad():  # even when the caller evaluates under no_grad
                 features = encoder(window)
             outputs, output_grads = [], []
             for layer in dict.fromkeys([*style_layers, *(t.layer for t in self.content_terms)]):
@@ -267,18 +265,17 @@ class TiledObjective:
                 grad[..., tile.window[0] : tile.window[1], tile.window[2] : tile.window[3]] += window.grad
             del features, outputs, output_grads, window  # one window's tensors alive at a time
         release_free_memory()
-        self.last_parts = {}
+        parts: dict[str, Tensor] = {}
         if self.content_terms:
-            self.last_parts["content"] = float(content_value)
+            parts["content"] = content_value
         if self.style_terms:
-            self.last_parts["style"] = float(style_value)
-        return content_value + style_value, grad
+            parts["style"] = style_value
+        return parts, grad
 
     def __call__(self, image: Tensor) -> tuple[Tensor, dict[str, Tensor]]:
         judged = image.mean(1, keepdim=True).expand_as(image) if self.luminance_only else image
-        features_total = _TiledFeatureLoss.apply(judged, self)
-        parts: dict[str, Tensor] = {kind: features_total.new_tensor(value) for kind, value in self.last_parts.items()}
-        total = features_total
+        parts, grad = self.value_and_grad(judged.detach())
+        total = _KnownGradient.apply(judged, sum(parts.values(), judged.new_zeros(())), grad)
         if self.tv_weight:  # on the judged image, as Objective does (grey under luminance-only transfer)
             parts["tv"] = self.tv_weight * total_variation(judged)
             total = total + parts["tv"]
