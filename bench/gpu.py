@@ -52,7 +52,7 @@ def _step_seconds(size: int, mixed: bool, steps: int, **options: object) -> floa
 
 def _floor_seconds(size: int, mixed: bool, steps: int) -> float:
     encoder = VGGEncoder(default_weights(), [*DEFAULT_CONTENT_LAYERS, *DEFAULT_STYLE_LAYERS]).cuda()
-    encoder.autocast_dtype = mixed_precision_dtype(torch.device("cuda"), mixed)
+    encoder.compute_dtype = mixed_precision_dtype(torch.device("cuda"), mixed)
     image = pil_to_tensor(resize_long_side(load_image(CONTENT).rgb, size)).cuda().requires_grad_(True)
     times = []
     for _ in range(steps + 1):

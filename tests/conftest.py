@@ -9,6 +9,8 @@ import pytest
 import torch
 from PIL import Image
 
+from painterly.run import StyleTransferRun
+from painterly.stylize import default_options
 from painterly.weights import VGG19_CONV_LAYERS, VGGWeights
 
 REPO = Path(__file__).resolve().parents[1]
@@ -78,3 +80,8 @@ def weights_file(tmp_path: Path) -> Path:
     assert weights.channel_means is not None
     torch.save({**weights.state, **{f"mean.{k}": v for k, v in weights.channel_means.items()}}, path)
     return path
+
+
+def run_for(content: object, style: object, **options: object) -> StyleTransferRun:
+    """A planned (not executed) run of stylize(content, style, **options)."""
+    return StyleTransferRun(content, style, {**default_options(), **options})  # type: ignore[arg-type]

@@ -18,7 +18,7 @@ from painterly import Interrupted, resume, stylize
 from painterly.checkpoint import CheckpointError, load_checkpoint
 from painterly.weights import VGGWeights
 
-from .conftest import make_image
+from .conftest import make_image, run_for
 
 
 def _stop_after(count: int):
@@ -31,11 +31,11 @@ def _stop_after(count: int):
 
 
 @pytest.mark.parametrize("optimizer", ["lbfgs", "adam"])
-@pytest.mark.parametrize("stop_at", [3, 7, 9], ids=["mid-first-stage", "stage-boundary", "mid-last-stage"])
+@pytest.mark.parametrize("stop_at", [1, 4, 9], ids=["mid-first-stage", "stage-boundary", "mid-last-stage"])
 def test_interrupted_then_resumed_equals_uninterrupted(pair, tmp_path, weights_file, optimizer, stop_at) -> None:
     options = {"weights": str(weights_file), "size": 48, "start_size": 24, "iterations": 12, "init": "noise",
                "seed": 5, "optimizer": optimizer}  # fmt: skip
-    # stages 24 / 34 / 48 px get 7 / 3 / 2 steps
+    # stages 24 / 34 / 48 px get 2 / 2 / 8 steps
     uninterrupted = np.asarray(stylize(*pair, **options))
     checkpoint = tmp_path / "run.ckpt"
     on_step, should_stop = _stop_after(stop_at)
@@ -47,6 +47,18 @@ def test_interrupted_then_resumed_equals_uninterrupted(pair, tmp_path, weights_f
     resumed = resume(checkpoint, on_step=lambda r: steps_after.append(r.step))
     assert steps_after == list(range(stop_at + 1, 13)), "the resumed run continues the step count"
     assert np.array_equal(np.asarray(resumed), uninterrupted)
+
+
+def test_a_content_initialised_pyramid_resumes_exactly_across_a_stage_boundary(pair, tmp_path, weights_file) -> None:
+    # Later stages start from the upsampled result with the content's detail put back: a resumed run must too.
+    options = {"weights": str(weights_file), "size": 48, "start_size": 24, "iterations": 12, "init": "content"}
+    uninterrupted = np.asarray(stylize(*pair, **options))
+    checkpoint = tmp_path / "run.ckpt"
+    on_step, should_stop = _stop_after(3)  # stages 2 / 2 / 8: mid-second, so the resumed run starts the third
+    with pytest.raises(Interrupted):
+        stylize(*pair, **options, checkpoint=checkpoint, on_step=on_step, should_stop=should_stop)
+    assert load_checkpoint(checkpoint).stage == 1
+    assert np.array_equal(np.asarray(resume(checkpoint)), uninterrupted)
 
 
 def test_periodic_checkpoints_are_resumable(pair, tmp_path: Path, weights_file: Path) -> None:
@@ -148,15 +160,18 @@ def test_cli_resumes_a_checkpoint_written_by_the_api(pair, tmp_path, weights_fil
 
 
 def test_a_checkpoint_older_than_the_tiling_options_resumes_as_it_was_made(pair, tmp_path, weights_file) -> None:
-    # How runs were made before these options existed: float32, never tiled.
-    options = {"weights": str(weights_file), "size": 32, "start_size": None, "iterations": 6, "seed": 2,
-               "mixed_precision": False, "tile_size": 0}  # fmt: skip
-    uninterrupted = np.asarray(stylize(*pair, **options))
+    # How runs were made before these options existed: float32, never tiled, revision 1 (halving, plain upsampling).
+    options = {"weights": str(weights_file), "size": 32, "start_size": 16, "iterations": 12, "seed": 2,
+               "mixed_precision": False, "tile_size": 0, "history_size": 20}  # fmt: skip
+    legacy = run_for(*pair, **options, revision=1)
+    assert legacy.steps_per_stage == [8, 4], "halving, not 70 % for the final stage"
+    uninterrupted = np.asarray(legacy.execute())
     checkpoint = tmp_path / "run.ckpt"
-    on_step, should_stop = _stop_after(3)
+    on_step, should_stop = _stop_after(6)  # in the first stage: the second starts by upsampling, as it used to
     with pytest.raises(Interrupted):
-        stylize(*pair, **options, checkpoint=checkpoint, on_step=on_step, should_stop=should_stop)
+        legacy = run_for(*pair, **options, revision=1, checkpoint=str(checkpoint))
+        legacy.execute(should_stop=should_stop, on_step=on_step)
     state = load_checkpoint(checkpoint)
-    for newer in ("tile_size", "tile_margin", "tile_plan", "mixed_precision"):
+    for newer in ("tile_size", "tile_margin", "tile_plan", "mixed_precision", "revision"):
         del state.config[newer]  # as written before these options existed
     assert np.array_equal(np.asarray(resume(state)), uninterrupted)

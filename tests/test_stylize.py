@@ -14,10 +14,12 @@ from painterly import OptionError, StepRecord, stylize
 from painterly.encoder import VGGEncoder
 from painterly.images import load_image, pil_to_tensor, resize_long_side
 from painterly.losses import gram_matrix
+from painterly.optim import auto_history_size
+from painterly.run import FINAL_STAGE_SHARE, StyleTransferRun
 from painterly.stylize import DEFAULT_STYLE_LAYERS, pyramid_sizes, split_iterations
 from painterly.weights import VGGWeights
 
-from .conftest import EXAMPLES, make_image
+from .conftest import EXAMPLES, make_image, run_for
 
 
 def test_pyramid_grows_by_sqrt2_and_ends_at_the_requested_size() -> None:
@@ -29,14 +31,50 @@ def test_pyramid_grows_by_sqrt2_and_ends_at_the_requested_size() -> None:
     assert all(1.3 < b / a < 1.5 for a, b in itertools.pairwise(sizes))
 
 
-def test_iterations_are_shared_halving_per_stage() -> None:
-    assert sum(split_iterations(400, 3)) == 400
-    counts = split_iterations(700, 3)
-    assert counts == [400, 200, 100]
-    for total in range(3, 60):
-        assert all(sum(split_iterations(total, stages)) == total for stages in range(1, total + 1))
+def test_iterations_go_mostly_to_the_final_stage_and_halve_over_the_coarse_ones() -> None:
+    assert split_iterations(300, 3) == [60, 30, 210]
+    assert split_iterations(300, 1) == [300]
+    assert split_iterations(700, 3, final_share=None) == [400, 200, 100], "the halving schedule of older runs"
+    for share in (FINAL_STAGE_SHARE, None):
+        for total in range(3, 60):
+            assert all(sum(split_iterations(total, stages, share)) == total for stages in range(1, total + 1))
     late = split_iterations(300, 7)  # 256 -> 2048 px: the big late stages must still do real work
-    assert sum(late) == 300 and min(late) >= 20 and late == sorted(late, reverse=True)
+    assert sum(late) == 300 and min(late) >= 20 and late[-1] == max(late)
+    assert late[:-1] == sorted(late[:-1], reverse=True)
+
+
+def _run(pair, weights: VGGWeights, **options: object) -> StyleTransferRun:
+    return run_for(*pair, weights=weights, **options)
+
+
+def test_a_later_stage_starts_from_the_upsampled_result_with_the_contents_detail(pair, tiny_weights) -> None:
+    run = _run(pair, tiny_weights, size=48, start_size=24)
+    fine = pil_to_tensor(resize_long_side(run.working_content, 48))
+    coarse = pil_to_tensor(resize_long_side(run.working_content, 34))
+    plain = torch.nn.functional.interpolate(coarse, size=fine.shape[-2:], mode="bicubic", align_corners=False)
+    # A coarse stage that changed nothing hands on the sharp content, not a blurred copy of it.
+    assert torch.allclose(run._next_start(coarse, fine), fine, atol=1e-5)
+    assert (plain.clamp(0, 1) - fine).abs().mean() > 0.02, "the content has detail that upsampling alone loses"
+    # A stylised result keeps what the stage made of it; only the band it could not hold comes from the content.
+    stylised = (1 - coarse).clamp(0, 1)
+    upsampled = torch.nn.functional.interpolate(stylised, size=fine.shape[-2:], mode="bicubic", align_corners=False)
+    started = run._next_start(stylised, fine)
+    assert torch.allclose(started, (upsampled + fine - plain).clamp(0, 1), atol=1e-5)
+    # Other starts are upsampled only; a luminance-only run stays grey.
+    noise = _run(pair, tiny_weights, size=48, start_size=24, init="noise")
+    assert torch.allclose(noise._next_start(stylised, fine), upsampled.clamp(0, 1), atol=1e-6)
+    grey = _run(pair, tiny_weights, size=48, start_size=24, color_control="luminance")
+    start = grey._next_start(stylised, pil_to_tensor(resize_long_side(grey.working_content, 48)))
+    assert torch.allclose(start[:, 0], start[:, 1]) and torch.allclose(start[:, 1], start[:, 2])
+
+
+def test_unset_history_is_chosen_once_for_the_final_size_and_kept_with_the_run(tmp_path, tiny_weights) -> None:
+    wide = make_image(tmp_path / "wide.png", (1024, 768), seed=4), make_image(tmp_path / "s.png", (64, 64), seed=5)
+    automatic = _run(wide, tiny_weights, size=1024, check_memory=False)
+    assert automatic.settings.history_size == automatic.options["history_size"] == auto_history_size(1024 * 768)
+    assert automatic.settings.history_size == 28, "what fits in 512 MiB at 1024 x 768"
+    assert _run(wide, tiny_weights, size=512).settings.history_size == 100
+    assert _run(wide, tiny_weights, size=512, history_size=7).settings.history_size == 7
 
 
 def test_result_has_requested_size_and_steps_are_reported(pair, tiny_weights: VGGWeights) -> None:

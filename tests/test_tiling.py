@@ -185,7 +185,7 @@ def test_a_tiled_run_resumes_exactly_even_if_free_memory_changed(
     from painterly import Interrupted, resume
 
     options = {"weights": str(weights_file), "size": 96, "start_size": 48, "iterations": 8, "seed": 3,
-               "style_layers": SHALLOW, "content_layers": ["relu2_1"]}  # fmt: skip
+               "history_size": 20, "style_layers": SHALLOW, "content_layers": ["relu2_1"]}  # fmt: skip
     # Little free memory: the automatic plan tiles the last stage (96 px); the 48 and 68 px ones fit whole.
     budget = estimate_run_bytes(LAYER_NAMES[: LAYER_NAMES.index("relu3_1") + 1], 80, 60)
     monkeypatch.setattr(painterly.run, "available_bytes", lambda device: budget)

@@ -9,7 +9,7 @@ the last three convolutions of VGG-19 are never run.
 
 from __future__ import annotations
 
-import contextlib
+import copy
 from collections.abc import Iterable
 from typing import Literal
 
@@ -115,9 +115,10 @@ class VGGEncoder(nn.Module):
         self.register_buffer("_offset", offset, persistent=False)
         self.register_buffer("_scale", scale, persistent=False)
         self._collect = frozenset(self.layers)
-        #: Run the convolutions in this lower precision under autocast (mixed precision; None = float32). The
-        #: features are handed out in float32, so losses, Gram matrices and the image stay in full precision.
-        self.autocast_dtype: torch.dtype | None = None
+        #: Run the convolutions in this lower precision (mixed precision; None = float32). The features are handed
+        #: out in float32, so losses, Gram matrices and the image stay in full precision.
+        self.compute_dtype: torch.dtype | None = None
+        self._low_precision_body: tuple[tuple[torch.dtype, torch.device], nn.ModuleList] | None = None
 
     @property
     def min_side(self) -> int:
@@ -142,18 +143,28 @@ class VGGEncoder(nn.Module):
         if image.ndim != 4 or image.shape[1] != 3:
             raise ValueError(f"expected an N x 3 x H x W image batch, got shape {tuple(image.shape)}")
         x = self.preprocess(image)
+        dtype = self.compute_dtype
+        body = self.body if dtype is None else self._body_in(dtype)
         features: dict[str, Tensor] = {}
-        # (no autocast context at all in float32: some torch versions refuse one for devices such as MPS)
-        precision = (
-            contextlib.nullcontext()
-            if self.autocast_dtype is None
-            else torch.autocast(image.device.type, dtype=self.autocast_dtype)
-        )
-        with precision:
-            for name, module in zip(self.names, self.body, strict=True):
-                x = module(x)
-                if name in self._collect:
-                    features[name] = x
-        if self.autocast_dtype is not None:
-            return {name: value.float() for name, value in features.items()}
+        x = x if dtype is None else x.to(dtype)
+        for name, module in zip(self.names, body, strict=True):
+            x = module(x)
+            if name in self._collect:
+                features[name] = x if dtype is None else x.float()
         return features
+
+    def _body_in(self, dtype: torch.dtype) -> nn.ModuleList:
+        """The layers with their weights cast to ``dtype`` once (autocast would cast every weight at every call).
+
+        Kept until the encoder is moved or converted (``_apply``); the float32 weights stay as they are.
+        """
+        key = (dtype, self.body[0].weight.device)
+        if self._low_precision_body is None or self._low_precision_body[0] != key:
+            # deepcopy with the parameters pre-mapped to their cast copies: no second float32 copy on the way
+            cast = {id(p): nn.Parameter(p.detach().to(dtype), requires_grad=False) for p in self.body.parameters()}
+            self._low_precision_body = (key, copy.deepcopy(self.body, cast))
+        return self._low_precision_body[1]
+
+    def _apply(self, fn, *args, **kwargs):  # type: ignore[no-untyped-def]
+        self._low_precision_body = None  # .to(device / memory format) and the like: cast again on next use
+        return super()._apply(fn, *args, **kwargs)

@@ -124,34 +124,47 @@ class GramLoss(LayerLoss):
 
     name = "gram"
 
+    def __init__(self, gradient_dtype: torch.dtype | None = None) -> None:
+        #: Precision of the backward product (None: the features' own).  Mixed-precision runs set the encoder's
+        #: compute dtype: the gradient is rounded to it by the convolutions' backward anyway, so only the
+        #: difference matrix is rounded in addition, and the product runs about 4x faster (theory.md §7).
+        self.gradient_dtype = gradient_dtype
+
     def prepare(self, target_features: Tensor) -> Tensor:
         return gram_matrix(target_features.detach()).mean(0, keepdim=True)
 
     def __call__(self, features: Tensor, target: Tensor) -> Tensor:
-        return _GramMSE.apply(features, target)
+        return _GramMSE.apply(features, target, self.gradient_dtype)
 
 
 class _GramMSE(torch.autograd.Function):
     r"""``mean((F Fᵀ / HW - A)²)`` with a hand-written backward (theory.md §3, the gradient).
 
     Because :math:`G - A` is symmetric, :math:`\partial L / \partial F = 2\,(\partial L/\partial G)\,F / HW`: one
-    matrix product, where autograd through ``bmm`` and ``transpose`` spends two plus an addition.
+    matrix product, where autograd through ``bmm`` and ``transpose`` spends two plus an addition.  The forward
+    product stays in the features' precision (the loss is a small difference of large Gram entries); the
+    backward product may run in ``gradient_dtype``.
     """
 
     @staticmethod
-    def forward(ctx: torch.autograd.function.FunctionCtx, features: Tensor, target: Tensor) -> Tensor:
+    def forward(
+        ctx: torch.autograd.function.FunctionCtx, features: Tensor, target: Tensor, gradient_dtype: torch.dtype | None
+    ) -> Tensor:
         batch, channels, height, width = features.shape
         flat = features.reshape(batch, channels, height * width)
         difference = torch.bmm(flat, flat.transpose(1, 2)) / (height * width) - target.expand(batch, -1, -1)
         ctx.save_for_backward(flat, difference)
         ctx.shape = features.shape  # type: ignore[attr-defined]
+        ctx.gradient_dtype = gradient_dtype  # type: ignore[attr-defined]
         return difference.pow(2).mean()
 
     @staticmethod
-    def backward(ctx: torch.autograd.function.FunctionCtx, grad: Tensor) -> tuple[Tensor, None]:
+    def backward(ctx: torch.autograd.function.FunctionCtx, grad: Tensor) -> tuple[Tensor, None, None]:
         flat, difference = ctx.saved_tensors  # type: ignore[attr-defined]
         d_gram = difference * (2.0 * grad * 2.0 / (difference.numel() * flat.shape[-1]))
-        return times_features(d_gram, flat).reshape(ctx.shape), None  # type: ignore[attr-defined]
+        dtype = ctx.gradient_dtype or flat.dtype  # type: ignore[attr-defined]
+        d_features = times_features(d_gram.to(dtype), flat.to(dtype)).to(flat.dtype)
+        return d_features.reshape(ctx.shape), None, None  # type: ignore[attr-defined]
 
 
 def times_features(matrix: Tensor, flat: Tensor) -> Tensor:

@@ -29,7 +29,8 @@ __all__ = [
 OVERHEAD_FACTOR = 1.25
 #: Interpreter, torch, and the network's weights (the intercept of the same fit, ~500 MiB).
 BASE_BYTES = 520 * 2**20
-#: L-BFGS history pairs kept by default (each pair is two image-sized float32 vectors).
+#: L-BFGS history pairs assumed when a caller names none (each pair is two image-sized float32 vectors); runs
+#: pass their own, automatic or chosen (painterly.optim.auto_history_size).
 LBFGS_HISTORY = 20
 
 

@@ -33,7 +33,7 @@ from painterly.encoder import VGGEncoder, validate_layers
 from painterly.engine import StepInfo, optimize
 from painterly.errors import OptionError, PainterlyError
 from painterly.images import LoadedImage, load_image, normalize_image, pil_to_tensor, resize_long_side, tensor_to_pil
-from painterly.losses import ContentLoss, make_style_loss
+from painterly.losses import ContentLoss, GramLoss, make_style_loss
 from painterly.memory import (
     available_bytes,
     estimate_run_bytes,
@@ -41,7 +41,7 @@ from painterly.memory import (
     largest_size_within,
 )
 from painterly.objective import Objective
-from painterly.optim import OptimizerSettings
+from painterly.optim import OptimizerSettings, auto_history_size
 from painterly.progress import WorkProgress
 from painterly.records import StepRecord
 from painterly.tiling import TiledObjective
@@ -94,7 +94,7 @@ def cpu_has_native_bfloat16() -> bool:
 
 
 def mixed_precision_dtype(device: torch.device, requested: bool | None) -> torch.dtype | None:
-    """The autocast dtype for the encoder: bfloat16, or None (float32).
+    """The dtype the encoder computes in: bfloat16, or None (float32).
 
     Unset (None) means bfloat16 where the hardware computes it natively: CUDA GPUs with bfloat16, and CPUs with
     AVX-512 BF16 or AMX (measured on such a CPU: 0.44 against 0.82 s per step at 512 px, equal scores under
@@ -135,18 +135,36 @@ AUTO_TILE = 512
 #: is deliberately tiny, so a stage of one or two steps would do nothing but upsample.
 MIN_STAGE_STEPS = 20
 
+#: Share of all steps that the final (full-size) stage gets.  Measured (docs/performance.md, "Time to quality"):
+#: coarse stages are cheap but what they settle is partly undone at the next size (upsampling blurs away the
+#: fine-scale style), so time spent at full size pays off more; about a tenth of the wall time goes to the
+#: coarse stages at this share.
+FINAL_STAGE_SHARE = 0.7
 
-def split_iterations(total: int, stages: int) -> list[int]:
-    """Share ``total`` steps so each stage gets half the previous one's, but not too few.
+#: How a run computes, where that changed after checkpoints had been written; a checkpoint stores its own
+#: ``revision`` so it resumes exactly as it was made.  Revision 1: every stage half the previous one's steps,
+#: plain bicubic upsampling, the Gram gradient in float32.  Revision 2 (this one, issue 8): FINAL_STAGE_SHARE
+#: of the steps at full size, the content's detail restored on upsampling, the Gram gradient in the
+#: convolutions' dtype.
+REVISION = 2
 
-    Each sqrt(2) stage doubles the pixels and so the cost per step: halving the
-    steps gives every stage about the same wall time, most steps where they are cheap.
-    Each stage gets at least ``min(MIN_STAGE_STEPS, total // (2 * stages))`` steps
-    (the difference comes out of the first stage); and always at least one.
+
+def split_iterations(total: int, stages: int, final_share: float | None = FINAL_STAGE_SHARE) -> list[int]:
+    """Share ``total`` steps over the stages: ``final_share`` of them for the last, the rest halving per stage.
+
+    Each sqrt(2) stage doubles the pixels and so the cost per step: halving the steps over the coarse stages
+    gives each of them about the same wall time.  ``final_share=None`` halves over all stages (the split of
+    revision 1).  Each stage gets at least ``min(MIN_STAGE_STEPS, total // (2 * stages))`` steps (the
+    difference comes out of the earliest stages); and always at least one.
     """
     floor = max(1, min(MIN_STAGE_STEPS, total // (2 * stages)))
-    shares = [0.5**index for index in range(stages)]
-    counts = [max(floor, math.floor(total * share / sum(shares))) for share in shares]
+    halving = [0.5**index for index in range(stages)]
+    if final_share is None or stages == 1:
+        shares = [share / sum(halving) for share in halving]
+    else:
+        coarse = halving[: stages - 1]
+        shares = [(1 - final_share) * share / sum(coarse) for share in coarse] + [final_share]
+    counts = [max(floor, math.floor(total * share)) for share in shares]
     excess = sum(counts) - total
     for index in range(stages):  # too many: take them from the earliest (cheapest) stages that can spare them
         taken = min(max(0, counts[index] - floor), max(0, excess))
@@ -217,6 +235,20 @@ def _upsample(image: Tensor, height: int, width: int) -> Tensor:
     return F.interpolate(image, size=(height, width), mode="bicubic", align_corners=False).clamp(0, 1)
 
 
+def upsample_with_detail(image: Tensor, content: Tensor, coarse_content: Tensor) -> Tensor:
+    """The previous stage's result at ``content``'s size, with the content's detail finer than that stage put back.
+
+    A coarse stage cannot hold detail finer than its pixels, and bicubic upsampling leaves that band empty
+    (blurred), which costs content and fine-scale style loss at the next stage.  The best guess for the band
+    is the content's own (a content-initialised run started from it): ``content`` minus ``coarse_content``
+    (the content at the previous stage's size) upsampled the same way.  theory.md §8.3.
+    """
+    height, width = content.shape[-2:]
+    detail = content - F.interpolate(coarse_content, size=(height, width), mode="bicubic", align_corners=False)
+    upsampled = F.interpolate(image, size=(height, width), mode="bicubic", align_corners=False)
+    return (upsampled + detail).clamp(0, 1)
+
+
 class StyleTransferRun:
     """Validate ``options`` (the keywords of :func:`painterly.stylize`), load inputs, plan the stages.
 
@@ -241,10 +273,6 @@ class StyleTransferRun:
             _absolute(s) for s in ([styles] if isinstance(styles, (str, os.PathLike, Image.Image)) else styles)
         ]
         self._validate()
-        self.settings = OptimizerSettings(
-            name=o.optimizer, learning_rate=o.learning_rate, history_size=o.history_size, line_search=o.line_search,
-            momentum=o.momentum, lr_decay=o.lr_decay, average=o.average,
-        )  # fmt: skip
         self.style_comparison = make_style_loss(o.style_loss)
         self.device = resolve_device(o.device)
         self.content = _load(content, "content image", o.max_pixels)
@@ -264,12 +292,24 @@ class StyleTransferRun:
         vgg = vgg or default_weights()
         self.encoder = VGGEncoder(vgg, [*self.content_weights, *self.style_weights], pooling=o.pooling)
         self.encoder = self.encoder.to(self.device)
-        self.encoder.autocast_dtype = mixed_precision_dtype(self.device, o.mixed_precision)
+        self.encoder.compute_dtype = mixed_precision_dtype(self.device, o.mixed_precision)
+        self.revision: int = self.options.setdefault("revision", REVISION)  # a checkpoint brings its own
+        if self.revision not in (1, REVISION):
+            raise OptionError(f"this checkpoint was made by a newer painterly (revision {self.revision}); upgrade")
+        if isinstance(self.style_comparison, GramLoss) and self.revision >= 2:  # backward in the convolutions' dtype
+            self.style_comparison.gradient_dtype = self.encoder.compute_dtype
         if self.device.type == "cpu":
             self.encoder = self.encoder.to(memory_format=torch.channels_last)
         self.sizes = _feasible_sizes(pyramid_sizes(o.size, o.start_size), self.content.rgb.size, self.encoder.min_side)
         self.sizes = self.sizes[-o.iterations :]  # fewer steps than stages: keep the finest stages only
-        self.steps_per_stage = split_iterations(o.iterations, len(self.sizes))
+        final_share = FINAL_STAGE_SHARE if self.revision >= 2 else None
+        self.steps_per_stage = split_iterations(o.iterations, len(self.sizes), final_share)
+        if o.history_size is None:  # decided once, kept in the options (so in a checkpoint)
+            self.options["history_size"] = auto_history_size(math.prod(self._stage_shape(self.sizes[-1])))
+        self.settings = OptimizerSettings(
+            name=o.optimizer, learning_rate=o.learning_rate, history_size=self.options["history_size"],
+            line_search=o.line_search, momentum=o.momentum, lr_decay=o.lr_decay, average=o.average,
+        )  # fmt: skip
         # The tiling plan is decided once and kept in the options (so in a checkpoint): a resumed run tiles exactly
         # the stages the interrupted one did, whatever memory is free when it resumes.
         if self.options.get("tile_plan") is None:
@@ -340,8 +380,12 @@ class StyleTransferRun:
             return "gradient normalisation"
         return ""
 
-    def _untiled_bytes(self, width: int, height: int) -> int:
-        history = self.settings.history_size
+    def _history_at(self, width: int, height: int) -> int:
+        """The L-BFGS history a run of this final size would keep (automatic unless the user chose one)."""
+        return auto_history_size(width * height) if self.o.history_size is None else self.settings.history_size
+
+    def _untiled_bytes(self, width: int, height: int, history: int | None = None) -> int:
+        history = self.settings.history_size if history is None else history
         return estimate_run_bytes(self.encoder.names, width, height, optimizer=self.settings.name, history=history)
 
     def _tile_core(self, shape: tuple[int, int]) -> int | None:
@@ -364,13 +408,15 @@ class StyleTransferRun:
         core = self._aligned(core)
         return core if max(shape) > core else None
 
-    def _stage_bytes(self, shape: tuple[int, int], core: int | None) -> int:
+    def _stage_bytes(self, shape: tuple[int, int], core: int | None, history: int | None = None) -> int:
+        """Estimated peak of a stage of this shape (``history``: L-BFGS pairs, default this run's)."""
+        history = self.settings.history_size if history is None else history
         if core is None:
-            return self._untiled_bytes(*shape)
+            return self._untiled_bytes(*shape, history)
         content_layers = {layer: self.encoder.stride(layer) for layer, w in self.content_weights.items() if w}
         return estimate_tiled_run_bytes(
             self.encoder.names, *shape, core=core, margin=self.margin, content_layers=content_layers,
-            optimizer=self.settings.name, history=self.settings.history_size,
+            optimizer=self.settings.name, history=history,
         )  # fmt: skip
 
     def _aligned(self, pixels: int) -> int:
@@ -396,7 +442,9 @@ class StyleTransferRun:
         if free is None or needed <= free:
             return
         aspect = min(width, height) / max(width, height)
-        fits = largest_size_within(free, self.o.size, aspect, lambda w, h: self._stage_bytes((w, h), core))
+        fits = largest_size_within(
+            free, self.o.size, aspect, lambda w, h: self._stage_bytes((w, h), core, self._history_at(w, h))
+        )
         if core is not None:
             raise OptionError(
                 f"a {width}x{height} run needs about {needed / 2**30:.1f} GiB even tiled, but only "
@@ -467,6 +515,19 @@ class StyleTransferRun:
             start = gray_to_rgb(luminance(start))
         return start
 
+    def _next_start(self, image: Tensor, content: Tensor) -> Tensor:
+        """Where a stage after the first starts: the previous result, upsampled (with the content's detail)."""
+        height, width = content.shape[-2:]
+        if self.revision < 2 or self.o.init != "content":
+            return _upsample(image, height, width)
+        coarse = pil_to_tensor(resize_long_side(self.working_content, max(image.shape[-2:]))).to(content)
+        if coarse.shape[-2:] != image.shape[-2:]:  # rounding of the short side; never expected
+            coarse = F.interpolate(coarse, size=image.shape[-2:], mode="bicubic", align_corners=False)
+        start = upsample_with_detail(image, content, coarse)
+        if self.o.color_control == "luminance":  # the optimisation runs on grey images
+            start = gray_to_rgb(luminance(start))
+        return start
+
     def _finish(self, image: Tensor) -> Image.Image:
         if self.o.color_control in ("luminance", "original-colors"):  # result's luminance, content's colours
             height, width = image.shape[-2:]
@@ -528,7 +589,7 @@ class StyleTransferRun:
                     start, first_step = state["current"].to(self.device), resume_from.stage_steps_done
                 else:
                     state, first_step = None, 0
-                    start = self._initial_image(content) if image is None else _upsample(image, height, width)
+                    start = self._initial_image(content) if image is None else self._next_start(image, content)
 
                 def report(info: StepInfo, stage: int = index + 1, size: tuple[int, int] = (width, height)) -> None:
                     nonlocal step

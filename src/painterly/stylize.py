@@ -31,6 +31,7 @@ __all__ = [
     "ImageInput",
     "Interrupted",
     "StepRecord",
+    "default_options",
     "pyramid_sizes",
     "resolve_device",
     "resume",
@@ -49,7 +50,7 @@ def stylize(
     *,
     size: int = 512,
     start_size: int | None = 256,
-    iterations: int = 400,
+    iterations: int = 300,
     style_weight: float = 50.0,
     content_weight: float = 1.0,
     tv_weight: float = 0.0,
@@ -68,7 +69,7 @@ def stylize(
     init: str = "content",
     optimizer: OptimizerName = "lbfgs",
     learning_rate: float | None = None,
-    history_size: int = 20,
+    history_size: int | None = None,
     line_search: bool = False,
     momentum: float = 0.9,
     lr_decay: float = 1.0,
@@ -97,8 +98,10 @@ def stylize(
         size: long side of the result in pixels.
         start_size: long side of the first coarse-to-fine stage; stages grow by sqrt(2) up to size.
             None (or a value >= size) optimises at the final size only, as in the paper.
-        iterations: optimiser steps in total over all stages; each stage gets half the steps of the
-            previous one (so every stage takes about the same time), but at least 20 when the budget allows.
+        iterations: optimiser steps in total over all stages; the final stage gets 70 of every 100, the coarse
+            stages share the rest, each half the previous one's (so each takes about the same time), every
+            stage at least 20 when the budget allows. Later stages start from the previous result upsampled,
+            with the content's finer detail put back when init is "content".
         style_weight: weight of the style (Gram) loss relative to the content loss; higher = more style.
         content_weight: weight of the content loss.
         tv_weight: weight of the total-variation smoothness term (0 = off); ~1 removes fine noise.
@@ -134,7 +137,8 @@ def stylize(
         optimizer: "lbfgs" (fast convergence, the paper's choice), "adam", or "gd" (gradient descent with
             momentum; the plain x <- x - rate * dx with momentum 0). See docs/optimizers.md.
         learning_rate: step size; default 1.0 for lbfgs, 0.02 for adam, 0.002 for gd.
-        history_size: L-BFGS curvature pairs kept; each costs two image-sized buffers of memory.
+        history_size: L-BFGS curvature pairs kept; each costs two image-sized buffers of memory. Unset
+            (None): as many as fit in 512 MiB at the final size, from 20 to 100 (100 at 512x384).
         line_search: L-BFGS with a strong-Wolfe line search (steadier, several evaluations per step).
         momentum: momentum of "gd" (0 = plain gradient descent).
         lr_decay: final learning rate as a fraction of the first, reached by a cosine schedule within each
@@ -180,11 +184,21 @@ def stylize(
     )
 
 
-#: Values for options a checkpoint predates that reproduce how it was made (no tiling, float32).
-LEGACY_DEFAULTS: dict[str, Any] = {"tile_size": 0, "mixed_precision": False}
+#: Values for options a checkpoint predates that reproduce how it was made: no tiling, float32, and revision 1
+#: (painterly.run.REVISION; kept in the options by the run itself, not a stylize() argument).
+LEGACY_DEFAULTS: dict[str, Any] = {"tile_size": 0, "mixed_precision": False, "revision": 1}
 
 #: stylize() arguments that say how to run, not what to compute: not stored in a checkpoint, not CLI options.
 RUNTIME_ARGUMENTS = frozenset({"content", "styles", "progress", "on_step", "should_stop"})
+
+
+def default_options() -> dict[str, Any]:
+    """Every stylize() option with its default value (what a run's ``options`` holds before any is given)."""
+    return {
+        name: parameter.default
+        for name, parameter in inspect.signature(stylize).parameters.items()
+        if parameter.default is not inspect.Parameter.empty and name not in RUNTIME_ARGUMENTS
+    }
 
 
 def resume(
@@ -206,12 +220,7 @@ def resume(
     else:
         state, path = load_checkpoint(checkpoint), str(checkpoint)
     # Options added after the checkpoint was written take the values that reproduce the old behaviour.
-    defaults = {
-        name: parameter.default
-        for name, parameter in inspect.signature(stylize).parameters.items()
-        if parameter.default is not inspect.Parameter.empty and name not in RUNTIME_ARGUMENTS
-    }
-    options = {**defaults, **LEGACY_DEFAULTS, **state.config}
+    options = {**default_options(), **LEGACY_DEFAULTS, **state.config}
     content, styles = options.pop("content"), options.pop("styles")
     options["checkpoint"] = path or options.get("checkpoint")
     run = StyleTransferRun(content, styles, options)
