@@ -166,7 +166,9 @@ def _chroma(image: Image.Image) -> torch.Tensor:
 def test_stylize_keeps_the_content_chroma(photo_pair, tiny_weights: VGGWeights, mode: str) -> None:
     content, style = photo_pair
     records: list[StepRecord] = []
-    options = {"weights": tiny_weights, "size": 48, "start_size": None, "iterations": 8, "style_weight": 1e4}
+    # 32 steps: on the synthetic stand-in pair (no shared data set) 8 steps moved the luminance by only 3x the
+    # 8-bit rounding that the check below compares it with, too close to call with bfloat16 convolutions.
+    options = {"weights": tiny_weights, "size": 48, "start_size": None, "iterations": 32, "style_weight": 1e4}
     plain = stylize(content, style, **options)
     kept = stylize(content, style, color_control=mode, on_step=records.append, **options)
     reference = resize_long_side(content, 48)
