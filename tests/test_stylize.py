@@ -53,18 +53,19 @@ def test_a_later_stage_starts_from_the_upsampled_result_with_the_contents_detail
     coarse = pil_to_tensor(resize_long_side(run.working_content, 34))
     plain = torch.nn.functional.interpolate(coarse, size=fine.shape[-2:], mode="bicubic", align_corners=False)
     # A coarse stage that changed nothing hands on the sharp content, not a blurred copy of it.
-    assert torch.allclose(run._next_start(coarse, fine), fine, atol=1e-5)
+    assert torch.allclose(run._next_start(coarse, fine, coarse), fine, atol=1e-5)
     assert (plain.clamp(0, 1) - fine).abs().mean() > 0.02, "the content has detail that upsampling alone loses"
     # A stylised result keeps what the stage made of it; only the band it could not hold comes from the content.
     stylised = (1 - coarse).clamp(0, 1)
     upsampled = torch.nn.functional.interpolate(stylised, size=fine.shape[-2:], mode="bicubic", align_corners=False)
-    started = run._next_start(stylised, fine)
+    started = run._next_start(stylised, fine, coarse)
     assert torch.allclose(started, (upsampled + fine - plain).clamp(0, 1), atol=1e-5)
     # Other starts are upsampled only; a luminance-only run stays grey.
     noise = _run(pair, tiny_weights, size=48, start_size=24, init="noise")
-    assert torch.allclose(noise._next_start(stylised, fine), upsampled.clamp(0, 1), atol=1e-6)
+    assert torch.allclose(noise._next_start(stylised, fine, coarse), upsampled.clamp(0, 1), atol=1e-6)
     grey = _run(pair, tiny_weights, size=48, start_size=24, color_control="luminance")
-    start = grey._next_start(stylised, pil_to_tensor(resize_long_side(grey.working_content, 48)))
+    grey_fine, grey_coarse = (pil_to_tensor(resize_long_side(grey.working_content, s)) for s in (48, 34))
+    start = grey._next_start(stylised, grey_fine, grey_coarse)
     assert torch.allclose(start[:, 0], start[:, 1]) and torch.allclose(start[:, 1], start[:, 2])
 
 

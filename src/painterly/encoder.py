@@ -118,7 +118,7 @@ class VGGEncoder(nn.Module):
         #: Run the convolutions in this lower precision (mixed precision; None = float32). The features are handed
         #: out in float32, so losses, Gram matrices and the image stay in full precision.
         self.compute_dtype: torch.dtype | None = None
-        self._low_precision_body: tuple[tuple[torch.dtype, torch.device], nn.ModuleList] | None = None
+        self._low_precision_body: tuple[torch.dtype, nn.ModuleList] | None = None
 
     @property
     def min_side(self) -> int:
@@ -158,11 +158,10 @@ class VGGEncoder(nn.Module):
 
         Kept until the encoder is moved or converted (``_apply``); the float32 weights stay as they are.
         """
-        key = (dtype, self.body[0].weight.device)
-        if self._low_precision_body is None or self._low_precision_body[0] != key:
+        if self._low_precision_body is None or self._low_precision_body[0] != dtype:
             # deepcopy with the parameters pre-mapped to their cast copies: no second float32 copy on the way
             cast = {id(p): nn.Parameter(p.detach().to(dtype), requires_grad=False) for p in self.body.parameters()}
-            self._low_precision_body = (key, copy.deepcopy(self.body, cast))
+            self._low_precision_body = (dtype, copy.deepcopy(self.body, cast))
         return self._low_precision_body[1]
 
     def _apply(self, fn, *args, **kwargs):  # type: ignore[no-untyped-def]

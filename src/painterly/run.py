@@ -384,10 +384,6 @@ class StyleTransferRun:
         """The L-BFGS history a run of this final size would keep (automatic unless the user chose one)."""
         return auto_history_size(width * height) if self.o.history_size is None else self.settings.history_size
 
-    def _untiled_bytes(self, width: int, height: int, history: int | None = None) -> int:
-        history = self.settings.history_size if history is None else history
-        return estimate_run_bytes(self.encoder.names, width, height, optimizer=self.settings.name, history=history)
-
     def _tile_core(self, shape: tuple[int, int]) -> int | None:
         """The core size to tile a stage of this shape with, or None to run it whole.
 
@@ -400,7 +396,7 @@ class StyleTransferRun:
             return None
         if o.tile_size is None:
             free = available_bytes(self.device) if o.check_memory else None
-            if free is None or self._untiled_bytes(*shape) <= free:
+            if free is None or self._stage_bytes(shape, None) <= free:
                 return None
             core = AUTO_TILE
         else:
@@ -412,7 +408,7 @@ class StyleTransferRun:
         """Estimated peak of a stage of this shape (``history``: L-BFGS pairs, default this run's)."""
         history = self.settings.history_size if history is None else history
         if core is None:
-            return self._untiled_bytes(*shape, history)
+            return estimate_run_bytes(self.encoder.names, *shape, optimizer=self.settings.name, history=history)
         content_layers = {layer: self.encoder.stride(layer) for layer, w in self.content_weights.items() if w}
         return estimate_tiled_run_bytes(
             self.encoder.names, *shape, core=core, margin=self.margin, content_layers=content_layers,
@@ -515,15 +511,15 @@ class StyleTransferRun:
             start = gray_to_rgb(luminance(start))
         return start
 
-    def _next_start(self, image: Tensor, content: Tensor) -> Tensor:
-        """Where a stage after the first starts: the previous result, upsampled (with the content's detail)."""
+    def _next_start(self, image: Tensor, content: Tensor, previous_content: Tensor) -> Tensor:
+        """Where a stage after the first starts: the previous result, upsampled (with the content's detail).
+
+        ``previous_content`` is the content at the previous stage's size, the shape of ``image``.
+        """
         height, width = content.shape[-2:]
         if self.revision < 2 or self.o.init != "content":
             return _upsample(image, height, width)
-        coarse = pil_to_tensor(resize_long_side(self.working_content, max(image.shape[-2:]))).to(content)
-        if coarse.shape[-2:] != image.shape[-2:]:  # rounding of the short side; never expected
-            coarse = F.interpolate(coarse, size=image.shape[-2:], mode="bicubic", align_corners=False)
-        start = upsample_with_detail(image, content, coarse)
+        start = upsample_with_detail(image, content, previous_content)
         if self.o.color_control == "luminance":  # the optimisation runs on grey images
             start = gray_to_rgb(luminance(start))
         return start
@@ -562,6 +558,7 @@ class StyleTransferRun:
         offset = resume_from.elapsed if resume_from is not None else 0.0
         started = time.perf_counter()
         image: Tensor | None = None  # the previous stage's result (a resumed stage starts from its saved state)
+        previous_content: Tensor | None = None  # and the content at its size
 
         def save(stage_index: int, stage_done: int, state: dict[str, Any]) -> None:
             assert checkpoint_path is not None and hashes is not None
@@ -589,7 +586,11 @@ class StyleTransferRun:
                     start, first_step = state["current"].to(self.device), resume_from.stage_steps_done
                 else:
                     state, first_step = None, 0
-                    start = self._initial_image(content) if image is None else self._next_start(image, content)
+                    if image is None or previous_content is None:
+                        start = self._initial_image(content)
+                    else:
+                        start = self._next_start(image, content, previous_content)
+                previous_content = content
 
                 def report(info: StepInfo, stage: int = index + 1, size: tuple[int, int] = (width, height)) -> None:
                     nonlocal step
