@@ -1,6 +1,6 @@
 """Where an objective evaluation spends its time beyond the floor: torch.profiler tables, side by side.
 
-Usage:  python bench/profile_step.py [--size 512] [--evaluations 3] [--rows 15]
+Usage:  python bench/profile_step.py [--size 512] [--evaluations 3] [--rows 15] [--no-mixed-precision]
 
 Profiles ``--evaluations`` calls of the default objective's forward + backward (what one L-BFGS step
 costs) and as many bare encoder forward + backward passes (the floor), and prints each one's top
@@ -16,11 +16,8 @@ from pathlib import Path
 import torch
 from torch.profiler import ProfilerActivity, profile
 
-from painterly.encoder import VGGEncoder
-from painterly.images import load_image, pil_to_tensor, resize_long_side
-from painterly.losses import ContentLoss, GramLoss
-from painterly.objective import Objective
-from painterly.stylize import DEFAULT_CONTENT_LAYERS, DEFAULT_STYLE_LAYERS
+from painterly.run import StyleTransferRun
+from painterly.stylize import default_options
 from painterly.weights import default_weights
 
 REPO = Path(__file__).resolve().parents[1]
@@ -38,27 +35,28 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=512)
     parser.add_argument("--evaluations", type=int, default=3)
     parser.add_argument("--rows", type=int, default=15)
+    parser.add_argument("--mixed-precision", action=argparse.BooleanOptionalAction, default=None,
+                        help="as stylize(mixed_precision=...); default: the library's choice")  # fmt: skip
     args = parser.parse_args()
-    encoder = VGGEncoder(default_weights(), [*DEFAULT_CONTENT_LAYERS, *DEFAULT_STYLE_LAYERS])
-    encoder = encoder.to(memory_format=torch.channels_last)
-    content = pil_to_tensor(resize_long_side(load_image(REPO / "examples" / "tubingen.jpg").rgb, args.size))
-    style = pil_to_tensor(resize_long_side(load_image(REPO / "examples" / "starry_night.jpg").rgb, args.size))
-    objective = Objective.build(
-        encoder, content=content, styles=[style], content_loss=ContentLoss(), style_loss=GramLoss(),
-        content_layer_weights={"relu4_2": 1.0}, style_layer_weights={k: 10.0 for k in DEFAULT_STYLE_LAYERS},
-        style_blend=[1.0], tv_weight=0.0,
-    )  # fmt: skip
+    options = {**default_options(), "size": args.size, "start_size": None, "weights": default_weights(),
+               "mixed_precision": args.mixed_precision}  # fmt: skip
+    objective, content = StyleTransferRun(REPO / "examples" / "tubingen.jpg", REPO / "examples" / "starry_night.jpg",
+                                          options)._objective(args.size)  # fmt: skip
+    encoder = objective.encoder  # the run's own: channels_last, its weights cast once
+    print(f"compute dtype: {encoder.compute_dtype or torch.float32}")
     image = content.clone().requires_grad_(True)
 
     def evaluation() -> None:
         image.grad = None
-        total, _ = objective(image)
+        total, _ = objective(image.clamp(0, 1))  # as the engine evaluates it
         total.backward()
+
+    with torch.no_grad():  # as bench/speed.py's floor: the features as computed, a gradient injected at each
+        injected = [torch.ones_like(f) for f in encoder(image, in_compute_dtype=True).values()]
 
     def floor() -> None:
         image.grad = None
-        features = encoder(image)
-        torch.stack([f.sum() for f in features.values()]).sum().backward()
+        torch.autograd.backward(list(encoder(image, in_compute_dtype=True).values()), injected)
 
     tables = {}
     for name, work in (("objective", evaluation), ("floor", floor)):

@@ -74,11 +74,117 @@ def test_gram_gradient_in_bfloat16_keeps_the_loss_and_nearly_the_gradient() -> N
     assert 0 < relative < 0.01  # computed in bfloat16, and within its rounding
 
 
-def test_the_gram_gradient_follows_the_convolutions_only_in_runs_of_this_revision(pair, tiny_weights) -> None:
+def test_gram_precision_follows_the_run_revision(pair, tiny_weights) -> None:
     options = {"weights": tiny_weights, "size": 32, "mixed_precision": True}
-    assert run_for(*pair, **options).style_comparison.gradient_dtype == torch.bfloat16
-    assert run_for(*pair, **{**options, "mixed_precision": False}).style_comparison.gradient_dtype is None
-    # a checkpoint of revision 1 resumes as it was made: the Gram gradient in float32
-    assert run_for(*pair, **options, revision=1).style_comparison.gradient_dtype is None
+    # this revision: bfloat16 features straight into the Gram loss, its backward in their dtype
+    current = run_for(*pair, **options).style_comparison
+    assert current.accepts_low_precision and current.gradient_dtype is None
+    assert not run_for(*pair, **{**options, "mixed_precision": False}).style_comparison.gradient_dtype
+    # a checkpoint of revision 2 resumes as it was made: float32 features, the backward product in bfloat16
+    second = run_for(*pair, **options, revision=2).style_comparison
+    assert not second.accepts_low_precision and second.gradient_dtype == torch.bfloat16
+    # and one of revision 1: everything in float32
+    first = run_for(*pair, **options, revision=1).style_comparison
+    assert not first.accepts_low_precision and first.gradient_dtype is None
     with pytest.raises(OptionError, match="newer painterly"):
         run_for(*pair, **options, revision=99)
+
+
+def _features_and_nearby_target(channels: int = 32, side: int = 40) -> tuple[torch.Tensor, torch.Tensor]:
+    """bfloat16 features and a target Gram matrix a few per cent away from theirs, as late in a run."""
+    from painterly.losses import gram_matrix
+
+    generator = torch.Generator().manual_seed(5)
+    features = torch.rand(1, channels, side, side, generator=generator).to(torch.bfloat16)
+    exact_gram = gram_matrix(features.double())
+    noise = torch.randn(exact_gram.shape, generator=generator, dtype=torch.float64)
+    return features, (exact_gram * (1 + 0.03 * noise)).float()
+
+
+def test_gram_difference_of_bfloat16_features_is_accurate_relative_to_the_difference() -> None:
+    from painterly.losses import gram_difference, gram_matrix
+
+    features, target = _features_and_nearby_target()
+    flat = features.reshape(1, 32, -1)
+    exact = gram_matrix(features.double()) - target.double()
+    computed = gram_difference(flat, target)
+    assert computed.dtype == torch.float32
+    error = float((computed.double() - exact).norm() / exact.norm())
+    naive = (gram_matrix(features).float() - target).double()  # the Gram matrix rounded to bfloat16 first
+    naive_error = float((naive - exact).norm() / exact.norm())
+    assert error < 2**-8, "within bfloat16's rounding of the difference itself"
+    assert error < naive_error / 5, "far better than rounding the large Gram entries"
+
+
+def test_gram_loss_takes_bfloat16_features_with_the_float32_loss_and_gradient() -> None:
+    from painterly.losses import GramLoss
+
+    features, target = _features_and_nearby_target()
+    results = {}
+    for name, leaf in (("float32", features.float()), ("bfloat16", features.clone())):
+        leaf.requires_grad_(True)
+        loss = GramLoss(accepts_low_precision=True)(leaf, target)
+        loss.backward()
+        assert leaf.grad is not None and leaf.grad.dtype == leaf.dtype  # joins the backward stream as it is
+        results[name] = (float(loss.detach()), leaf.grad.float())
+    assert results["bfloat16"][0] == pytest.approx(results["float32"][0], rel=1e-3)
+    exact, rounded = results["float32"][1], results["bfloat16"][1]
+    assert float((rounded - exact).norm() / exact.norm()) < 0.01
+
+
+def test_an_objective_under_mixed_precision_copies_features_only_for_losses_that_need_float32(tiny_weights) -> None:
+    """Losses declare whether they take bfloat16 features; the others get a float32 copy, and the totals agree."""
+    from painterly.losses import ContentLoss, GramLoss
+    from painterly.objective import Objective
+
+    encoder = VGGEncoder(tiny_weights, LAYERS)
+    encoder.compute_dtype = torch.bfloat16
+    generator = torch.Generator().manual_seed(3)
+    content, style, image = (torch.rand(1, 3, 40, 48, generator=generator) for _ in range(3))
+    seen: dict[str, list[torch.dtype]] = {"content": [], "style": []}
+
+    class Watched(ContentLoss):
+        accepts_low_precision = False  # as a loss written for float32 features declares
+
+        def __call__(self, features, target):  # type: ignore[no-untyped-def]
+            seen["content"].append(features.dtype)
+            return super().__call__(features, target)
+
+    class WatchedGram(GramLoss):
+        def __call__(self, features, target):  # type: ignore[no-untyped-def]
+            seen["style"].append(features.dtype)
+            return super().__call__(features, target)
+
+    results = []
+    for accepts in (False, True):
+        objective = Objective.build(
+            encoder, content=content, styles=[style], content_loss=Watched(),
+            style_loss=WatchedGram(accepts_low_precision=accepts), content_layer_weights={"relu2_1": 1.0},
+            style_layer_weights=dict.fromkeys(LAYERS, 1.0), style_blend=[1.0], tv_weight=0.0,
+        )  # fmt: skip
+        leaf = image.clone().requires_grad_(True)
+        total, _ = objective(leaf)
+        total.backward()
+        assert leaf.grad is not None
+        results.append((float(total.detach()), leaf.grad))
+    assert seen["content"] == [torch.float32, torch.float32]  # a loss that needs float32 always gets its copy
+    assert seen["style"] == [torch.float32] * len(LAYERS) + [torch.bfloat16] * len(LAYERS)
+    assert results[1][0] == pytest.approx(results[0][0], rel=1e-3)
+    assert float((results[1][1] - results[0][1]).norm() / results[0][1].norm()) < 0.02
+
+
+def test_the_content_loss_takes_bfloat16_features_with_the_same_loss_and_gradient() -> None:
+    from painterly.losses import ContentLoss
+
+    generator = torch.Generator().manual_seed(4)
+    features = torch.rand(1, 16, 12, 10, generator=generator).to(torch.bfloat16)
+    target = ContentLoss().prepare(torch.rand(1, 16, 12, 10, generator=generator))
+    results = []
+    for leaf in (features.float(), features.clone()):
+        leaf.requires_grad_(True)
+        loss = ContentLoss()(leaf, target)
+        loss.backward()
+        assert leaf.grad is not None and leaf.grad.dtype == leaf.dtype
+        results.append((loss.detach(), leaf.grad))
+    assert torch.equal(results[0][0], results[1][0])  # the difference is formed in float32 either way
+    assert torch.equal(results[0][1].to(torch.bfloat16), results[1][1])  # and the gradient rounded once

@@ -275,9 +275,9 @@ def test_only_one_stage_is_held_in_memory_at_a_time(
         earlier.extend(weakref.ref(item) for item in (objective, *(term.target for term in objective.terms)))
         return objective
 
-    def tracked_forward(self, image):
+    def tracked_forward(self, image, **options):
         shapes[-1].add(tuple(image.shape[-2:]))
-        features = forward(self, image)
+        features = forward(self, image, **options)
         earlier.extend(weakref.ref(value) for value in features.values())
         return features
 

@@ -116,7 +116,7 @@ class VGGEncoder(nn.Module):
         self.register_buffer("_scale", scale, persistent=False)
         self._collect = frozenset(self.layers)
         #: Run the convolutions in this lower precision (mixed precision; None = float32). The features are handed
-        #: out in float32, so losses, Gram matrices and the image stay in full precision.
+        #: out in float32 unless the caller asks otherwise, and the image stays in full precision.
         self.compute_dtype: torch.dtype | None = None
         self._low_precision_body: tuple[torch.dtype, nn.ModuleList] | None = None
 
@@ -139,7 +139,12 @@ class VGGEncoder(nn.Module):
         x = image * self._scale - self._offset
         return x.flip(1) if self.preprocessing == "caffe" else x  # Caffe wants BGR
 
-    def forward(self, image: Tensor) -> dict[str, Tensor]:
+    def forward(self, image: Tensor, *, in_compute_dtype: bool = False) -> dict[str, Tensor]:
+        """``{layer: features}`` of ``image``; in float32 unless ``in_compute_dtype`` asks for them as computed.
+
+        Under mixed precision the features are computed in bfloat16; ``in_compute_dtype`` hands them out so,
+        without float32 copies, for callers whose losses take them (:attr:`LayerLoss.accepts_low_precision`).
+        """
         if image.ndim != 4 or image.shape[1] != 3:
             raise ValueError(f"expected an N x 3 x H x W image batch, got shape {tuple(image.shape)}")
         x = self.preprocess(image)
@@ -150,7 +155,7 @@ class VGGEncoder(nn.Module):
         for name, module in zip(self.names, body, strict=True):
             x = module(x)
             if name in self._collect:
-                features[name] = x if dtype is None else x.float()
+                features[name] = x if dtype is None or in_compute_dtype else x.float()
         return features
 
     def _body_in(self, dtype: torch.dtype) -> nn.ModuleList:

@@ -21,6 +21,7 @@ __all__ = [
     "GramLoss",
     "GuidedGramLoss",
     "LayerLoss",
+    "gram_difference",
     "gram_matrix",
     "guided_gram_matrix",
     "laplacian",
@@ -93,6 +94,9 @@ class LayerLoss(ABC):
 
     #: Name used by ``--style-loss`` and in reports.
     name: ClassVar[str]
+    #: Whether ``__call__`` takes features in the encoder's lower compute precision (bfloat16) as they are.
+    #: Otherwise :class:`~painterly.objective.Objective` hands it a float32 copy.
+    accepts_low_precision: bool = False
 
     @abstractmethod
     def prepare(self, target_features: Tensor) -> Tensor:
@@ -107,12 +111,31 @@ class ContentLoss(LayerLoss):
     r"""Mean squared error of feature maps (theory.md §2): :math:`\operatorname{mean}(F - P)^2`."""
 
     name = "mse"
+    #: bfloat16 features are subtracted from the float32 target in float32 (exactly as a float32 copy would be),
+    #: and the gradient is handed back in their dtype: no copy on the way in, no cast node on the way back.
+    accepts_low_precision = True
 
     def prepare(self, target_features: Tensor) -> Tensor:
         return target_features.detach()
 
     def __call__(self, features: Tensor, target: Tensor) -> Tensor:
-        return torch.nn.functional.mse_loss(features, target.expand_as(features))
+        return _FeatureMSE.apply(features, target)
+
+
+class _FeatureMSE(torch.autograd.Function):
+    r"""``mean((F - P)²)`` in float32 for features of any precision; gradient :math:`2 (F - P) / N` in ``F``'s dtype."""
+
+    @staticmethod
+    def forward(ctx: torch.autograd.function.FunctionCtx, features: Tensor, target: Tensor) -> Tensor:
+        difference = features.to(target.dtype) - target  # broadcasts a target of batch 1 over the features' batch
+        ctx.save_for_backward(difference)
+        ctx.dtype = features.dtype  # type: ignore[attr-defined]
+        return difference.pow(2).mean()
+
+    @staticmethod
+    def backward(ctx: torch.autograd.function.FunctionCtx, grad: Tensor) -> tuple[Tensor, None]:
+        (difference,) = ctx.saved_tensors  # type: ignore[attr-defined]
+        return (difference * (2.0 * grad / difference.numel())).to(ctx.dtype), None  # type: ignore[attr-defined]
 
 
 class GramLoss(LayerLoss):
@@ -124,11 +147,15 @@ class GramLoss(LayerLoss):
 
     name = "gram"
 
-    def __init__(self, gradient_dtype: torch.dtype | None = None) -> None:
-        #: Precision of the backward product (None: the features' own).  Mixed-precision runs set the encoder's
-        #: compute dtype: the gradient is rounded to it by the convolutions' backward anyway, so only the
-        #: difference matrix is rounded in addition, and the product runs about 4x faster (theory.md §7).
+    def __init__(self, gradient_dtype: torch.dtype | None = None, *, accepts_low_precision: bool = False) -> None:
+        #: Precision of the backward product (None: the features' own).  Mixed-precision runs of revision 2 set the
+        #: encoder's compute dtype: the gradient is rounded to it by the convolutions' backward anyway, so only
+        #: the difference matrix is rounded in addition, and the product runs about 4x faster (theory.md §7).
         self.gradient_dtype = gradient_dtype
+        #: Take bfloat16 features as they come (revision 3): the Gram difference is then formed inside one
+        #: bfloat16 product with float32 accumulation (:func:`gram_difference`), and no float32 copy of the
+        #: features is ever made (theory.md §7).
+        self.accepts_low_precision = accepts_low_precision
 
     def prepare(self, target_features: Tensor) -> Tensor:
         return gram_matrix(target_features.detach()).mean(0, keepdim=True)
@@ -142,8 +169,8 @@ class _GramMSE(torch.autograd.Function):
 
     Because :math:`G - A` is symmetric, :math:`\partial L / \partial F = 2\,(\partial L/\partial G)\,F / HW`: one
     matrix product, where autograd through ``bmm`` and ``transpose`` spends two plus an addition.  The forward
-    product stays in the features' precision (the loss is a small difference of large Gram entries); the
-    backward product may run in ``gradient_dtype``.
+    forms the difference with :func:`gram_difference` (float32 output: the loss is a small difference of large
+    Gram entries); the backward product runs in ``gradient_dtype``, or the features' own dtype.
     """
 
     @staticmethod
@@ -152,7 +179,7 @@ class _GramMSE(torch.autograd.Function):
     ) -> Tensor:
         batch, channels, height, width = features.shape
         flat = features.reshape(batch, channels, height * width)
-        difference = torch.bmm(flat, flat.transpose(1, 2)) / (height * width) - target.expand(batch, -1, -1)
+        difference = gram_difference(flat, target.expand(batch, -1, -1))
         ctx.save_for_backward(flat, difference)
         ctx.shape = features.shape  # type: ignore[attr-defined]
         ctx.gradient_dtype = gradient_dtype  # type: ignore[attr-defined]
@@ -165,6 +192,30 @@ class _GramMSE(torch.autograd.Function):
         dtype = ctx.gradient_dtype or flat.dtype  # type: ignore[attr-defined]
         d_features = times_features(d_gram.to(dtype), flat.to(dtype)).to(flat.dtype)
         return d_features.reshape(ctx.shape), None, None  # type: ignore[attr-defined]
+
+
+def gram_difference(flat: Tensor, target: Tensor) -> Tensor:
+    r""":math:`F F^\top / M - A` in float32, for features ``flat`` (B x C x M), float32 target ``A`` (theory.md §7).
+
+    Float32 features: one float32 product.  Lower-precision features (bfloat16, as the encoder computes them
+    under mixed precision) are not copied to float32 (at relu1_1 the copy alone costs about as much as the
+    product).  Instead the target is split as :math:`A = A_h + A_l` with :math:`A_h` = ``A`` rounded to
+    bfloat16, and :math:`F F^\top / M - A_h` is formed inside one bfloat16 product (``addmm``), which
+    accumulates in float32 and rounds only the result.  That result is the small difference, so its rounding
+    error is relative to :math:`G - A`, not to the large Gram entries; subtracting :math:`A_l` in float32 then
+    leaves an error of about 2^-9 of the difference, as the backward's own rounding of it does.
+    """
+    positions = flat.shape[-1]
+    if flat.dtype in (torch.float32, torch.float64):
+        return torch.bmm(flat, flat.transpose(1, 2)) / positions - target
+    high = target.to(flat.dtype)
+    low = target - high.to(target.dtype)
+    # addmm: beta * input + alpha * (F Fᵀ), computed in float32 before the one rounding to bfloat16.  Per batch
+    # item: baddbmm copies channels_last features to a contiguous buffer first (as long as the product at relu1_1).
+    difference = torch.stack(
+        [torch.addmm(h, f, f.T, beta=-1.0, alpha=1.0 / positions) for h, f in zip(high, flat, strict=True)]
+    )
+    return difference.to(target.dtype) - low
 
 
 def times_features(matrix: Tensor, flat: Tensor) -> Tensor:

@@ -135,10 +135,15 @@ class Objective:
     def __call__(self, image: Tensor) -> tuple[Tensor, dict[str, Tensor]]:
         if self.luminance_only:
             image = image.mean(1, keepdim=True).expand_as(image)
-        features = self.encoder(image)
+        features = self.encoder(image, in_compute_dtype=True)
+        float_copies: dict[str, Tensor] = {}  # one float32 copy per layer, for the losses that need it
         parts: dict[str, Tensor] = {}
         for term in self.terms:
             layer_features = features[term.layer]
+            if torch.finfo(layer_features.dtype).bits < 32 and not term.loss.accepts_low_precision:
+                if term.layer not in float_copies:
+                    float_copies[term.layer] = layer_features.float()
+                layer_features = float_copies[term.layer]
             if self.normalize_gradients:
                 layer_features = NormalizeGradient.apply(layer_features)
             value = term.weight * term.loss(layer_features, term.target)

@@ -26,6 +26,7 @@ import torch.nn.functional as F
 from PIL import Image
 from torch import Tensor
 
+from painterly.allocator import reuse_freed_memory
 from painterly.checkpoint import Checkpoint, file_sha256, save_checkpoint
 from painterly.color import gray_to_rgb, luminance, prepare_color_inputs, restore_colors
 from painterly.control import per_style_layer_weights, resize_mask
@@ -141,12 +142,18 @@ MIN_STAGE_STEPS = 20
 #: coarse stages at this share.
 FINAL_STAGE_SHARE = 0.7
 
+#: A run keeps what it frees for reuse only if free memory holds its estimated peak this many times over: kept
+#: blocks raise resident memory beyond the estimate (a float32 run at 1024x768: peak 3.86 GiB with them, 3.31
+#: without, estimate 3.46), and near the limit the estimate's own slack must not be spent on speed.
+KEEP_FREED_MARGIN = 1.5
+
 #: How a run computes, where that changed after checkpoints had been written; a checkpoint stores its own
 #: ``revision`` so it resumes exactly as it was made.  Revision 1: every stage half the previous one's steps,
-#: plain bicubic upsampling, the Gram gradient in float32.  Revision 2 (this one, issue 8): FINAL_STAGE_SHARE
+#: plain bicubic upsampling, the Gram gradient in float32.  Revision 2 (issue 8): FINAL_STAGE_SHARE
 #: of the steps at full size, the content's detail restored on upsampling, the Gram gradient in the
-#: convolutions' dtype.
-REVISION = 2
+#: convolutions' dtype.  Revision 3 (this one, issue 8): under mixed precision the Gram loss takes the
+#: bfloat16 features as they are (:func:`painterly.losses.gram_difference`), with no float32 copies.
+REVISION = 3
 
 
 def split_iterations(total: int, stages: int, final_share: float | None = FINAL_STAGE_SHARE) -> list[int]:
@@ -294,10 +301,12 @@ class StyleTransferRun:
         self.encoder = self.encoder.to(self.device)
         self.encoder.compute_dtype = mixed_precision_dtype(self.device, o.mixed_precision)
         self.revision: int = self.options.setdefault("revision", REVISION)  # a checkpoint brings its own
-        if self.revision not in (1, REVISION):
+        if self.revision not in range(1, REVISION + 1):
             raise OptionError(f"this checkpoint was made by a newer painterly (revision {self.revision}); upgrade")
-        if isinstance(self.style_comparison, GramLoss) and self.revision >= 2:  # backward in the convolutions' dtype
+        if isinstance(self.style_comparison, GramLoss) and self.revision == 2:  # backward in the convolutions' dtype
             self.style_comparison.gradient_dtype = self.encoder.compute_dtype
+        if isinstance(self.style_comparison, GramLoss) and self.revision >= 3:  # and the forward too, no copies
+            self.style_comparison.accepts_low_precision = True
         if self.device.type == "cpu":
             self.encoder = self.encoder.to(memory_format=torch.channels_last)
         self.sizes = _feasible_sizes(pyramid_sizes(o.size, o.start_size), self.content.rgb.size, self.encoder.min_side)
@@ -379,6 +388,15 @@ class StyleTransferRun:
         if o.normalize_gradients:
             return "gradient normalisation"
         return ""
+
+    def _room_to_keep_freed_memory(self) -> bool:
+        """Whether this run may keep what it frees for reuse (:mod:`painterly.allocator`): on the CPU, untiled,
+        when free memory holds the final stage's estimate with :data:`KEEP_FREED_MARGIN` to spare."""
+        if self.device.type != "cpu" or any(core is not None for core in self.tile_cores):
+            return False  # CUDA's caching allocator reuses its blocks; tiled runs hand theirs back (tiling.py)
+        free = available_bytes(self.device)
+        needed = self._stage_bytes(self._stage_shape(self.sizes[-1]), self.tile_cores[-1])
+        return free is not None and needed * KEEP_FREED_MARGIN <= free
 
     def _history_at(self, width: int, height: int) -> int:
         """The L-BFGS history a run of this final size would keep (automatic unless the user chose one)."""
@@ -544,6 +562,21 @@ class StyleTransferRun:
         extra: dict[str, Any] | None = None,
     ) -> Image.Image:
         """Optimise stage by stage; on a stop request write the checkpoint and raise :class:`Interrupted`."""
+        # Keep freed blocks for the next evaluation instead of page-faulting them in afresh (painterly.allocator).
+        with reuse_freed_memory(self._room_to_keep_freed_memory()):
+            return self._execute_stages(
+                progress=progress, on_step=on_step, should_stop=should_stop, resume_from=resume_from, extra=extra
+            )
+
+    def _execute_stages(
+        self,
+        *,
+        progress: bool,
+        on_step: Callable[[StepRecord], None] | None,
+        should_stop: Callable[[], bool] | None,
+        resume_from: Checkpoint | None,
+        extra: dict[str, Any] | None,
+    ) -> Image.Image:
         o = self.o
         stop = should_stop or (lambda: False)
         checkpoint_path = Path(o.checkpoint) if o.checkpoint is not None else None

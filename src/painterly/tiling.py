@@ -25,15 +25,15 @@ seam stays in one place.
 
 from __future__ import annotations
 
-import ctypes
 import hashlib
 import itertools
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
 from torch import Tensor
 
+from painterly.allocator import release_free_memory
 from painterly.encoder import VGGEncoder
 from painterly.losses import laplacian, times_features, total_variation
 
@@ -284,21 +284,6 @@ class TiledObjective:
             parts["laplacian"] = self.laplacian_weight * (laplacian(judged) - self.laplacian_target).pow(2).mean()
             total = total + parts["laplacian"]
         return total, parts
-
-
-def _glibc_trim() -> Callable[[], None]:
-    try:
-        trim = ctypes.CDLL("libc.so.6").malloc_trim
-    except (OSError, AttributeError):
-        return lambda: None
-    return lambda: trim(0)
-
-
-#: Hand freed heap memory back to the system (glibc's ``malloc_trim``; a no-op elsewhere). Windows of varying
-#: shape leave the heap fragmented, and a tiled run's resident memory crept up step by step: at 1024 px (256 px
-#: cores, 12 steps, bfloat16) 1.51 GiB untrimmed, 1.37 GiB trimmed once per evaluation (5 % slower), 1.13 GiB
-#: trimmed after every window (26 % slower). Once per evaluation is the default trade.
-release_free_memory = _glibc_trim()
 
 
 def _positions(image: Tensor, stride: int) -> int:
