@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 import ctypes
+import os
 from pathlib import Path
 
 import pytest
 import torch
 
+import painterly.allocator as allocator
 from painterly.allocator import reuse_freed_memory
 
 from .conftest import run_for
-
-BLOCK = 64 * 2**20  # above glibc's largest mmap threshold: normally a fresh mapping of its own
 
 
 class _MallInfo2(ctypes.Structure):
@@ -21,36 +21,104 @@ class _MallInfo2(ctypes.Structure):
     )]  # fmt: skip
 
 
-def _mapped_bytes_of_a_new_block() -> int:
-    """How much of a freshly allocated BLOCK glibc served with mmap (the rest came from its heap)."""
-    libc = ctypes.CDLL(None)
+def _mallinfo2() -> _MallInfo2 | None:
+    libc = allocator._LIBC
+    if libc is None or not hasattr(libc, "mallinfo2"):
+        return None
     libc.mallinfo2.restype = _MallInfo2
-    before = libc.mallinfo2().hblkhd
-    block = torch.empty(BLOCK, dtype=torch.uint8)
-    mapped = libc.mallinfo2().hblkhd - before
+    return libc.mallinfo2()
+
+
+def _new_big_block_is_mapped() -> bool:
+    """Whether glibc serves a new block, larger than any free piece of its heap, with a fresh mapping."""
+    before = _mallinfo2()
+    assert before is not None
+    size = max(64 * 2**20, before.fordblks + 64 * 2**20)  # above the mmap threshold, and no free piece fits it
+    block = torch.empty(size, dtype=torch.uint8)  # (pages untouched: nothing is faulted in)
+    after = _mallinfo2()
     del block
-    return mapped
+    assert after is not None
+    return after.hblkhd - before.hblkhd >= size
 
 
-glibc_only = pytest.mark.skipif(not hasattr(ctypes.CDLL(None), "mallinfo2"), reason="needs glibc 2.33+")
+real_glibc = pytest.mark.skipif(
+    _mallinfo2() is None or allocator._user_tuned_malloc(), reason="needs glibc 2.33+ with its default malloc"
+)
 
 
-@glibc_only
-def test_big_blocks_come_from_the_heap_only_inside_and_nesting_keeps_it_on() -> None:
-    assert _mapped_bytes_of_a_new_block() >= BLOCK  # by default: its own mapping, page-faulted in at every use
+class _RecordingLibc:
+    """Stands in for glibc: records the calls, so the switching logic is tested whatever the C library."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple] = []
+
+    def mallopt(self, parameter: int, value: int) -> int:
+        self.calls.append(("mallopt", parameter, value))
+        return 1
+
+    def malloc_trim(self, pad: int) -> int:
+        self.calls.append(("malloc_trim", pad))
+        return 1
+
+
+@pytest.fixture
+def recording(monkeypatch: pytest.MonkeyPatch) -> _RecordingLibc:
+    fake = _RecordingLibc()
+    monkeypatch.setattr(allocator, "_LIBC", fake)
+    for name in [name for name in os.environ if name.startswith("MALLOC_") or name == "GLIBC_TUNABLES"]:
+        monkeypatch.delenv(name)
+    return fake
+
+
+SWITCH_ON = [
+    ("mallopt", allocator.M_MMAP_MAX, 0),
+    ("mallopt", allocator.M_TRIM_THRESHOLD, allocator.RUN_TRIM_THRESHOLD),
+]
+SWITCH_BACK = [
+    ("mallopt", allocator.M_MMAP_MAX, allocator.DEFAULT_MMAP_MAX),
+    ("mallopt", allocator.M_MMAP_THRESHOLD, allocator.AFTER_MMAP_THRESHOLD),
+    ("mallopt", allocator.M_TRIM_THRESHOLD, allocator.AFTER_TRIM_THRESHOLD),
+    ("malloc_trim", 0),
+]
+
+
+def test_the_first_entry_switches_on_and_the_last_exit_switches_back(recording: _RecordingLibc) -> None:
     with reuse_freed_memory() as outer:
-        assert outer is True
-        with reuse_freed_memory():
-            assert _mapped_bytes_of_a_new_block() == 0
-        assert _mapped_bytes_of_a_new_block() == 0, "the inner exit must not switch it off under the outer"
-    assert _mapped_bytes_of_a_new_block() >= BLOCK  # the defaults are back
+        assert outer is True and recording.calls == SWITCH_ON
+        with reuse_freed_memory() as inner:
+            assert inner is True
+        assert recording.calls == SWITCH_ON, "the inner exit must not switch it off under the outer"
+    assert recording.calls == SWITCH_ON + SWITCH_BACK
 
 
-def test_disabled_it_changes_nothing() -> None:
+def test_a_failing_run_still_switches_back(recording: _RecordingLibc) -> None:
+    with pytest.raises(RuntimeError), reuse_freed_memory():
+        raise RuntimeError("the run failed")
+    assert recording.calls == SWITCH_ON + SWITCH_BACK
+    with reuse_freed_memory():  # and the count is back at zero: the next run switches on again
+        pass
+    assert recording.calls == (SWITCH_ON + SWITCH_BACK) * 2
+
+
+def test_disabled_or_user_tuned_it_changes_nothing(recording: _RecordingLibc, monkeypatch: pytest.MonkeyPatch) -> None:
     with reuse_freed_memory(enabled=False) as on:
         assert on is False
-        if hasattr(ctypes.CDLL(None), "mallinfo2"):
-            assert _mapped_bytes_of_a_new_block() >= BLOCK
+    monkeypatch.setenv("MALLOC_MMAP_THRESHOLD_", "65536")
+    with reuse_freed_memory() as on:
+        assert on is False
+    monkeypatch.delenv("MALLOC_MMAP_THRESHOLD_")
+    monkeypatch.setenv("GLIBC_TUNABLES", "glibc.malloc.trim_threshold=0")
+    with reuse_freed_memory() as on:
+        assert on is False
+    assert recording.calls == []
+
+
+@real_glibc
+def test_with_real_glibc_big_blocks_come_from_the_heap_only_inside() -> None:
+    assert _new_big_block_is_mapped()
+    with reuse_freed_memory():
+        assert not _new_big_block_is_mapped()
+    assert _new_big_block_is_mapped()
 
 
 def test_a_run_keeps_freed_memory_only_with_room_to_spare(
@@ -74,10 +142,11 @@ def test_a_run_keeps_freed_memory_only_with_room_to_spare(
     assert tiled.tile_cores[-1] is not None and not tiled._room_to_keep_freed_memory()
 
 
-@glibc_only
+@real_glibc
 def test_a_run_executes_inside_and_hands_the_memory_back_after(pair: tuple[Path, Path], tiny_weights) -> None:
-    inside: list[int] = []
+    inside: list[bool] = []
     run = run_for(*pair, weights=tiny_weights, size=32, iterations=2)
-    run.execute(on_step=lambda record: inside.append(_mapped_bytes_of_a_new_block()))
-    assert inside == [0, 0]
-    assert _mapped_bytes_of_a_new_block() >= BLOCK
+    assert run._room_to_keep_freed_memory()
+    run.execute(on_step=lambda record: inside.append(_new_big_block_is_mapped()))
+    assert inside == [False, False]
+    assert _new_big_block_is_mapped()

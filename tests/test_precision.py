@@ -79,7 +79,13 @@ def test_gram_precision_follows_the_run_revision(pair, tiny_weights) -> None:
     # this revision: bfloat16 features straight into the Gram loss, its backward in their dtype
     current = run_for(*pair, **options).style_comparison
     assert current.accepts_low_precision and current.gradient_dtype is None
-    assert not run_for(*pair, **{**options, "mixed_precision": False}).style_comparison.gradient_dtype
+    float32_run = run_for(*pair, **{**options, "mixed_precision": False})
+    assert float32_run.encoder.compute_dtype is None  # so its losses only ever see float32 features
+    # the content loss follows the same revision rule
+    objective, _ = run_for(*pair, **options)._objective(32)
+    assert [term.loss.accepts_low_precision for term in objective.terms if term.kind == "content"] == [True]
+    objective, _ = run_for(*pair, **options, revision=2)._objective(32)
+    assert [term.loss.accepts_low_precision for term in objective.terms if term.kind == "content"] == [False]
     # a checkpoint of revision 2 resumes as it was made: float32 features, the backward product in bfloat16
     second = run_for(*pair, **options, revision=2).style_comparison
     assert not second.accepts_low_precision and second.gradient_dtype == torch.bfloat16
@@ -90,22 +96,28 @@ def test_gram_precision_follows_the_run_revision(pair, tiny_weights) -> None:
         run_for(*pair, **options, revision=99)
 
 
-def _features_and_nearby_target(channels: int = 32, side: int = 40) -> tuple[torch.Tensor, torch.Tensor]:
-    """bfloat16 features and a target Gram matrix a few per cent away from theirs, as late in a run."""
+def _features_and_nearby_target(
+    channels: int = 32, side: int = 40, batch: int = 1
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """bfloat16 features (channels_last, as the encoder makes them on the CPU) and a target Gram matrix a few per
+    cent away from their mean Gram matrix, as late in a run."""
     from painterly.losses import gram_matrix
 
     generator = torch.Generator().manual_seed(5)
-    features = torch.rand(1, channels, side, side, generator=generator).to(torch.bfloat16)
-    exact_gram = gram_matrix(features.double())
+    features = torch.rand(batch, channels, side, side, generator=generator).to(torch.bfloat16)
+    features = features.contiguous(memory_format=torch.channels_last)
+    exact_gram = gram_matrix(features.double()).mean(0, keepdim=True)
     noise = torch.randn(exact_gram.shape, generator=generator, dtype=torch.float64)
     return features, (exact_gram * (1 + 0.03 * noise)).float()
 
 
-def test_gram_difference_of_bfloat16_features_is_accurate_relative_to_the_difference() -> None:
+@pytest.mark.parametrize("batch", [1, 2])
+def test_gram_difference_of_bfloat16_features_is_accurate_relative_to_the_difference(batch: int) -> None:
     from painterly.losses import gram_difference, gram_matrix
 
-    features, target = _features_and_nearby_target()
-    flat = features.reshape(1, 32, -1)
+    features, target = _features_and_nearby_target(batch=batch)
+    flat = features.reshape(batch, 32, -1)
+    target = target.expand(batch, -1, -1)
     exact = gram_matrix(features.double()) - target.double()
     computed = gram_difference(flat, target)
     assert computed.dtype == torch.float32
@@ -173,18 +185,83 @@ def test_an_objective_under_mixed_precision_copies_features_only_for_losses_that
     assert float((results[1][1] - results[0][1]).norm() / results[0][1].norm()) < 0.02
 
 
-def test_the_content_loss_takes_bfloat16_features_with_the_same_loss_and_gradient() -> None:
+def test_the_content_loss_takes_bfloat16_features_with_float32_arithmetic() -> None:
     from painterly.losses import ContentLoss
 
     generator = torch.Generator().manual_seed(4)
     features = torch.rand(1, 16, 12, 10, generator=generator).to(torch.bfloat16)
     target = ContentLoss().prepare(torch.rand(1, 16, 12, 10, generator=generator))
-    results = []
-    for leaf in (features.float(), features.clone()):
-        leaf.requires_grad_(True)
-        loss = ContentLoss()(leaf, target)
-        loss.backward()
-        assert leaf.grad is not None and leaf.grad.dtype == leaf.dtype
-        results.append((loss.detach(), leaf.grad))
-    assert torch.equal(results[0][0], results[1][0])  # the difference is formed in float32 either way
-    assert torch.equal(results[0][1].to(torch.bfloat16), results[1][1])  # and the gradient rounded once
+    native = features.clone().requires_grad_(True)
+    loss = ContentLoss(accepts_low_precision=True)(native, target)
+    loss.backward()
+    copied = features.float().requires_grad_(True)  # the float32 path: a copy and torch's mse_loss
+    expected = torch.nn.functional.mse_loss(copied, target)
+    expected.backward()
+    assert native.grad is not None and copied.grad is not None
+    assert loss.dtype == torch.float32 and float(loss.detach()) == pytest.approx(float(expected.detach()), rel=1e-6)
+    assert native.grad.dtype == torch.bfloat16  # handed back in the features' dtype, rounded once
+    assert torch.allclose(native.grad.float(), copied.grad, rtol=2**-8, atol=0)
+
+
+@pytest.mark.parametrize("normalize", [False, True])
+@pytest.mark.parametrize("compute_dtype", [None, torch.bfloat16])
+def test_a_revision_2_objective_computes_exactly_as_revision_2_did(
+    tiny_weights, normalize: bool, compute_dtype: torch.dtype | None
+) -> None:
+    """Checkpoints of revision 2 resume bit-for-bit: float32 features from the encoder, ``mse_loss`` for content."""
+    from painterly.losses import ContentLoss, GramLoss
+    from painterly.objective import NormalizeGradient, Objective
+
+    encoder = VGGEncoder(tiny_weights, LAYERS)
+    encoder.compute_dtype = compute_dtype
+    generator = torch.Generator().manual_seed(6)
+    content, style, image = (torch.rand(1, 3, 40, 48, generator=generator) for _ in range(3))
+    content_weights, style_weights = {"relu2_1": 0.37}, {"relu1_1": 1.3, "relu2_1": 0.7, "relu3_1": 2.1}
+    objective = Objective.build(
+        encoder, content=content, styles=[style], content_loss=ContentLoss(), style_loss=GramLoss(compute_dtype),
+        content_layer_weights=content_weights, style_layer_weights=style_weights, style_blend=[1.0],
+        tv_weight=0.0, normalize_gradients=normalize,
+    )  # fmt: skip
+    leaf = image.clone().requires_grad_(True)
+    objective(leaf)[0].backward()
+
+    # Revision 2 as it was written: the encoder's float32 features, torch's mse_loss, the Gram loss on float32.
+    reference = image.clone().requires_grad_(True)
+    features = encoder(reference)
+    parts: dict[str, torch.Tensor] = {}
+    for term in objective.terms:
+        layer_features = NormalizeGradient.apply(features[term.layer]) if normalize else features[term.layer]
+        if term.kind == "content":
+            value = term.weight * torch.nn.functional.mse_loss(layer_features, term.target)
+        else:
+            value = term.weight * GramLoss(compute_dtype)(layer_features, term.target)
+        parts[term.kind] = parts[term.kind] + value if term.kind in parts else value
+    torch.stack(list(parts.values())).sum().backward()
+    assert leaf.grad is not None and reference.grad is not None
+    assert torch.equal(leaf.grad, reference.grad)
+
+
+def test_gradient_normalisation_under_mixed_precision_works_on_float32_features(tiny_weights) -> None:
+    from painterly.losses import ContentLoss, GramLoss
+    from painterly.objective import Objective
+
+    encoder = VGGEncoder(tiny_weights, LAYERS)
+    encoder.compute_dtype = torch.bfloat16
+    seen: list[torch.dtype] = []
+
+    class Watched(GramLoss):
+        def __call__(self, features, target):  # type: ignore[no-untyped-def]
+            seen.append(features.dtype)
+            return super().__call__(features, target)
+
+    generator = torch.Generator().manual_seed(7)
+    content, style, image = (torch.rand(1, 3, 40, 48, generator=generator) for _ in range(3))
+    objective = Objective.build(
+        encoder, content=content, styles=[style], content_loss=ContentLoss(accepts_low_precision=True),
+        style_loss=Watched(accepts_low_precision=True), content_layer_weights={"relu2_1": 1.0},
+        style_layer_weights=dict.fromkeys(LAYERS, 1.0), style_blend=[1.0], tv_weight=0.0, normalize_gradients=True,
+    )  # fmt: skip
+    leaf = image.clone().requires_grad_(True)
+    objective(leaf)[0].backward()
+    assert seen == [torch.float32] * len(LAYERS)  # normalisation sums each gradient: in float32, never bfloat16
+    assert leaf.grad is not None and bool(torch.isfinite(leaf.grad).all())

@@ -8,29 +8,47 @@ encoder's bare forward+backward took 1.62 s that way and 1.25 s with the blocks 
 run of 260 steps took 77 s instead of 83 s (docs/performance.md, "Freed memory, kept for reuse").
 
 :func:`reuse_freed_memory` switches glibc to serve every allocation from its heap and not to trim the heap's
-top, so after the first evaluation the same blocks are reused; on leaving, the defaults come back and
-``malloc_trim`` returns the free memory to the system. Elsewhere (macOS, Windows, musl) it does nothing.
+top, so after the first evaluation the same blocks are reused; on leaving, ``malloc_trim`` returns the free memory
+to the system. Elsewhere (macOS, Windows, musl), and where the user tuned malloc through the environment
+(``MALLOC_*_``, ``GLIBC_TUNABLES``), it does nothing.
+
+Limits: the switch is process-wide, so a run that would not qualify (tiled, or short of memory) still keeps freed
+memory while a qualifying one runs beside it in the same process; and threads other than the main one allocate
+from their own glibc arenas, which still map blocks above 64 MiB afresh, so a run on a worker thread gains less.
 """
 
 from __future__ import annotations
 
 import ctypes
+import os
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 
 __all__ = ["release_free_memory", "reuse_freed_memory"]
 
-# mallopt parameters (malloc.h) and glibc's defaults for them.
+# mallopt parameters (malloc.h).
 M_TRIM_THRESHOLD = -1
+M_MMAP_THRESHOLD = -3
 M_MMAP_MAX = -4
-DEFAULT_TRIM_THRESHOLD = 128 * 1024
-DEFAULT_MMAP_MAX = 65536
 #: Keep up to this much free memory at the heap's top while a run lasts (the largest value ``mallopt`` takes).
 RUN_TRIM_THRESHOLD = 2**31 - 1
+#: Settings after a run. Any ``mallopt`` of these switches glibc's self-adjusting mmap threshold off for good, so
+#: they are set where that adjustment takes them once a large block has been freed (the threshold at its 64-bit
+#: maximum, the trim threshold twice that), and the default mapping count comes back.
+AFTER_MMAP_THRESHOLD = 32 * 2**20
+AFTER_TRIM_THRESHOLD = 2 * AFTER_MMAP_THRESHOLD
+DEFAULT_MMAP_MAX = 65536
 
 _lock = threading.Lock()
 _active = 0  # runs inside reuse_freed_memory(); the settings change with the first and are restored after the last
+
+
+def _user_tuned_malloc() -> bool:
+    """Whether the environment sets glibc malloc parameters, which this module must then leave alone."""
+    return any(name.startswith("MALLOC_") and name.endswith("_") for name in os.environ) or (
+        "glibc.malloc" in os.environ.get("GLIBC_TUNABLES", "")
+    )
 
 
 def _glibc() -> ctypes.CDLL | None:
@@ -68,21 +86,25 @@ def reuse_freed_memory(enabled: bool = True) -> Iterator[bool]:
     against 3.31 GiB; in bfloat16 at the same 2.74 GiB).
     """
     global _active
-    libc = _LIBC if enabled else None
+    libc = _LIBC if enabled and not _user_tuned_malloc() else None
     if libc is None:
         yield False
         return
-    with _lock:
-        if _active == 0:
-            libc.mallopt(M_MMAP_MAX, 0)
-            libc.mallopt(M_TRIM_THRESHOLD, RUN_TRIM_THRESHOLD)
-        _active += 1
+    entered = False
     try:
+        with _lock:
+            if _active == 0:
+                libc.mallopt(M_MMAP_MAX, 0)
+                libc.mallopt(M_TRIM_THRESHOLD, RUN_TRIM_THRESHOLD)
+            _active += 1
+            entered = True
         yield True
     finally:
-        with _lock:
-            _active -= 1
-            if _active == 0:
-                libc.mallopt(M_MMAP_MAX, DEFAULT_MMAP_MAX)
-                libc.mallopt(M_TRIM_THRESHOLD, DEFAULT_TRIM_THRESHOLD)
-                libc.malloc_trim(0)
+        if entered:
+            with _lock:
+                _active -= 1
+                if _active == 0:
+                    libc.mallopt(M_MMAP_MAX, DEFAULT_MMAP_MAX)
+                    libc.mallopt(M_MMAP_THRESHOLD, AFTER_MMAP_THRESHOLD)
+                    libc.mallopt(M_TRIM_THRESHOLD, AFTER_TRIM_THRESHOLD)
+                    libc.malloc_trim(0)

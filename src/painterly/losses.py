@@ -111,15 +111,20 @@ class ContentLoss(LayerLoss):
     r"""Mean squared error of feature maps (theory.md §2): :math:`\operatorname{mean}(F - P)^2`."""
 
     name = "mse"
-    #: bfloat16 features are subtracted from the float32 target in float32 (exactly as a float32 copy would be),
-    #: and the gradient is handed back in their dtype: no copy on the way in, no cast node on the way back.
-    accepts_low_precision = True
+
+    def __init__(self, *, accepts_low_precision: bool = False) -> None:
+        #: Take bfloat16 features as they come (revision 3): they are subtracted from the float32 target in
+        #: float32, as a float32 copy would be, and the gradient goes back in their dtype (:class:`_FeatureMSE`),
+        #: with no copy on the way in and no cast node on the way back.
+        self.accepts_low_precision = accepts_low_precision
 
     def prepare(self, target_features: Tensor) -> Tensor:
         return target_features.detach()
 
     def __call__(self, features: Tensor, target: Tensor) -> Tensor:
-        return _FeatureMSE.apply(features, target)
+        if torch.finfo(features.dtype).bits < 32:
+            return _FeatureMSE.apply(features, target)
+        return torch.nn.functional.mse_loss(features, target.expand_as(features))
 
 
 class _FeatureMSE(torch.autograd.Function):
@@ -203,9 +208,14 @@ def gram_difference(flat: Tensor, target: Tensor) -> Tensor:
     bfloat16, and :math:`F F^\top / M - A_h` is formed inside one bfloat16 product (``addmm``), which
     accumulates in float32 and rounds only the result.  That result is the small difference, so its rounding
     error is relative to :math:`G - A`, not to the large Gram entries; subtracting :math:`A_l` in float32 then
-    leaves an error of about 2^-9 of the difference, as the backward's own rounding of it does.
+    leaves an error of about 2^-9 of the difference, as the backward's own rounding of it does.  This is done on
+    the CPU, where oneDNN's bfloat16 products accumulate in float32 (tested); elsewhere the features are copied.
     """
     positions = flat.shape[-1]
+    if flat.dtype not in (torch.float32, torch.float64) and flat.device.type != "cpu":
+        # On CUDA, cuBLAS may add a long product's partial sums in bfloat16, which would round relative to G:
+        # there the features are copied to float32 instead.
+        flat = flat.float()
     if flat.dtype in (torch.float32, torch.float64):
         return torch.bmm(flat, flat.transpose(1, 2)) / positions - target
     high = target.to(flat.dtype)
@@ -239,6 +249,7 @@ class GuidedGramLoss(GramLoss):
     """
 
     name = "guided-gram"
+    accepts_low_precision = False  # its Gram matrix is formed by guided_gram_matrix, in the features' dtype
 
     def __init__(self, mask: Tensor) -> None:
         self.mask = mask

@@ -140,7 +140,9 @@ class Objective:
         parts: dict[str, Tensor] = {}
         for term in self.terms:
             layer_features = features[term.layer]
-            if torch.finfo(layer_features.dtype).bits < 32 and not term.loss.accepts_low_precision:
+            # Gradient normalisation sums a layer's gradient: in float32 (the losses then get float32 features).
+            needs_float = self.normalize_gradients or not term.loss.accepts_low_precision
+            if needs_float and torch.finfo(layer_features.dtype).bits < 32:
                 if term.layer not in float_copies:
                     float_copies[term.layer] = layer_features.float()
                 layer_features = float_copies[term.layer]

@@ -144,7 +144,7 @@ FINAL_STAGE_SHARE = 0.7
 
 #: A run keeps what it frees for reuse only if free memory holds its estimated peak this many times over: kept
 #: blocks raise resident memory beyond the estimate (a float32 run at 1024x768: peak 3.86 GiB with them, 3.31
-#: without, estimate 3.46), and near the limit the estimate's own slack must not be spent on speed.
+#: without, estimate 3.38), and near the limit the estimate's own slack must not be spent on speed.
 KEEP_FREED_MARGIN = 1.5
 
 #: How a run computes, where that changed after checkpoints had been written; a checkpoint stores its own
@@ -303,9 +303,10 @@ class StyleTransferRun:
         self.revision: int = self.options.setdefault("revision", REVISION)  # a checkpoint brings its own
         if self.revision not in range(1, REVISION + 1):
             raise OptionError(f"this checkpoint was made by a newer painterly (revision {self.revision}); upgrade")
-        if isinstance(self.style_comparison, GramLoss) and self.revision == 2:  # backward in the convolutions' dtype
+        # Exactly GramLoss (a subclass may form its Gram matrices its own way, in whatever dtype it is handed).
+        if type(self.style_comparison) is GramLoss and self.revision == 2:  # backward in the convolutions' dtype
             self.style_comparison.gradient_dtype = self.encoder.compute_dtype
-        if isinstance(self.style_comparison, GramLoss) and self.revision >= 3:  # and the forward too, no copies
+        if type(self.style_comparison) is GramLoss and self.revision >= 3:  # and the forward too, no copies
             self.style_comparison.accepts_low_precision = True
         if self.device.type == "cpu":
             self.encoder = self.encoder.to(memory_format=torch.channels_last)
@@ -500,7 +501,7 @@ class StyleTransferRun:
             self.encoder,
             content=content,
             styles=[s.to(self.device) for s in styles],
-            content_loss=ContentLoss(),
+            content_loss=ContentLoss(accepts_low_precision=self.revision >= 3),
             style_loss=self.style_comparison,
             content_layer_weights=self.content_weights,
             style_layer_weights=self.per_style_weights,

@@ -150,8 +150,9 @@ def stylize(
         pooling: "max" (standard VGG) or "avg" (the paper's suggestion; smoother gradients).
         seed: random seed for the noise initialisation and any random choice.
         device: "auto", "cpu", "cuda" or "mps".
-        mixed_precision: run the network's convolutions in bfloat16 while losses, Gram matrices and the image
-            stay float32: about twice as fast at equal quality where the hardware has bfloat16. Unset (None): on
+        mixed_precision: run the network's convolutions in bfloat16 (the Gram and content losses take their
+            bfloat16 features with float32 accumulation) while loss values and the image stay float32: about
+            twice as fast at equal quality where the hardware has bfloat16. Unset (None): on
             for CUDA GPUs with bfloat16 and CPUs with AVX-512 BF16 or AMX, off elsewhere (emulated bfloat16
             is slower). Results differ in detail from float32 runs, not in quality.
         weights: VGG-19 weights file (default: the cached Caffe VGG-19, fetched on first use).
