@@ -31,6 +31,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import itertools
 
+from floor import bare_pass
 from painterly.encoder import VGGEncoder
 from painterly.images import load_image, pil_to_tensor, resize_long_side
 from painterly.run import mixed_precision_dtype
@@ -54,13 +55,12 @@ def _floor_seconds(size: int, mixed: bool, steps: int) -> float:
     encoder = VGGEncoder(default_weights(), [*DEFAULT_CONTENT_LAYERS, *DEFAULT_STYLE_LAYERS]).cuda()
     encoder.compute_dtype = mixed_precision_dtype(torch.device("cuda"), mixed)
     image = pil_to_tensor(resize_long_side(load_image(CONTENT).rgb, size)).cuda().requires_grad_(True)
-    with torch.no_grad():  # as bench/speed.py's floor: the features as computed, a gradient injected at each
-        injected = [torch.ones_like(f) for f in encoder(image, in_compute_dtype=True).values()]
+    bare = bare_pass(encoder, image)  # bench/floor.py
     times = []
     for _ in range(steps + 1):
         torch.cuda.synchronize()
         began = time.perf_counter()
-        torch.autograd.backward(list(encoder(image, in_compute_dtype=True).values()), injected)
+        bare()
         torch.cuda.synchronize()
         times.append(time.perf_counter() - began)
     return statistics.median(times[1:])

@@ -16,6 +16,7 @@ from pathlib import Path
 import torch
 from torch.profiler import ProfilerActivity, profile
 
+from floor import bare_pass
 from painterly.run import StyleTransferRun
 from painterly.stylize import default_options
 from painterly.weights import default_weights
@@ -51,12 +52,11 @@ def main() -> None:
         total, _ = objective(image.clamp(0, 1))  # as the engine evaluates it
         total.backward()
 
-    with torch.no_grad():  # as bench/speed.py's floor: the features as computed, a gradient injected at each
-        injected = [torch.ones_like(f) for f in encoder(image, in_compute_dtype=True).values()]
+    bare = bare_pass(encoder, image)  # bench/floor.py
 
     def floor() -> None:
         image.grad = None
-        torch.autograd.backward(list(encoder(image, in_compute_dtype=True).values()), injected)
+        bare()
 
     tables = {}
     for name, work in (("objective", evaluation), ("floor", floor)):

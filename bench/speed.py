@@ -39,6 +39,7 @@ def measure(
     import torch
 
     import painterly.run
+    from floor import bare_pass
     from painterly.allocator import reuse_freed_memory
     from painterly.losses import gram_difference, times_features
     from painterly.run import StyleTransferRun
@@ -74,11 +75,8 @@ def measure(
     start.requires_grad_(True)
     encoder = objective.encoder  # the run's own (channels_last on the CPU, its weights cast once)
     image = start.detach().clone().requires_grad_(True)
-    # The features as computed (no float32 copies) and a gradient injected at each of them, made once: the
-    # bare network's work.  (Summing the features instead would add a broadcast gradient's accumulation.)
     with torch.no_grad():
         features = encoder(image, in_compute_dtype=True)
-        injected = [torch.ones_like(f) for f in features.values()]
         # What the Gram losses cannot avoid on top: G - A and (G - A) F at each style layer, as GramLoss forms them
         # (painterly.losses.gram_difference and times_features), in the features' dtype.
         flats = [f.flatten(2) for name, f in features.items() if name in DEFAULT_STYLE_LAYERS]
@@ -86,7 +84,7 @@ def measure(
     with reuse_freed_memory(run._room_to_keep_freed_memory()):  # as the run evaluated (painterly.allocator)
         medians = timed({
             "evaluation": lambda: objective(start.clamp(0, 1))[0].backward(),
-            "floor": lambda: torch.autograd.backward(list(encoder(image, in_compute_dtype=True).values()), injected),
+            "floor": bare_pass(encoder, image),
             "gram": lambda: [
                 times_features(gram_difference(f, a).to(f.dtype), f) for f, a in zip(flats, targets, strict=True)
             ],

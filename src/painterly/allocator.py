@@ -107,4 +107,4 @@ def reuse_freed_memory(enabled: bool = True) -> Iterator[bool]:
                     libc.mallopt(M_MMAP_MAX, DEFAULT_MMAP_MAX)
                     libc.mallopt(M_MMAP_THRESHOLD, AFTER_MMAP_THRESHOLD)
                     libc.mallopt(M_TRIM_THRESHOLD, AFTER_TRIM_THRESHOLD)
-                    libc.malloc_trim(0)
+                    release_free_memory()

@@ -24,12 +24,18 @@ __all__ = [
     "gram_difference",
     "gram_matrix",
     "guided_gram_matrix",
+    "is_low_precision",
     "laplacian",
     "make_style_loss",
     "register_style_loss",
     "times_features",
     "total_variation",
 ]
+
+
+def is_low_precision(dtype: torch.dtype) -> bool:
+    """Whether ``dtype`` is narrower than float32 (bfloat16, float16): what mixed precision computes features in."""
+    return torch.finfo(dtype).bits < 32
 
 
 def gram_matrix(features: Tensor) -> Tensor:
@@ -122,7 +128,7 @@ class ContentLoss(LayerLoss):
         return target_features.detach()
 
     def __call__(self, features: Tensor, target: Tensor) -> Tensor:
-        if torch.finfo(features.dtype).bits < 32:
+        if is_low_precision(features.dtype):
             return _FeatureMSE.apply(features, target)
         return torch.nn.functional.mse_loss(features, target.expand_as(features))
 
@@ -212,11 +218,11 @@ def gram_difference(flat: Tensor, target: Tensor) -> Tensor:
     the CPU, where oneDNN's bfloat16 products accumulate in float32 (tested); elsewhere the features are copied.
     """
     positions = flat.shape[-1]
-    if flat.dtype not in (torch.float32, torch.float64) and flat.device.type != "cpu":
+    if is_low_precision(flat.dtype) and flat.device.type != "cpu":
         # On CUDA, cuBLAS may add a long product's partial sums in bfloat16, which would round relative to G:
         # there the features are copied to float32 instead.
         flat = flat.float()
-    if flat.dtype in (torch.float32, torch.float64):
+    if not is_low_precision(flat.dtype):
         return torch.bmm(flat, flat.transpose(1, 2)) / positions - target
     high = target.to(flat.dtype)
     low = target - high.to(target.dtype)

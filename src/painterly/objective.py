@@ -19,7 +19,7 @@ from torch import Tensor
 
 from painterly.control import mask_for_layer
 from painterly.encoder import VGGEncoder
-from painterly.losses import GuidedGramLoss, LayerLoss, laplacian, total_variation
+from painterly.losses import GuidedGramLoss, LayerLoss, is_low_precision, laplacian, total_variation
 
 __all__ = ["NormalizeGradient", "Objective", "Term"]
 
@@ -142,7 +142,7 @@ class Objective:
             layer_features = features[term.layer]
             # Gradient normalisation sums a layer's gradient: in float32 (the losses then get float32 features).
             needs_float = self.normalize_gradients or not term.loss.accepts_low_precision
-            if needs_float and torch.finfo(layer_features.dtype).bits < 32:
+            if needs_float and is_low_precision(layer_features.dtype):
                 if term.layer not in float_copies:
                     float_copies[term.layer] = layer_features.float()
                 layer_features = float_copies[term.layer]

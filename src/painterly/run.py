@@ -238,8 +238,12 @@ def _absolute(source: ImageInput) -> ImageInput:
     return Path(source).resolve() if isinstance(source, (str, os.PathLike)) else source
 
 
+def _bicubic(image: Tensor, height: int, width: int) -> Tensor:
+    return F.interpolate(image, size=(height, width), mode="bicubic", align_corners=False)
+
+
 def _upsample(image: Tensor, height: int, width: int) -> Tensor:
-    return F.interpolate(image, size=(height, width), mode="bicubic", align_corners=False).clamp(0, 1)
+    return _bicubic(image, height, width).clamp(0, 1)
 
 
 def upsample_with_detail(image: Tensor, content: Tensor, coarse_content: Tensor) -> Tensor:
@@ -251,9 +255,8 @@ def upsample_with_detail(image: Tensor, content: Tensor, coarse_content: Tensor)
     (the content at the previous stage's size) upsampled the same way.  theory.md §8.3.
     """
     height, width = content.shape[-2:]
-    detail = content - F.interpolate(coarse_content, size=(height, width), mode="bicubic", align_corners=False)
-    upsampled = F.interpolate(image, size=(height, width), mode="bicubic", align_corners=False)
-    return (upsampled + detail).clamp(0, 1)
+    detail = content - _bicubic(coarse_content, height, width)
+    return (_bicubic(image, height, width) + detail).clamp(0, 1)
 
 
 class StyleTransferRun:
@@ -304,10 +307,11 @@ class StyleTransferRun:
         if self.revision not in range(1, REVISION + 1):
             raise OptionError(f"this checkpoint was made by a newer painterly (revision {self.revision}); upgrade")
         # Exactly GramLoss (a subclass may form its Gram matrices its own way, in whatever dtype it is handed).
-        if type(self.style_comparison) is GramLoss and self.revision == 2:  # backward in the convolutions' dtype
-            self.style_comparison.gradient_dtype = self.encoder.compute_dtype
-        if type(self.style_comparison) is GramLoss and self.revision >= 3:  # and the forward too, no copies
-            self.style_comparison.accepts_low_precision = True
+        if type(self.style_comparison) is GramLoss:
+            if self.revision == 2:  # backward in the convolutions' dtype
+                self.style_comparison.gradient_dtype = self.encoder.compute_dtype
+            elif self.revision >= 3:  # and the forward too, no copies
+                self.style_comparison.accepts_low_precision = True
         if self.device.type == "cpu":
             self.encoder = self.encoder.to(memory_format=torch.channels_last)
         self.sizes = _feasible_sizes(pyramid_sizes(o.size, o.start_size), self.content.rgb.size, self.encoder.min_side)
@@ -396,7 +400,7 @@ class StyleTransferRun:
         if self.device.type != "cpu" or any(core is not None for core in self.tile_cores):
             return False  # CUDA's caching allocator reuses its blocks; tiled runs hand theirs back (tiling.py)
         free = available_bytes(self.device)
-        needed = self._stage_bytes(self._stage_shape(self.sizes[-1]), self.tile_cores[-1])
+        needed = self._stage_bytes(self._stage_shape(self.sizes[-1]), None)
         return free is not None and needed * KEEP_FREED_MARGIN <= free
 
     def _history_at(self, width: int, height: int) -> int:
