@@ -2,12 +2,14 @@
 
 Usage:
     python bench/tiling.py memory [--sizes 1024 2048 4096 8192] [--steps 2] [--tile 512] [--margin 64]
+                                  [--revision N]
     python bench/tiling.py agreement [--size 512] [--margins 0 32 64 112]
 
 ``memory`` runs ``stylize()`` at each size as one tiled stage (L-BFGS with ``--history`` pairs; the
 content and style are the bundled examples, upscaled) in a fresh subprocess, so that each peak RSS
 (``ru_maxrss``) is its own, and prints wall time (loading, targets and steps), seconds per step and peak
-RSS, with the untiled run's memory estimate beside it.  ``--untiled`` adds the same run untiled where it fits.
+RSS, with the untiled run's memory estimate beside it.  ``--untiled`` adds the same run untiled where it fits;
+``--revision N`` computes as run revision N did (painterly.run.REVISION), for comparison.
 
 ``agreement`` evaluates the real objective once untiled and once tiled at each margin on the same image
 (the content photo with noise, as in a run) and prints the relative difference of the losses and of
@@ -29,16 +31,21 @@ CONTENT = REPO / "examples" / "tubingen.jpg"
 STYLE = REPO / "examples" / "starry_night.jpg"
 
 
-def measure(size: int, steps: int, tile: int, margin: int, history: int) -> dict[str, float]:
-    from painterly.stylize import stylize
+def measure(size: int, steps: int, tile: int, margin: int, history: int, revision: int | None) -> dict[str, float]:
+    from painterly.run import StyleTransferRun
+    from painterly.stylize import default_options
     from painterly.weights import default_weights
 
-    weights = default_weights()
+    options = {**default_options(), "size": size, "start_size": None, "iterations": steps, "tile_size": tile,
+               "tile_margin": margin, "history_size": history, "max_pixels": 2**31,
+               "weights": default_weights()}  # fmt: skip
+    if revision is not None:
+        options["revision"] = revision
     stamps: list[float] = []
     began = time.perf_counter()
-    image = stylize(CONTENT, STYLE, size=size, start_size=None, iterations=steps, weights=weights,
-                    tile_size=tile, tile_margin=margin, history_size=history, max_pixels=2**31,
-                    on_step=lambda record: stamps.append(time.perf_counter()))  # fmt: skip
+    image = StyleTransferRun(CONTENT, STYLE, options).execute(  # what stylize() runs
+        on_step=lambda record: stamps.append(time.perf_counter())
+    )
     wall = time.perf_counter() - began
     steps_s = [b - a for a, b in zip([began, *stamps], stamps, strict=False)]
     return {
@@ -57,7 +64,7 @@ def memory(args: argparse.Namespace) -> None:
 
     names = LAYER_NAMES[: LAYER_NAMES.index("relu5_1") + 1]
     print(f"tiled stages: {args.tile} px cores, {args.margin} px margins, L-BFGS history {args.history}, "
-          f"{args.steps} steps each")  # fmt: skip
+          f"{args.steps} steps each, revision {args.revision or 'current'}")  # fmt: skip
     print(
         f"{'size':>6} {'shape':>11} {'mode':>8} {'wall s':>8} {'s/step':>8} {'peak RSS':>10} {'untiled estimate':>17}"
     )
@@ -66,6 +73,8 @@ def memory(args: argparse.Namespace) -> None:
         for mode, tile in modes:
             command = [sys.executable, __file__, "child", "--sizes", str(size), "--steps", str(args.steps),
                        "--tile", str(tile), "--margin", str(args.margin), "--history", str(args.history)]  # fmt: skip
+            if args.revision is not None:
+                command += ["--revision", str(args.revision)]
             done = subprocess.run(command, capture_output=True, text=True)
             if done.returncode:
                 print(f"{size:>6} {mode:>8} failed: {done.stderr.strip().splitlines()[-1]}")
@@ -136,9 +145,10 @@ def main() -> None:
     parser.add_argument("--margins", type=int, nargs="+", default=[0, 32, 64, 112])
     parser.add_argument("--history", type=int, default=5)
     parser.add_argument("--untiled", action="store_true")
+    parser.add_argument("--revision", type=int, default=None, help="run revision (default: painterly.run.REVISION)")
     args = parser.parse_args()
     if args.part == "child":
-        print(json.dumps(measure(args.sizes[0], args.steps, args.tile, args.margin, args.history)))
+        print(json.dumps(measure(args.sizes[0], args.steps, args.tile, args.margin, args.history, args.revision)))
     elif args.part == "memory":
         memory(args)
     else:

@@ -46,18 +46,29 @@ def _pair(seed: int = 0) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     return content, style, image
 
 
-def _objectives(weights: VGGWeights, margin: int, layers: list[str]) -> tuple[Objective, TiledObjective, torch.Tensor]:
+def _objectives(
+    weights: VGGWeights,
+    margin: int,
+    layers: list[str],
+    *,
+    gram_core: int | None = None,
+    compute_dtype: torch.dtype | None = None,
+) -> tuple[Objective, TiledObjective, torch.Tensor]:
     encoder = VGGEncoder(weights, layers)
+    encoder.compute_dtype = compute_dtype
     content, style, image = _pair()
     content_weights = {layers[-1]: 1.0}
     style_weights = {layer: 10.0 / len(layers) for layer in layers}
+    low = compute_dtype is not None  # as a run of this revision: losses on the features as computed
     whole = Objective.build(
-        encoder, content=content, styles=[style], content_loss=ContentLoss(), style_loss=GramLoss(),
-        content_layer_weights=content_weights, style_layer_weights=style_weights, style_blend=[1.0], tv_weight=0.1,
+        encoder, content=content, styles=[style], content_loss=ContentLoss(accepts_low_precision=low),
+        style_loss=GramLoss(accepts_low_precision=low), content_layer_weights=content_weights,
+        style_layer_weights=style_weights, style_blend=[1.0], tv_weight=0.1,
     )  # fmt: skip
     tiled = TiledObjective.build(
         encoder, content=content, styles=[style], content_layer_weights=content_weights,
-        style_layer_weights=[style_weights], core=32, margin=margin, tv_weight=0.1,
+        style_layer_weights=[style_weights], core=32, margin=margin, gram_core=gram_core, low_precision=low,
+        tv_weight=0.1,
     )  # fmt: skip
     return whole, tiled, image
 
@@ -70,14 +81,63 @@ def _loss_and_grad(objective: Objective | TiledObjective, image: torch.Tensor) -
     return {"total": float(total.detach()), **{k: float(v.detach()) for k, v in parts.items()}}, x.grad
 
 
-def test_tiled_loss_and_gradient_equal_untiled_with_a_full_margin(tiny_weights: VGGWeights) -> None:
-    whole, tiled, image = _objectives(tiny_weights, margin=32, layers=SHALLOW)
+@pytest.mark.parametrize("gram_core", [None, 64, 128])
+def test_tiled_loss_and_gradient_equal_untiled_with_a_full_margin(
+    tiny_weights: VGGWeights, gram_core: int | None
+) -> None:
+    # The Gram pass in wider windows (2 x 2 cores of 64 px, or one window for the whole 88 x 120 image) sums the
+    # same Gram matrices as the backward pass's 32 px cores would.
+    whole, tiled, image = _objectives(tiny_weights, margin=32, layers=SHALLOW, gram_core=gram_core)
     untiled_losses, untiled_grad = _loss_and_grad(whole, image)
     tiled_losses, tiled_grad = _loss_and_grad(tiled, image)
     assert len(plan_tiles(88, 120, 32, 32)) == 12  # really tiled: 3 x 4 cores
     for name, value in untiled_losses.items():
         assert tiled_losses[name] == pytest.approx(value, rel=1e-4), name
     assert torch.allclose(tiled_grad, untiled_grad, rtol=1e-3, atol=1e-5 * float(untiled_grad.abs().max()))
+
+
+def test_a_mixed_precision_tiled_objective_follows_the_untiled_one(tiny_weights: VGGWeights) -> None:
+    """Both passes on bfloat16 features as computed (no float32 copies): tiled follows untiled within rounding."""
+    whole, tiled, image = _objectives(tiny_weights, margin=32, layers=SHALLOW, gram_core=64,
+                                      compute_dtype=torch.bfloat16)  # fmt: skip
+    _, exact_grad = _loss_and_grad(_objectives(tiny_weights, margin=32, layers=SHALLOW)[0], image)
+    untiled_losses, untiled_grad = _loss_and_grad(whole, image)
+    tiled_losses, tiled_grad = _loss_and_grad(tiled, image)
+    for name, value in untiled_losses.items():
+        assert tiled_losses[name] == pytest.approx(value, rel=1e-2), name
+    tiled_error = float((tiled_grad - untiled_grad).norm() / untiled_grad.norm())
+    rounding = float((untiled_grad - exact_grad).norm() / exact_grad.norm())  # bfloat16 against float32, untiled
+    assert rounding > 0  # really computed in bfloat16 (about 0.1 with this tiny random network)
+    assert tiled_error < 0.02 and tiled_error < rounding / 5  # tiling adds far less than the arithmetic's rounding
+
+
+def test_the_gram_pass_windows_are_as_wide_as_the_backward_windows_memory_allows() -> None:
+    from painterly.memory import _gram_pass_window_bytes, _window_activation_bytes, gram_pass_core
+
+    names = LAYER_NAMES[: LAYER_NAMES.index("relu5_1") + 1]
+    for width, height, core in [(1024, 768, 256), (2048, 1536, 384), (8192, 6144, 512), (600, 400, 512)]:
+        chosen = gram_pass_core(names, width, height, core=core, margin=64)
+        assert chosen % core == 0 and chosen >= core
+
+        def window(c: int, width: int = width, height: int = height) -> tuple[int, int]:
+            return min(width, c + 128), min(height, c + 128)
+
+        budget = _window_activation_bytes(names, *window(core))
+        assert _gram_pass_window_bytes(names, *window(chosen)) <= budget  # the tiled estimate bounds both passes
+        assert chosen >= max(width, height) or _gram_pass_window_bytes(names, *window(chosen + core)) > budget
+    assert gram_pass_core(names, 1024, 768, core=256, margin=64) > 256  # wider than the backward's, in practice
+
+
+def test_tiled_stages_compute_as_their_run_revision_did(pair: tuple[Path, Path], tiny_weights: VGGWeights) -> None:
+    from .conftest import run_for
+
+    options = {"weights": tiny_weights, "size": 256, "start_size": None, "tile_size": 64, "mixed_precision": True}
+    current, _ = run_for(*pair, **options)._objective(256)
+    assert isinstance(current, TiledObjective)
+    assert current.low_precision and current.gram_core > current.core == 64  # revision 4
+    older, _ = run_for(*pair, **options, revision=3)._objective(256)  # a checkpoint of revision 3 resumes as made
+    assert isinstance(older, TiledObjective)
+    assert not older.low_precision and older.gram_core == older.core == 64
 
 
 def test_narrower_margins_err_only_a_little_and_the_grid_moves_with_the_image(tiny_weights: VGGWeights) -> None:

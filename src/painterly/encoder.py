@@ -10,7 +10,7 @@ the last three convolutions of VGG-19 are never run.
 from __future__ import annotations
 
 import copy
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from typing import Literal
 
 import torch
@@ -145,18 +145,24 @@ class VGGEncoder(nn.Module):
         Under mixed precision the features are computed in bfloat16; ``in_compute_dtype`` hands them out so,
         without float32 copies, for callers whose losses take them (:attr:`LayerLoss.accepts_low_precision`).
         """
+        return dict(self.activations(image, in_compute_dtype=in_compute_dtype))
+
+    def activations(self, image: Tensor, *, in_compute_dtype: bool = False) -> Iterator[tuple[str, Tensor]]:
+        """``(layer, features)`` for each requested layer, as the pass reaches it (the dtype as in ``forward``).
+
+        A caller that reduces each layer's features as they come (tiling's Gram pass, under ``no_grad``) and lets
+        them go keeps only the current activation alive, not every requested layer's.
+        """
         if image.ndim != 4 or image.shape[1] != 3:
             raise ValueError(f"expected an N x 3 x H x W image batch, got shape {tuple(image.shape)}")
         x = self.preprocess(image)
         dtype = self.compute_dtype
         body = self.body if dtype is None else self._body_in(dtype)
-        features: dict[str, Tensor] = {}
         x = x if dtype is None else x.to(dtype)
         for name, module in zip(self.names, body, strict=True):
             x = module(x)
             if name in self._collect:
-                features[name] = x if dtype is None or in_compute_dtype else x.float()
-        return features
+                yield name, x if dtype is None or in_compute_dtype else x.float()
 
     def _body_in(self, dtype: torch.dtype) -> nn.ModuleList:
         """The layers with their weights cast to ``dtype`` once (autocast would cast every weight at every call).

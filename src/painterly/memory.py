@@ -19,6 +19,7 @@ __all__ = [
     "available_bytes",
     "estimate_run_bytes",
     "estimate_tiled_run_bytes",
+    "gram_pass_core",
     "largest_fitting_size",
     "largest_size_within",
 ]
@@ -82,12 +83,50 @@ def estimate_tiled_run_bytes(
     The window term stops growing once the image is larger than a window, so beyond that the estimate grows
     only by the per-pixel buffers: the image's optimiser copies, its gradient and the content targets.
     """
-    window_height, window_width = min(height, core + 2 * margin), min(width, core + 2 * margin)
-    elements = _activation_elements(names, vgg19_channels(names), window_height, window_width)
+    window = _window_activation_bytes(names, min(width, core + 2 * margin), min(height, core + 2 * margin))
     channels = vgg19_channels(tuple(content_layers))
     targets = sum(channels[layer] * (height // stride) * (width // stride) for layer, stride in content_layers.items())
     image_copies = _optimizer_image_copies(optimizer, history) + 3  # + tiled gradient, luminance view, window grad
-    return int(BASE_BYTES + 4 * (OVERHEAD_FACTOR * elements + targets + image_copies * 3 * width * height))
+    return int(BASE_BYTES + window + 4 * (targets + image_copies * 3 * width * height))
+
+
+def _window_activation_bytes(names: tuple[str, ...], width: int, height: int) -> int:
+    """The activation term of one window of a tiled stage's backward pass, as estimate_tiled_run_bytes counts it."""
+    return int(4 * OVERHEAD_FACTOR * _activation_elements(names, vgg19_channels(names), height, width))
+
+
+def _gram_pass_window_bytes(names: tuple[str, ...], width: int, height: int) -> int:
+    """Peak bytes of a forward pass without autograd that forms each layer's Gram matrix as it is reached.
+
+    Alive at once: a layer's input and output, and a float32 copy of one layer's features (the core whose Gram
+    matrix is formed); counted in float32 slots, also when the network computes in bfloat16.
+    """
+    channels = vgg19_channels(names)
+    pairs, widest, previous = 0, 0, 3 * height * width
+    for name in names:
+        if name.startswith("pool"):
+            height, width = height // 2, width // 2
+        current = channels[name] * height * width
+        pairs, widest, previous = max(pairs, previous + current), max(widest, current), current
+    return 4 * (pairs + widest)
+
+
+def gram_pass_core(names: tuple[str, ...], width: int, height: int, *, core: int, margin: int) -> int:
+    """The core for a tiled stage's first pass (the image's Gram matrices, painterly.tiling): a multiple of ``core``.
+
+    That pass keeps no activations for a backward, so a window of it needs several times less memory than one of
+    the second pass, and wider windows spend less of the work on their margins.  The multiple is the largest whose
+    window's peak (:func:`_gram_pass_window_bytes`) stays within the second pass's window term: the tiled estimate
+    then bounds both passes.
+    """
+    budget = _window_activation_bytes(names, min(width, core + 2 * margin), min(height, core + 2 * margin))
+    multiple = 1
+    while multiple * core < max(width, height):
+        wider = (multiple + 1) * core + 2 * margin
+        if _gram_pass_window_bytes(names, min(width, wider), min(height, wider)) > budget:
+            break
+        multiple += 1
+    return multiple * core
 
 
 def available_bytes(device: torch.device) -> int | None:

@@ -39,6 +39,7 @@ from painterly.memory import (
     available_bytes,
     estimate_run_bytes,
     estimate_tiled_run_bytes,
+    gram_pass_core,
     largest_size_within,
 )
 from painterly.objective import Objective
@@ -151,9 +152,12 @@ KEEP_FREED_MARGIN = 1.5
 #: ``revision`` so it resumes exactly as it was made.  Revision 1: every stage half the previous one's steps,
 #: plain bicubic upsampling, the Gram gradient in float32.  Revision 2 (issue 8): FINAL_STAGE_SHARE
 #: of the steps at full size, the content's detail restored on upsampling, the Gram gradient in the
-#: convolutions' dtype.  Revision 3 (this one, issue 8): under mixed precision the Gram loss takes the
+#: convolutions' dtype.  Revision 3 (issue 8): under mixed precision the Gram loss takes the
 #: bfloat16 features as they are (:func:`painterly.losses.gram_difference`), with no float32 copies.
-REVISION = 3
+#: Revision 4 (this one, issue 8): tiled stages form the image's Gram matrices in wider windows
+#: (:func:`painterly.memory.gram_pass_core`) and back-propagate the features as computed (bfloat16 under mixed
+#: precision), as untiled stages do; untiled stages compute as in revision 3.
+REVISION = 4
 
 
 def split_iterations(total: int, stages: int, final_share: float | None = FINAL_STAGE_SHARE) -> list[int]:
@@ -494,10 +498,13 @@ class StyleTransferRun:
         ]
         core = self.tile_cores[self.sizes.index(stage_size)]
         if core is not None:
+            # Revision 4: the Gram pass in wider windows, the backward pass on the features as computed.
+            widest = gram_pass_core(self.encoder.names, *content.shape[-2:][::-1], core=core, margin=self.margin)
             tiled = TiledObjective.build(
                 self.encoder, content=content, styles=[s.to(self.device) for s in styles],
                 content_layer_weights=self.content_weights, style_layer_weights=self.per_style_weights,
-                core=core, margin=self.margin, tv_weight=o.tv_weight, laplacian_weight=o.laplacian_weight,
+                core=core, margin=self.margin, gram_core=widest if self.revision >= 4 else core,
+                low_precision=self.revision >= 4, tv_weight=o.tv_weight, laplacian_weight=o.laplacian_weight,
                 luminance_only=o.color_control == "luminance",
             )  # fmt: skip
             return tiled, content

@@ -90,9 +90,10 @@ def _window(image: Tensor, tile: Tile) -> Tensor:
     return image[..., y0:y1, x0:x1]
 
 
-def _flat_core(features: Tensor, tile: Tile, stride: int) -> Tensor:
+def _flat_core(features: Tensor, tile: Tile, stride: int, dtype: torch.dtype | None = None) -> Tensor:
+    """The core's features as a contiguous B x C x positions matrix, in ``dtype`` (default: theirs): one copy."""
     rows, cols = tile.core_at(stride)
-    core = features[..., rows, cols]
+    core = features[..., rows, cols].to(dtype or features.dtype, memory_format=torch.contiguous_format)
     return core.reshape(core.shape[0], core.shape[1], -1)
 
 
@@ -164,6 +165,8 @@ class TiledObjective:
         *,
         core: int,
         margin: int,
+        gram_core: int | None = None,
+        low_precision: bool = False,
         tv_weight: float = 0.0,
         laplacian_weight: float = 0.0,
         laplacian_target: Tensor | None = None,
@@ -173,6 +176,13 @@ class TiledObjective:
         self.content_terms = list(content_terms)
         self.style_terms = list(style_terms)
         self.core, self.margin = core, margin
+        #: Cores of the first pass (the image's Gram matrices; default ``core``): it keeps no activations for a
+        #: backward, so its windows can be wider for the same memory and spend less on margins
+        #: (painterly.memory.gram_pass_core).  Any partition gives the same sums up to float rounding and margins.
+        self.gram_core = core if gram_core is None else gram_core
+        #: Second pass on the features as computed (bfloat16 under mixed precision) with the gradient going back
+        #: in their dtype, as the untiled objective does, instead of on float32 copies (run revision 4).
+        self.low_precision = low_precision
         self.tv_weight = tv_weight
         self.laplacian_weight = laplacian_weight
         self.laplacian_target = laplacian_target
@@ -190,6 +200,8 @@ class TiledObjective:
         style_layer_weights: Sequence[dict[str, float]],
         core: int,
         margin: int,
+        gram_core: int | None = None,
+        low_precision: bool = False,
         tv_weight: float = 0.0,
         laplacian_weight: float = 0.0,
         luminance_only: bool = False,
@@ -205,8 +217,9 @@ class TiledObjective:
             style_terms += [_StyleTerm(layer, weights[layer], grams[layer]) for layer in used]
         laplacian_target = laplacian(content).detach() if laplacian_weight else None
         return cls(
-            encoder, content_terms, style_terms, core=core, margin=margin, tv_weight=tv_weight,
-            laplacian_weight=laplacian_weight, laplacian_target=laplacian_target, luminance_only=luminance_only,
+            encoder, content_terms, style_terms, core=core, margin=margin, gram_core=gram_core,
+            low_precision=low_precision, tv_weight=tv_weight, laplacian_weight=laplacian_weight,
+            laplacian_target=laplacian_target, luminance_only=luminance_only,
         )  # fmt: skip
 
     def _offset_for(self, image: Tensor) -> tuple[int, int]:
@@ -222,8 +235,12 @@ class TiledObjective:
         self.last_offset = self._offset_for(image)
         tiles = plan_tiles(*image.shape[-2:], self.core, self.margin, offset=self.last_offset, align=encoder.max_stride)
         style_layers = list(dict.fromkeys(term.layer for term in self.style_terms))
-        # Pass 1: the image's own Gram matrices, global over all cores.
-        grams = _grams_over(encoder, image, style_layers, tiles)
+        # Pass 1: the image's own Gram matrices, global over all cores (its own, wider ones, shifted alike).
+        gram_tiles = tiles
+        if self.gram_core != self.core:
+            offset, align = self.last_offset, encoder.max_stride
+            gram_tiles = plan_tiles(*image.shape[-2:], self.gram_core, self.margin, offset=offset, align=align)
+        grams = _grams_over(encoder, image, style_layers, gram_tiles)
         style_value = image.new_zeros(())
         gram_grads: dict[str, Tensor] = {}
         for term in self.style_terms:
@@ -238,7 +255,7 @@ class TiledObjective:
         for tile in tiles:
             window = _window(image, tile).detach().requires_grad_(True)
             with torch.enable_grad():  # even when the caller evaluates under no_grad
-                features = encoder(window)
+                features = encoder(window, in_compute_dtype=self.low_precision)
             outputs, output_grads = [], []
             for layer in dict.fromkeys([*style_layers, *(t.layer for t in self.content_terms)]):
                 stride = encoder.stride(layer)
@@ -250,14 +267,16 @@ class TiledObjective:
                 with torch.no_grad():
                     if layer in gram_grads:
                         flat = core.reshape(core.shape[0], core.shape[1], -1)
-                        step = times_features(gram_grads[layer] * (2.0 / positions[layer]), flat)
-                        core_grad[..., rows, cols] += step.reshape(core.shape)
+                        # in the features' dtype, as GramLoss's backward product (theory.md §7)
+                        d_gram = (gram_grads[layer] * (2.0 / positions[layer])).to(flat.dtype)
+                        core_grad[..., rows, cols] += times_features(d_gram, flat).reshape(core.shape)
                     for term in self.content_terms:
                         if term.layer == layer:
                             target = term.target[..., *tile.core_in_image(stride)]
-                            difference = core - target
+                            difference = core.to(target.dtype) - target  # in float32, as ContentLoss forms it
                             content_value += term.weight * difference.pow(2).sum() / term.target.numel()
-                            core_grad[..., rows, cols] += difference * (2.0 * term.weight / term.target.numel())
+                            step = difference * (2.0 * term.weight / term.target.numel())
+                            core_grad[..., rows, cols] += step.to(core_grad.dtype)
                 outputs.append(features[layer])
                 output_grads.append(core_grad)
             if outputs:
@@ -297,11 +316,15 @@ def _grams_over(encoder: VGGEncoder, image: Tensor, layers: Sequence[str], tiles
     if not layers:
         return {}
     sums: dict[str, Tensor] = {}
+    wanted = set(layers)
     for tile in tiles:
-        features = encoder(_window(image, tile))
-        for layer in layers:
-            flat = _flat_core(features[layer], tile, encoder.stride(layer))
-            product = torch.bmm(flat, flat.transpose(1, 2))
-            sums[layer] = sums[layer] + product if layer in sums else product
-        del features  # before the next window is encoded: one window's activations at a time
+        # Each layer's core Gram product is formed as the pass reaches it, from the features as computed (bfloat16
+        # under mixed precision) with only the core copied, to float32; then the features are let go, so one
+        # window's current activation is alive at a time (memory.gram_pass_core sizes the windows on that).
+        for layer, features in encoder.activations(_window(image, tile), in_compute_dtype=True):
+            if layer in wanted:
+                flat = _flat_core(features, tile, encoder.stride(layer), torch.float32)
+                product = torch.bmm(flat, flat.transpose(1, 2))
+                sums[layer] = sums[layer] + product if layer in sums else product
+            del features
     return {layer: sums[layer] / _positions(image, encoder.stride(layer)) for layer in layers}
