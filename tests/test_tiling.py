@@ -83,14 +83,32 @@ def _loss_and_grad(objective: Objective | TiledObjective, image: torch.Tensor) -
 
 @pytest.mark.parametrize("gram_core", [None, 64, 128])
 def test_tiled_loss_and_gradient_equal_untiled_with_a_full_margin(
-    tiny_weights: VGGWeights, gram_core: int | None
+    tiny_weights: VGGWeights, gram_core: int | None, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # The Gram pass in wider windows (2 x 2 cores of 64 px, or one window for the whole 88 x 120 image) sums the
-    # same Gram matrices as the backward pass's 32 px cores would.
+    # The Gram pass in wider windows (64 px cores, or one unshifted window for the whole 88 x 120 image) sums the
+    # same Gram matrices as in the backward pass's 32 px windows.
+    import painterly.tiling
+
+    seen: list[int] = []
+    grams_over = painterly.tiling._grams_over
+
+    def counting(encoder: VGGEncoder, image: torch.Tensor, layers: list[str], tiles: list) -> dict:
+        seen.append(len(tiles))  # windows of this Gram pass
+        return grams_over(encoder, image, layers, tiles)
+
+    monkeypatch.setattr(painterly.tiling, "_grams_over", counting)
     whole, tiled, image = _objectives(tiny_weights, margin=32, layers=SHALLOW, gram_core=gram_core)
+    seen.clear()  # (building the targets encodes the style with the backward pass's cores)
     untiled_losses, untiled_grad = _loss_and_grad(whole, image)
     tiled_losses, tiled_grad = _loss_and_grad(tiled, image)
-    assert len(plan_tiles(88, 120, 32, 32)) == 12  # really tiled: 3 x 4 cores
+    backward_windows = len(plan_tiles(88, 120, 32, 32, offset=tiled.last_offset, align=tiled.encoder.max_stride))
+    assert backward_windows >= 12  # really tiled: 3 x 4 cores or more
+    if gram_core is None:
+        assert seen == [backward_windows]
+    elif gram_core == 64:
+        assert len(seen) == 1 and 4 <= seen[0] < backward_windows
+    else:
+        assert seen == [1]
     for name, value in untiled_losses.items():
         assert tiled_losses[name] == pytest.approx(value, rel=1e-4), name
     assert torch.allclose(tiled_grad, untiled_grad, rtol=1e-3, atol=1e-5 * float(untiled_grad.abs().max()))
@@ -105,10 +123,24 @@ def test_a_mixed_precision_tiled_objective_follows_the_untiled_one(tiny_weights:
     tiled_losses, tiled_grad = _loss_and_grad(tiled, image)
     for name, value in untiled_losses.items():
         assert tiled_losses[name] == pytest.approx(value, rel=1e-2), name
+    tiled.low_precision = False  # the second pass on float32 copies, as revision 3: a different gradient
+    assert not torch.equal(_loss_and_grad(tiled, image)[1], tiled_grad)
     tiled_error = float((tiled_grad - untiled_grad).norm() / untiled_grad.norm())
     rounding = float((untiled_grad - exact_grad).norm() / exact_grad.norm())  # bfloat16 against float32, untiled
     assert rounding > 0  # really computed in bfloat16 (about 0.1 with this tiny random network)
     assert tiled_error < 0.02 and tiled_error < rounding / 5  # tiling adds far less than the arithmetic's rounding
+
+
+@pytest.mark.parametrize("core_width", [32, 48])  # 48: the core spans its window's whole width
+def test_a_core_is_laid_out_as_reshaping_float32_features_always_did(core_width: int) -> None:
+    """Earlier revisions' Gram products saw this layout; the same values in the same layout round the same way."""
+    from painterly.tiling import Tile, _flat_core
+
+    features = torch.rand(1, 8, 40, 48).to(torch.bfloat16).contiguous(memory_format=torch.channels_last)
+    tile = Tile(core=(8, 24, 0, core_width), window=(0, 40, 0, 48))
+    before = features.float()[..., 8:24, :core_width].reshape(1, 8, -1)  # what revision 3 computed on
+    now = _flat_core(features, tile, 1, torch.float32)
+    assert torch.equal(now, before) and now.stride() == before.stride() and now.dtype == torch.float32
 
 
 def test_the_gram_pass_windows_are_as_wide_as_the_backward_windows_memory_allows() -> None:

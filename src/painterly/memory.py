@@ -99,7 +99,9 @@ def _gram_pass_window_bytes(names: tuple[str, ...], width: int, height: int) -> 
     """Peak bytes of a forward pass without autograd that forms each layer's Gram matrix as it is reached.
 
     Alive at once: a layer's input and output, and a float32 copy of one layer's features (the core whose Gram
-    matrix is formed); counted in float32 slots, also when the network computes in bfloat16.
+    matrix is formed); counted in float32 slots also when the network computes in bfloat16, which leaves room for
+    what a backend may allocate besides (max-pooling indices, a second core copy) and is measured in
+    docs/performance.md (tiling, round 4: peaks fell).
     """
     channels = vgg19_channels(names)
     pairs, widest, previous = 0, 0, 3 * height * width

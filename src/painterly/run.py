@@ -499,12 +499,17 @@ class StyleTransferRun:
         core = self.tile_cores[self.sizes.index(stage_size)]
         if core is not None:
             # Revision 4: the Gram pass in wider windows, the backward pass on the features as computed.
-            widest = gram_pass_core(self.encoder.names, *content.shape[-2:][::-1], core=core, margin=self.margin)
+            height, width = content.shape[-2:]
+            gram_core = (
+                gram_pass_core(self.encoder.names, width, height, core=core, margin=self.margin)
+                if self.revision >= 4
+                else core
+            )
             tiled = TiledObjective.build(
                 self.encoder, content=content, styles=[s.to(self.device) for s in styles],
                 content_layer_weights=self.content_weights, style_layer_weights=self.per_style_weights,
-                core=core, margin=self.margin, gram_core=widest if self.revision >= 4 else core,
-                low_precision=self.revision >= 4, tv_weight=o.tv_weight, laplacian_weight=o.laplacian_weight,
+                core=core, margin=self.margin, gram_core=gram_core, low_precision=self.revision >= 4,
+                tv_weight=o.tv_weight, laplacian_weight=o.laplacian_weight,
                 luminance_only=o.color_control == "luminance",
             )  # fmt: skip
             return tiled, content

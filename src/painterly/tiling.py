@@ -90,11 +90,18 @@ def _window(image: Tensor, tile: Tile) -> Tensor:
     return image[..., y0:y1, x0:x1]
 
 
-def _flat_core(features: Tensor, tile: Tile, stride: int, dtype: torch.dtype | None = None) -> Tensor:
-    """The core's features as a contiguous B x C x positions matrix, in ``dtype`` (default: theirs): one copy."""
+def _flat_core(features: Tensor, tile: Tile, stride: int, dtype: torch.dtype) -> Tensor:
+    """The core's features as a B x C x positions matrix in ``dtype``, with at most one copy.
+
+    Laid out as reshaping the core's float32 features always was: a view where the core spans its window's width
+    (transposed, for ``channels_last`` features), else a contiguous copy; a Gram product of the same values in the
+    same layout rounds the same way, so runs of earlier revisions compute as they did.
+    """
     rows, cols = tile.core_at(stride)
-    core = features[..., rows, cols].to(dtype or features.dtype, memory_format=torch.contiguous_format)
-    return core.reshape(core.shape[0], core.shape[1], -1)
+    core = features[..., rows, cols]
+    if not (core.is_contiguous() or core.is_contiguous(memory_format=torch.channels_last)):
+        core = core.to(dtype, memory_format=torch.contiguous_format)  # the copy reshape would make, in dtype
+    return core.to(dtype).reshape(core.shape[0], core.shape[1], -1)
 
 
 def tiled_grams(encoder: VGGEncoder, image: Tensor, layers: Sequence[str], core: int, margin: int) -> dict[str, Tensor]:
@@ -235,10 +242,12 @@ class TiledObjective:
         self.last_offset = self._offset_for(image)
         tiles = plan_tiles(*image.shape[-2:], self.core, self.margin, offset=self.last_offset, align=encoder.max_stride)
         style_layers = list(dict.fromkeys(term.layer for term in self.style_terms))
-        # Pass 1: the image's own Gram matrices, global over all cores (its own, wider ones, shifted alike).
+        # Pass 1: the image's own Gram matrices, global over all cores: its own, wider ones, shifted alike, or one
+        # window, unshifted, where one core holds the whole image (no border there, so no seam to move).
         gram_tiles = tiles
         if self.gram_core != self.core:
-            offset, align = self.last_offset, encoder.max_stride
+            whole = self.gram_core >= max(image.shape[-2:])
+            offset, align = (0, 0) if whole else self.last_offset, encoder.max_stride
             gram_tiles = plan_tiles(*image.shape[-2:], self.gram_core, self.margin, offset=offset, align=align)
         grams = _grams_over(encoder, image, style_layers, gram_tiles)
         style_value = image.new_zeros(())
@@ -326,5 +335,5 @@ def _grams_over(encoder: VGGEncoder, image: Tensor, layers: Sequence[str], tiles
                 flat = _flat_core(features, tile, encoder.stride(layer), torch.float32)
                 product = torch.bmm(flat, flat.transpose(1, 2))
                 sums[layer] = sums[layer] + product if layer in sums else product
-            del features
+                del flat, product
     return {layer: sums[layer] / _positions(image, encoder.stride(layer)) for layer in layers}
