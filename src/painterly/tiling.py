@@ -115,17 +115,20 @@ def tiled_features(
 ) -> dict[str, Tensor]:
     """The whole image's feature maps at ``layers``, assembled from the windows' cores."""
     height, width = image.shape[-2:]
+    wanted = set(layers)
     full: dict[str, Tensor] = {}
     for tile in plan_tiles(height, width, core, margin, align=encoder.max_stride):
-        features = encoder(_window(image, tile))
-        for layer in layers:
+        # Each layer's core is copied out as the pass reaches it (in float32: the values a float32 copy of the
+        # features holds) and nothing else of the layer is kept, as in the Gram pass (_grams_over).
+        for layer, features in encoder.activations(_window(image, tile), in_compute_dtype=True):
+            if layer not in wanted:
+                continue
             stride = encoder.stride(layer)
             if layer not in full:
-                channels = features[layer].shape[1]
+                channels = features.shape[1]
                 full[layer] = image.new_zeros(image.shape[0], channels, height // stride, width // stride)
             rows, cols = tile.core_in_image(stride)
-            full[layer][..., rows, cols] = features[layer][..., *tile.core_at(stride)]
-        del features
+            full[layer][..., rows, cols] = features[..., *tile.core_at(stride)]
     return full
 
 
@@ -213,14 +216,18 @@ class TiledObjective:
         laplacian_weight: float = 0.0,
         luminance_only: bool = False,
     ) -> TiledObjective:
-        """Targets as in :meth:`Objective.build`, but encoded window by window (content and styles alike)."""
+        """Targets as in :meth:`Objective.build`, but encoded window by window (content and styles alike).
+
+        Encoding the targets keeps no activations for a backward, so it uses the first pass's cores (``gram_core``).
+        """
         layers = [layer for layer, weight in content_layer_weights.items() if weight]
-        content_features = tiled_features(encoder, content, layers, core, margin)
+        target_core = core if gram_core is None else gram_core
+        content_features = tiled_features(encoder, content, layers, target_core, margin)
         content_terms = [_ContentTerm(layer, content_layer_weights[layer], content_features[layer]) for layer in layers]
         style_terms = []
         for style, weights in zip(styles, style_layer_weights, strict=True):
             used = [layer for layer, weight in weights.items() if weight]
-            grams = tiled_grams(encoder, style, used, core, margin)
+            grams = tiled_grams(encoder, style, used, target_core, margin)
             style_terms += [_StyleTerm(layer, weights[layer], grams[layer]) for layer in used]
         laplacian_target = laplacian(content).detach() if laplacian_weight else None
         return cls(
