@@ -43,6 +43,28 @@ def test_unknown_layers_are_named_in_the_error(tiny_weights: VGGWeights) -> None
         VGGEncoder(tiny_weights, ["relu1_1", "relu9_9"])
 
 
+def test_max_pooling_before_an_unread_relu_changes_no_feature_and_no_gradient(tiny_weights: VGGWeights) -> None:
+    """relu then max-pool equals max-pool then relu, forward and backward, bit for bit (fewer elements to ReLU)."""
+    read = ["relu1_1", "relu2_1", "pool2", "relu3_1"]
+    swapped = VGGEncoder(tiny_weights, read)
+    plain = VGGEncoder(tiny_weights, [*read, "relu1_2", "relu2_2"])  # reading the pre-pool ReLUs keeps their order
+    kinds = [type(module).__name__ for module in swapped.body]
+    assert kinds[:5] == ["Conv2d", "ReLU", "Conv2d", "MaxPool2d", "ReLU"]  # conv1_2, pool1, relu1_2
+    assert [type(module).__name__ for module in plain.body][:5] == ["Conv2d", "ReLU", "Conv2d", "ReLU", "MaxPool2d"]
+    image = torch.rand(1, 3, 32, 40, generator=torch.Generator().manual_seed(3))
+    results = []
+    for encoder in (swapped, plain):
+        x = image.clone().requires_grad_(True)
+        features = encoder(x)
+        torch.autograd.backward([features[layer] * (i + 1) for i, layer in enumerate(read)],
+                                [torch.ones_like(features[layer]) for layer in read])  # fmt: skip
+        results.append(({layer: features[layer].detach() for layer in read}, x.grad))
+    (swapped_features, swapped_grad), (plain_features, plain_grad) = results
+    assert all(torch.equal(swapped_features[layer], plain_features[layer]) for layer in read)
+    assert float(swapped_features["pool2"].min()) == 0.0  # the pooled features are ReLU'd (and some are zero)
+    assert swapped_grad is not None and torch.equal(swapped_grad, plain_grad)
+
+
 def test_average_pooling_changes_pooled_features(tiny_weights: VGGWeights) -> None:
     image = torch.rand(1, 3, 16, 16)
     max_features = VGGEncoder(tiny_weights, ["pool1"], pooling="max")(image)["pool1"]
