@@ -221,13 +221,13 @@ class TiledObjective:
         Encoding the targets keeps no activations for a backward, so it uses the first pass's cores (``gram_core``).
         """
         layers = [layer for layer, weight in content_layer_weights.items() if weight]
-        target_core = core if gram_core is None else gram_core
-        content_features = tiled_features(encoder, content, layers, target_core, margin)
+        gram_core = core if gram_core is None else gram_core
+        content_features = tiled_features(encoder, content, layers, gram_core, margin)
         content_terms = [_ContentTerm(layer, content_layer_weights[layer], content_features[layer]) for layer in layers]
         style_terms = []
         for style, weights in zip(styles, style_layer_weights, strict=True):
             used = [layer for layer, weight in weights.items() if weight]
-            grams = tiled_grams(encoder, style, used, target_core, margin)
+            grams = tiled_grams(encoder, style, used, gram_core, margin)
             style_terms += [_StyleTerm(layer, weights[layer], grams[layer]) for layer in used]
         laplacian_target = laplacian(content).detach() if laplacian_weight else None
         return cls(
@@ -251,11 +251,8 @@ class TiledObjective:
         style_layers = list(dict.fromkeys(term.layer for term in self.style_terms))
         # Pass 1: the image's own Gram matrices, global over all cores: its own, wider ones, shifted alike, or one
         # window, unshifted, where one core holds the whole image (no border there, so no seam to move).
-        gram_tiles = tiles
-        if self.gram_core != self.core:
-            whole = self.gram_core >= max(image.shape[-2:])
-            offset, align = (0, 0) if whole else self.last_offset, encoder.max_stride
-            gram_tiles = plan_tiles(*image.shape[-2:], self.gram_core, self.margin, offset=offset, align=align)
+        offset = (0, 0) if self.gram_core >= max(image.shape[-2:]) else self.last_offset
+        gram_tiles = plan_tiles(*image.shape[-2:], self.gram_core, self.margin, offset=offset, align=encoder.max_stride)
         grams = _grams_over(encoder, image, style_layers, gram_tiles)
         # Its windows differ in shape from the second pass's: handing their buffers back before that pass keeps the
         # heap from growing over a run (1024 px, 80 steps, 256 px cores: peak 2.71 GiB without this, 2.32 with).
