@@ -4,6 +4,7 @@ Usage:
     python bench/tiling.py memory [--sizes 1024 2048 4096 8192] [--steps 2] [--tile 512] [--margin 64]
                                   [--revision N]
     python bench/tiling.py agreement [--size 512] [--margins 0 32 64 112]
+    python bench/tiling.py heap [--size 1024] [--steps 40] [--tile 256] [--history 28] [--revisions 4 5]
 
 ``memory`` runs ``stylize()`` at each size as one tiled stage (L-BFGS with ``--history`` pairs; the
 content and style are the bundled examples, upscaled) in a fresh subprocess, so that each peak RSS
@@ -14,6 +15,11 @@ RSS, with the untiled run's memory estimate beside it.  ``--untiled`` adds the s
 ``agreement`` evaluates the real objective once untiled and once tiled at each margin on the same image
 (the content photo with noise, as in a run) and prints the relative difference of the losses and of
 the gradients: how closely a tiled run follows an untiled one.
+
+``heap`` runs one tiled stage of ``--steps`` steps per revision, each in a fresh subprocess, and prints every
+fifth step's peak resident memory (Linux: ``VmHWM``, reset after each step) and the memory held between steps:
+whether the heap's free pieces make each evaluation's peak creep up over a long run; and the seam ratio of the
+picture (the mean pixel step across lines where core borders can fall over the mean step anywhere: 1 = no seam).
 """
 
 from __future__ import annotations
@@ -31,7 +37,40 @@ CONTENT = REPO / "examples" / "tubingen.jpg"
 STYLE = REPO / "examples" / "starry_night.jpg"
 
 
-def measure(size: int, steps: int, tile: int, margin: int, history: int, revision: int | None) -> dict[str, float]:
+def _resident_gib(field: str) -> float:
+    """``VmRSS`` (now) or ``VmHWM`` (peak since the last reset) of this process, in GiB (Linux)."""
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith(field + ":"):
+                return int(line.split()[1]) / 2**20
+    raise RuntimeError(f"no {field} in /proc/self/status")
+
+
+def _step_peaks(record: object, peaks: list[tuple[float, float]]) -> None:
+    """After each step: its peak and the memory held now; then restart the peak count (Linux's clear_refs)."""
+    peaks.append((_resident_gib("VmHWM"), _resident_gib("VmRSS")))
+    Path("/proc/self/clear_refs").write_text("5")
+
+
+def seam_ratio(image: object, step: int) -> float:
+    """Mean pixel step across lines at multiples of ``step`` px over the mean step anywhere (both axes).
+
+    Core borders of a tiled run fall on such lines; a seam would raise the ratio above 1.
+    """
+    import numpy as np
+
+    pixels = np.asarray(image, dtype=np.float64)
+    ratios = []
+    for axis in (0, 1):
+        steps = np.abs(np.diff(pixels, axis=axis)).mean(axis=tuple(a for a in range(pixels.ndim) if a != axis))
+        lines = np.arange(1, pixels.shape[axis]) % step == 0  # steps[i] crosses from line i to line i + 1
+        ratios.append(steps[lines].mean() / steps.mean())
+    return float(np.mean(ratios))
+
+
+def measure(
+    size: int, steps: int, tile: int, margin: int, history: int, revision: int | None, heap: bool = False
+) -> dict[str, object]:
     from painterly.run import StyleTransferRun
     from painterly.stylize import default_options
     from painterly.weights import default_weights
@@ -42,10 +81,15 @@ def measure(size: int, steps: int, tile: int, margin: int, history: int, revisio
     if revision is not None:
         options["revision"] = revision
     stamps: list[float] = []
+    peaks: list[tuple[float, float]] = []
+
+    def on_step(record: object) -> None:
+        stamps.append(time.perf_counter())
+        if heap:
+            _step_peaks(record, peaks)
+
     began = time.perf_counter()
-    image = StyleTransferRun(CONTENT, STYLE, options).execute(  # what stylize() runs
-        on_step=lambda record: stamps.append(time.perf_counter())
-    )
+    image = StyleTransferRun(CONTENT, STYLE, options).execute(on_step=on_step)  # what stylize() runs
     wall = time.perf_counter() - began
     steps_s = [b - a for a, b in zip([began, *stamps], stamps, strict=False)]
     return {
@@ -55,6 +99,8 @@ def measure(size: int, steps: int, tile: int, margin: int, history: int, revisio
         "wall_s": wall,
         "last_step_s": steps_s[-1],
         "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "step_peaks": peaks,
+        "seam_ratio": seam_ratio(image, 16),  # every grid position of every revision is a multiple of 16 px
     }
 
 
@@ -84,6 +130,28 @@ def memory(args: argparse.Namespace) -> None:
             print(f"{size:>6} {row['width']:>5}x{row['height']:<5} {mode:>8} {row['wall_s']:>8.1f} "
                   f"{row['last_step_s']:>8.1f} {row['peak_rss_mib'] / 1024:>6.2f} GiB {estimate:>13.1f} GiB",
                   flush=True)  # fmt: skip
+
+
+def heap(args: argparse.Namespace) -> None:
+    if not Path("/proc/self/clear_refs").exists():
+        sys.exit("heap needs Linux's /proc/self/clear_refs to reset the peak after each step")
+    print(f"one tiled stage at {args.size} px: {args.tile} px cores, {args.margin} px margins, L-BFGS history "
+          f"{args.history}, {args.steps} steps; per step: peak GiB / held between steps GiB")  # fmt: skip
+    for revision in args.revisions:
+        command = [sys.executable, __file__, "child", "--sizes", str(args.size), "--steps", str(args.steps),
+                   "--tile", str(args.tile), "--margin", str(args.margin), "--history", str(args.history),
+                   "--revision", str(revision), "--heap"]  # fmt: skip
+        done = subprocess.run(command, capture_output=True, text=True)
+        if done.returncode:
+            print(f"revision {revision} failed: {done.stderr.strip().splitlines()[-1]}")
+            continue
+        row = json.loads(done.stdout.splitlines()[-1])
+        peaks = row["step_peaks"]
+        shown = " ".join(f"{i + 1}:{p:.2f}/{h:.2f}" for i, (p, h) in enumerate(peaks) if (i + 1) % 5 == 0)
+        worst = max(p - h for p, h in peaks[1:])  # the first step's peak includes loading and the targets
+        peak = max(p for p, _ in peaks)  # ru_maxrss would be only the last step's: the resets lower it too
+        print(f"revision {revision}: {row['wall_s']:.1f} s, peak {peak:.2f} GiB, largest rise above the memory "
+              f"held {worst:.2f} GiB; seam ratio {row['seam_ratio']:.3f}; {shown}", flush=True)  # fmt: skip
 
 
 def agreement(args: argparse.Namespace) -> None:
@@ -136,7 +204,7 @@ def agreement(args: argparse.Namespace) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("part", choices=["memory", "agreement", "child"])
+    parser.add_argument("part", choices=["memory", "agreement", "heap", "child"])
     parser.add_argument("--sizes", type=int, nargs="+", default=[1024, 2048, 4096, 8192])
     parser.add_argument("--size", type=int, default=512)
     parser.add_argument("--steps", type=int, default=2)
@@ -146,11 +214,16 @@ def main() -> None:
     parser.add_argument("--history", type=int, default=5)
     parser.add_argument("--untiled", action="store_true")
     parser.add_argument("--revision", type=int, default=None, help="run revision (default: painterly.run.REVISION)")
+    parser.add_argument("--revisions", type=int, nargs="+", default=[4, 5], help="heap: the revisions to compare")
+    parser.add_argument("--heap", action="store_true", help=argparse.SUPPRESS)  # child: record each step's peak
     args = parser.parse_args()
     if args.part == "child":
-        print(json.dumps(measure(args.sizes[0], args.steps, args.tile, args.margin, args.history, args.revision)))
+        row = measure(args.sizes[0], args.steps, args.tile, args.margin, args.history, args.revision, args.heap)
+        print(json.dumps(row))
     elif args.part == "memory":
         memory(args)
+    elif args.part == "heap":
+        heap(args)
     else:
         agreement(args)
 

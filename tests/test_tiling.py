@@ -13,7 +13,7 @@ from painterly.errors import OptionError
 from painterly.losses import ContentLoss, GramLoss
 from painterly.memory import estimate_run_bytes, estimate_tiled_run_bytes
 from painterly.objective import Objective
-from painterly.tiling import TiledObjective, plan_tiles, tiled_features, tiled_grams
+from painterly.tiling import GRID_POSITIONS, TiledObjective, grid_step, plan_tiles, tiled_features, tiled_grams
 from painterly.weights import VGGWeights
 
 SHALLOW = ["relu1_1", "relu2_1", "relu3_1"]  # reach 10 px: a 16 px margin already makes tiling exact
@@ -163,13 +163,43 @@ def test_the_gram_pass_windows_are_as_wide_as_the_backward_windows_memory_allows
 def test_tiled_stages_compute_as_their_run_revision_did(pair: tuple[Path, Path], tiny_weights: VGGWeights) -> None:
     from .conftest import run_for
 
-    options = {"weights": tiny_weights, "size": 256, "start_size": None, "tile_size": 64, "mixed_precision": True}
+    options = {"weights": tiny_weights, "size": 256, "start_size": None, "tile_size": 96, "mixed_precision": True}
     current, _ = run_for(*pair, **options)._objective(256)
     assert isinstance(current, TiledObjective)
-    assert current.low_precision and current.gram_core > current.core == 64  # revision 4
+    assert current.low_precision and current.gram_core > current.core == 96  # revisions 4 and 5
+    assert current.grid_step == grid_step(96, current.encoder.max_stride) > current.encoder.max_stride  # revision 5
     older, _ = run_for(*pair, **options, revision=3)._objective(256)  # a checkpoint of revision 3 resumes as made
     assert isinstance(older, TiledObjective)
-    assert not older.low_precision and older.gram_core == older.core == 64
+    assert not older.low_precision and older.gram_core == older.core == 96
+    fourth, _ = run_for(*pair, **options, revision=4)._objective(256)
+    assert isinstance(fourth, TiledObjective)
+    assert fourth.low_precision and older.grid_step == fourth.grid_step == fourth.encoder.max_stride
+
+
+def test_the_grid_moves_among_a_few_positions_so_windows_come_in_a_few_shapes(tiny_weights: VGGWeights) -> None:
+    """Few shapes let the heap serve each window from what the last one of its shape freed (memory stays flat)."""
+    assert [grid_step(core, 16) for core in (256, 384, 272, 96, 48, 16)] == [64, 96, 80, 32, 16, 16]
+    _, tiled, _ = _objectives(tiny_weights, margin=16, layers=SHALLOW)
+    tiled.grid_step = grid_step(tiled.core, tiled.encoder.max_stride)
+    offsets = set()
+    for seed in range(40):
+        tiled(torch.rand(1, 3, 88, 120, generator=torch.Generator().manual_seed(seed)).requires_grad_(True))
+        offsets.add(tiled.last_offset)
+    rows, cols = {y for y, _ in offsets}, {x for _, x in offsets}
+    assert 1 < len(rows) <= GRID_POSITIONS and 1 < len(cols) <= GRID_POSITIONS  # it still moves, in quarter cores
+    assert all(y % tiled.grid_step == 0 and x % tiled.grid_step == 0 for y, x in offsets)
+    with pytest.raises(ValueError, match="multiple of the stride"):
+        TiledObjective(tiled.encoder, [], [], core=32, margin=16, grid_step=6)  # windows off the pooling grid
+
+    def shapes(step: int, core: int = 256) -> set[tuple[int, int]]:  # every window a stage of 1024 x 768 can use
+        return {
+            (t.window[1] - t.window[0], t.window[3] - t.window[2])
+            for y in range(0, core, step)
+            for x in range(0, core, step)
+            for t in plan_tiles(768, 1024, core, 64, offset=(y, x))
+        }
+
+    assert len(shapes(grid_step(256, 16))) * 8 < len(shapes(16))  # 16 px steps, as revisions 2-4 moved
 
 
 def test_narrower_margins_err_only_a_little_and_the_grid_moves_with_the_image(tiny_weights: VGGWeights) -> None:

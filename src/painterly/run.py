@@ -46,7 +46,7 @@ from painterly.objective import Objective
 from painterly.optim import OptimizerSettings, auto_history_size
 from painterly.progress import WorkProgress
 from painterly.records import StepRecord
-from painterly.tiling import TiledObjective
+from painterly.tiling import TiledObjective, grid_step
 from painterly.weights import VGGWeights, default_weights, load_weights
 
 __all__ = ["Interrupted", "StyleTransferRun", "pyramid_sizes", "resolve_device", "split_iterations"]
@@ -154,10 +154,12 @@ KEEP_FREED_MARGIN = 1.5
 #: of the steps at full size, the content's detail restored on upsampling, the Gram gradient in the
 #: convolutions' dtype.  Revision 3 (issue 8): under mixed precision the Gram loss takes the
 #: bfloat16 features as they are (:func:`painterly.losses.gram_difference`), with no float32 copies.
-#: Revision 4 (this one, issue 8): tiled stages form the image's Gram matrices in wider windows
+#: Revision 4 (issue 8): tiled stages form the image's Gram matrices in wider windows
 #: (:func:`painterly.memory.gram_pass_core`) and back-propagate the features as computed (bfloat16 under mixed
-#: precision), as untiled stages do; untiled stages compute as in revision 3.
-REVISION = 4
+#: precision), as untiled stages do; untiled stages compute as in revision 3.  Revision 5 (this one, issue 8):
+#: the tiled grid moves among four positions per axis (:data:`painterly.tiling.GRID_POSITIONS`) instead of one
+#: per 16 px, so windows come in a few shapes and the heap stops growing; untiled stages compute as in revision 3.
+REVISION = 5
 
 
 def split_iterations(total: int, stages: int, final_share: float | None = FINAL_STAGE_SHARE) -> list[int]:
@@ -498,7 +500,8 @@ class StyleTransferRun:
         ]
         core = self.tile_cores[self.sizes.index(stage_size)]
         if core is not None:
-            # Revision 4: the Gram pass in wider windows, the backward pass on the features as computed.
+            # Revision 4: the Gram pass in wider windows, the backward pass on the features as computed;
+            # revision 5: a few grid positions.
             height, width = content.shape[-2:]
             gram_core = (
                 gram_pass_core(self.encoder.names, width, height, core=core, margin=self.margin)
@@ -509,6 +512,7 @@ class StyleTransferRun:
                 self.encoder, content=content, styles=[s.to(self.device) for s in styles],
                 content_layer_weights=self.content_weights, style_layer_weights=self.per_style_weights,
                 core=core, margin=self.margin, gram_core=gram_core, low_precision=self.revision >= 4,
+                grid_step=grid_step(core, self.encoder.max_stride) if self.revision >= 5 else None,
                 tv_weight=o.tv_weight, laplacian_weight=o.laplacian_weight,
                 luminance_only=o.color_control == "luminance",
             )  # fmt: skip

@@ -20,13 +20,15 @@ features and gradients equal the untiled ones; a narrower margin leaves small
 errors along core borders.  The core grid is shifted at every evaluation (by an
 offset derived from the image itself, so the objective stays a deterministic
 function of the image and a resumed run repeats an uninterrupted one), hence no
-seam stays in one place.
+seam stays in one place.  The shift takes a few positions per axis (:data:`GRID_POSITIONS`), so
+windows come in a few shapes and the memory one frees fits the next.
 """
 
 from __future__ import annotations
 
 import hashlib
 import itertools
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -37,7 +39,23 @@ from painterly.allocator import release_free_memory
 from painterly.encoder import VGGEncoder
 from painterly.losses import laplacian, times_features, total_variation
 
-__all__ = ["Tile", "TiledObjective", "plan_tiles", "tiled_features", "tiled_grams"]
+__all__ = ["GRID_POSITIONS", "Tile", "TiledObjective", "grid_step", "plan_tiles", "tiled_features", "tiled_grams"]
+
+#: Positions per axis the moving grid takes at most (run revision 5): shifts by about a quarter of a core.
+#: Every window's shape follows from the grid's position, and glibc's heap serves the next window best from blocks
+#: of the shapes it has just freed.  Shifting in steps of the deepest stride instead (16 px: 16 positions per axis
+#: for 256 px cores, as revisions 2-4 did) made hundreds of shapes, and the heap's unusable free pieces grew step
+#: by step: at 1024 px with 256 px cores an evaluation's peak rose from 0.27 to 0.6-0.7 GiB above the memory held
+#: between steps within 30 steps; with four positions it stayed at 0.27 (docs/performance.md, tiling, round 5).
+GRID_POSITIONS = 4
+
+
+def grid_step(core: int, align: int, positions: int = GRID_POSITIONS) -> int:
+    """The distance between the grid's positions: ``core / positions`` rounded up to a multiple of ``align``.
+
+    Rounded up, so the grid takes at most ``positions`` positions per axis: ``core // step`` of them.
+    """
+    return max(align, math.ceil(core / positions / align) * align)
 
 
 @dataclass(frozen=True)
@@ -177,6 +195,7 @@ class TiledObjective:
         margin: int,
         gram_core: int | None = None,
         low_precision: bool = False,
+        grid_step: int | None = None,
         tv_weight: float = 0.0,
         laplacian_weight: float = 0.0,
         laplacian_target: Tensor | None = None,
@@ -193,6 +212,11 @@ class TiledObjective:
         #: Second pass on the features as computed (bfloat16 under mixed precision) with the gradient going back
         #: in their dtype, as the untiled objective does, instead of on float32 copies (run revision 4).
         self.low_precision = low_precision
+        #: The grid's shift moves in steps of this many pixels (a multiple of the deepest stride; default that stride,
+        #: as runs before revision 5 did; runs now take :func:`grid_step`'s few positions).
+        self.grid_step = encoder.max_stride if grid_step is None else grid_step
+        if self.grid_step % encoder.max_stride:
+            raise ValueError(f"grid step {self.grid_step} is not a multiple of the stride {encoder.max_stride}")
         self.tv_weight = tv_weight
         self.laplacian_weight = laplacian_weight
         self.laplacian_target = laplacian_target
@@ -212,6 +236,7 @@ class TiledObjective:
         margin: int,
         gram_core: int | None = None,
         low_precision: bool = False,
+        grid_step: int | None = None,
         tv_weight: float = 0.0,
         laplacian_weight: float = 0.0,
         luminance_only: bool = False,
@@ -232,16 +257,17 @@ class TiledObjective:
         laplacian_target = laplacian(content).detach() if laplacian_weight else None
         return cls(
             encoder, content_terms, style_terms, core=core, margin=margin, gram_core=gram_core,
-            low_precision=low_precision, tv_weight=tv_weight, laplacian_weight=laplacian_weight,
+            low_precision=low_precision, grid_step=grid_step, tv_weight=tv_weight, laplacian_weight=laplacian_weight,
             laplacian_target=laplacian_target, luminance_only=luminance_only,
         )  # fmt: skip
 
     def _offset_for(self, image: Tensor) -> tuple[int, int]:
-        """A grid shift in multiples of the deepest stride, derived from a sparse sample of the image's pixels."""
+        """A grid shift in multiples of :attr:`grid_step`, derived from a sparse sample of the image's pixels."""
         sample = image[..., :: max(1, image.shape[-2] // 61), :: max(1, image.shape[-1] // 67)]
         digest = hashlib.blake2b(sample.detach().float().cpu().numpy().tobytes(), digest_size=8).digest()
-        align, choices = self.encoder.max_stride, max(1, self.core // self.encoder.max_stride)
-        return (digest[0] % choices) * align, (digest[1] % choices) * align
+        step = self.grid_step
+        choices = max(1, self.core // step)
+        return (digest[0] % choices) * step, (digest[1] % choices) * step
 
     def value_and_grad(self, image: Tensor) -> tuple[dict[str, Tensor], Tensor]:
         """Content and style losses of ``image`` and their sum's gradient, one window's activations alive at a time."""
