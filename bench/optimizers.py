@@ -41,6 +41,7 @@ PAIRS = {
 CONFIGS: dict[str, dict[str, object]] = {
     "lbfgs": {"optimizer": "lbfgs", "history_size": 100},  # Gatys's / Johnson's setting
     "lbfgs-h20": {"optimizer": "lbfgs", "history_size": 20},
+    "lbfgs-h50": {"optimizer": "lbfgs", "history_size": 50},
     "lbfgs-wolfe": {"optimizer": "lbfgs", "line_search": True},
     "adam-0.02": {"optimizer": "adam", "learning_rate": 0.02},
     "adam-0.05-cos": {"optimizer": "adam", "learning_rate": 0.05, "lr_decay": 0.05},

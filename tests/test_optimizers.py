@@ -104,12 +104,12 @@ def test_bad_optimiser_settings_are_refused(settings, message) -> None:
         OptimizerSettings(**settings)
 
 
-def test_automatic_history_is_what_fits_in_its_budget_between_20_and_100() -> None:
-    assert auto_history_size(512 * 384) == 100
-    assert auto_history_size(64 * 64) == 100
+def test_automatic_history_is_what_fits_in_its_budget_between_20_and_50() -> None:
+    assert auto_history_size(512 * 384) == 50
+    assert auto_history_size(64 * 64) == 50
     assert auto_history_size(4096 * 4096) == 20
     middle = auto_history_size(1024 * 768)
-    assert 20 < middle < 100 and middle * 2 * 3 * 4 * 1024 * 768 <= HISTORY_BUDGET_BYTES
+    assert 20 < middle < 50 and middle * 2 * 3 * 4 * 1024 * 768 <= HISTORY_BUDGET_BYTES
     sizes = [2**k for k in range(6, 13)]
     counts = [auto_history_size(s * s) for s in sizes]
     assert counts == sorted(counts, reverse=True), "never more pairs for a bigger image"

@@ -14,8 +14,9 @@ from painterly import OptionError, StepRecord, stylize
 from painterly.encoder import VGGEncoder
 from painterly.images import load_image, pil_to_tensor, resize_long_side
 from painterly.losses import gram_matrix
-from painterly.optim import auto_history_size
-from painterly.run import FINAL_STAGE_SHARE, StyleTransferRun
+from painterly.objective import Objective
+from painterly.optim import MAX_AUTO_HISTORY, auto_history_size
+from painterly.run import COARSE_STAGE_MIN_STRIDE, FINAL_STAGE_SHARE, StyleTransferRun
 from painterly.stylize import DEFAULT_STYLE_LAYERS, pyramid_sizes, split_iterations
 from painterly.weights import VGGWeights
 
@@ -69,12 +70,33 @@ def test_a_later_stage_starts_from_the_upsampled_result_with_the_contents_detail
     assert torch.allclose(start[:, 0], start[:, 1]) and torch.allclose(start[:, 1], start[:, 2])
 
 
+def test_coarse_stages_leave_the_fine_style_layers_to_the_last_stage(pair, tiny_weights) -> None:
+    """Texture settled at a coarse stage is blurred away by upsampling: those steps go to the coarser layers."""
+
+    def style_layers(run: StyleTransferRun, stage: int) -> list[str]:
+        objective, _ = run._objective(run.sizes[stage])
+        assert isinstance(objective, Objective)
+        return [term.layer for term in objective.terms if term.kind == "style"]
+
+    run = _run(pair, tiny_weights, size=64, start_size=32)
+    assert len(run.sizes) == 3
+    coarse = [layer for layer in DEFAULT_STYLE_LAYERS if run.encoder.stride(layer) >= COARSE_STAGE_MIN_STRIDE]
+    assert style_layers(run, 0) == style_layers(run, 1) == coarse == ["relu3_1", "relu4_1", "relu5_1"]
+    assert style_layers(run, 2) == list(DEFAULT_STYLE_LAYERS)  # the full-size stage has them all
+    kept = run._style_weights_at(run.sizes[0])[0]
+    assert all(kept[layer] == run.per_style_weights[0][layer] for layer in coarse)  # the others keep their weights
+    # A checkpoint of revision 4 resumes as it was made; a run weighting only fine layers keeps them everywhere.
+    assert style_layers(_run(pair, tiny_weights, size=64, start_size=32, revision=4), 0) == list(DEFAULT_STYLE_LAYERS)
+    fine_only = _run(pair, tiny_weights, size=64, start_size=32, style_layers=["relu1_1", "relu2_1"])
+    assert style_layers(fine_only, 0) == ["relu1_1", "relu2_1"]
+
+
 def test_unset_history_is_chosen_once_for_the_final_size_and_kept_with_the_run(tmp_path, tiny_weights) -> None:
     wide = make_image(tmp_path / "wide.png", (1024, 768), seed=4), make_image(tmp_path / "s.png", (64, 64), seed=5)
     automatic = _run(wide, tiny_weights, size=1024, check_memory=False)
     assert automatic.settings.history_size == automatic.options["history_size"] == auto_history_size(1024 * 768)
     assert automatic.settings.history_size == 28, "what fits in 512 MiB at 1024 x 768"
-    assert _run(wide, tiny_weights, size=512).settings.history_size == 100
+    assert _run(wide, tiny_weights, size=512).settings.history_size == MAX_AUTO_HISTORY
     assert _run(wide, tiny_weights, size=512, history_size=7).settings.history_size == 7
 
 

@@ -83,11 +83,16 @@ def estimate_tiled_run_bytes(
     The window term stops growing once the image is larger than a window, so beyond that the estimate grows
     only by the per-pixel buffers: the image's optimiser copies, its gradient and the content targets.
     """
-    window = _window_activation_bytes(names, min(width, core + 2 * margin), min(height, core + 2 * margin))
+    window = _window_activation_bytes(names, *_largest_window(width, height, core, margin))
     channels = vgg19_channels(tuple(content_layers))
     targets = sum(channels[layer] * (height // stride) * (width // stride) for layer, stride in content_layers.items())
     image_copies = _optimizer_image_copies(optimizer, history) + 3  # + tiled gradient, luminance view, window grad
     return int(BASE_BYTES + window + 4 * (targets + image_copies * 3 * width * height))
+
+
+def _largest_window(width: int, height: int, core: int, margin: int) -> tuple[int, int]:
+    """Width and height of the largest window of a tiled stage: a core with its margins, cut to the image."""
+    return min(width, core + 2 * margin), min(height, core + 2 * margin)
 
 
 def _window_activation_bytes(names: tuple[str, ...], width: int, height: int) -> int:
@@ -121,11 +126,10 @@ def gram_pass_core(names: tuple[str, ...], width: int, height: int, *, core: int
     window's peak (:func:`_gram_pass_window_bytes`) stays within the second pass's window term: the tiled estimate
     then bounds both passes.
     """
-    budget = _window_activation_bytes(names, min(width, core + 2 * margin), min(height, core + 2 * margin))
+    budget = _window_activation_bytes(names, *_largest_window(width, height, core, margin))
     multiple = 1
     while multiple * core < max(width, height):
-        wider = (multiple + 1) * core + 2 * margin
-        if _gram_pass_window_bytes(names, min(width, wider), min(height, wider)) > budget:
+        if _gram_pass_window_bytes(names, *_largest_window(width, height, (multiple + 1) * core, margin)) > budget:
             break
         multiple += 1
     return multiple * core

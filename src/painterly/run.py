@@ -143,6 +143,13 @@ MIN_STAGE_STEPS = 20
 #: coarse stages at this share.
 FINAL_STAGE_SHARE = 0.7
 
+#: Style layers of a smaller stride than this (``relu1_x``, ``relu2_x``) are left out of every stage but the last
+#: (run revision 5): the fine texture they settle at a coarse stage is blurred away by the upsampling after it, so
+#: those stages' steps go to the coarser layers, whose arrangement the full-size stage is slowest to move. At 512 px
+#: (240 steps, content start) the style score fell 2.4 % at the same content score (docs/performance.md, "Time to
+#: quality"). A stage keeps them where no coarser style layer is weighted.
+COARSE_STAGE_MIN_STRIDE = 4
+
 #: A run keeps what it frees for reuse only if free memory holds its estimated peak this many times over: kept
 #: blocks raise resident memory beyond the estimate (a float32 run at 1024x768: peak 3.86 GiB with them, 3.31
 #: without, estimate 3.38), and near the limit the estimate's own slack must not be spent on speed.
@@ -158,7 +165,8 @@ KEEP_FREED_MARGIN = 1.5
 #: (:func:`painterly.memory.gram_pass_core`) and back-propagate the features as computed (bfloat16 under mixed
 #: precision), as untiled stages do; untiled stages compute as in revision 3.  Revision 5 (this one, issue 8):
 #: the tiled grid moves among four positions per axis (:data:`painterly.tiling.GRID_POSITIONS`) instead of one
-#: per 16 px, so windows come in a few shapes and the heap stops growing; untiled stages compute as in revision 3.
+#: per 16 px, so windows come in a few shapes and the heap stops growing; and stages before the last leave out the
+#: fine style layers (:data:`COARSE_STAGE_MIN_STRIDE`).
 REVISION = 5
 
 
@@ -491,6 +499,18 @@ class StyleTransferRun:
             paths.append(self.o.init)
         return {str(p): file_sha256(p) for p in paths}
 
+    def _style_weights_at(self, stage_size: int) -> list[dict[str, float]]:
+        """Each style's layer weights in the stage of this size: all of them in the last stage (and before revision
+        5), else without the layers finer than :data:`COARSE_STAGE_MIN_STRIDE` where a coarser one is weighted."""
+        if self.revision < 5 or stage_size == self.sizes[-1]:
+            return self.per_style_weights
+        stages: list[dict[str, float]] = []
+        for weights in self.per_style_weights:
+            fine = {layer for layer in weights if self.encoder.stride(layer) < COARSE_STAGE_MIN_STRIDE}
+            has_coarse = any(w for layer, w in weights.items() if layer not in fine)
+            stages.append({layer: 0.0 if has_coarse and layer in fine else w for layer, w in weights.items()})
+        return stages
+
     def _objective(self, stage_size: int) -> tuple[Objective | TiledObjective, Tensor]:
         o = self.o
         content = pil_to_tensor(resize_long_side(self.working_content, stage_size)).to(self.device)
@@ -510,7 +530,7 @@ class StyleTransferRun:
             )
             tiled = TiledObjective.build(
                 self.encoder, content=content, styles=[s.to(self.device) for s in styles],
-                content_layer_weights=self.content_weights, style_layer_weights=self.per_style_weights,
+                content_layer_weights=self.content_weights, style_layer_weights=self._style_weights_at(stage_size),
                 core=core, margin=self.margin, gram_core=gram_core, low_precision=self.revision >= 4,
                 grid_step=grid_step(core, self.encoder.max_stride) if self.revision >= 5 else None,
                 tv_weight=o.tv_weight, laplacian_weight=o.laplacian_weight,
@@ -524,7 +544,7 @@ class StyleTransferRun:
             content_loss=ContentLoss(accepts_low_precision=self.revision >= 3),
             style_loss=self.style_comparison,
             content_layer_weights=self.content_weights,
-            style_layer_weights=self.per_style_weights,
+            style_layer_weights=self._style_weights_at(stage_size),
             style_blend=[1.0] * len(styles),  # folded into per_style_weights
             tv_weight=o.tv_weight,
             laplacian_weight=o.laplacian_weight,
