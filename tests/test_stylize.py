@@ -89,6 +89,16 @@ def test_coarse_stages_leave_the_fine_style_layers_to_the_last_stage(pair, tiny_
     assert style_layers(_run(pair, tiny_weights, size=64, start_size=32, revision=4), 0) == list(DEFAULT_STYLE_LAYERS)
     fine_only = _run(pair, tiny_weights, size=64, start_size=32, style_layers=["relu1_1", "relu2_1"])
     assert style_layers(fine_only, 0) == ["relu1_1", "relu2_1"]
+    # Decided for the whole run: with two styles, one on every layer and one on the fine layers only, the coarse
+    # stages match neither's fine layers (the second sits them out), and the last stage both.
+    content, style = pair
+    two = _run(
+        (content, [style, style]), tiny_weights, size=64, start_size=32, style_layer_sets=["all", "relu1_1,relu2_1"]
+    )
+    first, second = two._style_weights_at(two.sizes[0])
+    assert [layer for layer, w in first.items() if w] == coarse and not any(second.values())
+    assert two._style_weights_at(two.sizes[-1]) == two.per_style_weights and any(two.per_style_weights[1].values())
+    assert style_layers(two, 0) == coarse
 
 
 def test_unset_history_is_chosen_once_for_the_final_size_and_kept_with_the_run(tmp_path, tiny_weights) -> None:
@@ -96,7 +106,7 @@ def test_unset_history_is_chosen_once_for_the_final_size_and_kept_with_the_run(t
     automatic = _run(wide, tiny_weights, size=1024, check_memory=False)
     assert automatic.settings.history_size == automatic.options["history_size"] == auto_history_size(1024 * 768)
     assert automatic.settings.history_size == 28, "what fits in 512 MiB at 1024 x 768"
-    assert _run(wide, tiny_weights, size=512).settings.history_size == MAX_AUTO_HISTORY
+    assert _run(wide, tiny_weights, size=512).settings.history_size == MAX_AUTO_HISTORY == 50
     assert _run(wide, tiny_weights, size=512, history_size=7).settings.history_size == 7
 
 

@@ -21,7 +21,9 @@ class StepRecord:
     stage: int  #: 1-based
     stages: int
     size: tuple[int, int]  #: (width, height) of this stage
-    losses: dict[str, float]  #: "content", "style", "tv", "laplacian" (weighted, when on) and "total"
+    #: "content", "style", "tv", "laplacian" (weighted, when on) and "total". Coarse stages leave the finest style
+    #: layers out (theory.md §8.3), so "style" sums fewer layers there and steps up when the last stage begins.
+    losses: dict[str, float]
     elapsed: float  #: seconds since the optimisation began
     image: Tensor = field(repr=False)  #: current image, 1 x 3 x H x W in [0, 1]; do not modify
     evaluations: int = 1  #: objective evaluations this step (L-BFGS line search makes several)

@@ -147,7 +147,7 @@ FINAL_STAGE_SHARE = 0.7
 #: (run revision 5): the fine texture they settle at a coarse stage is blurred away by the upsampling after it, so
 #: those stages' steps go to the coarser layers, whose arrangement the full-size stage is slowest to move. At 512 px
 #: (240 steps, content start) the style score fell 2.4 % at the same content score (docs/performance.md, "Time to
-#: quality"). A stage keeps them where no coarser style layer is weighted.
+#: quality"). A stage keeps them where no style weights a coarser layer.
 COARSE_STAGE_MIN_STRIDE = 4
 
 #: A run keeps what it frees for reuse only if free memory holds its estimated peak this many times over: kept
@@ -501,15 +501,19 @@ class StyleTransferRun:
 
     def _style_weights_at(self, stage_size: int) -> list[dict[str, float]]:
         """Each style's layer weights in the stage of this size: all of them in the last stage (and before revision
-        5), else without the layers finer than :data:`COARSE_STAGE_MIN_STRIDE` where a coarser one is weighted."""
+        5), else without the layers finer than :data:`COARSE_STAGE_MIN_STRIDE`, for every style alike, where any
+        style weights a coarser layer (so a style weighting only fine layers is left out of the coarse stages)."""
         if self.revision < 5 or stage_size == self.sizes[-1]:
             return self.per_style_weights
-        stages: list[dict[str, float]] = []
-        for weights in self.per_style_weights:
-            fine = {layer for layer in weights if self.encoder.stride(layer) < COARSE_STAGE_MIN_STRIDE}
-            has_coarse = any(w for layer, w in weights.items() if layer not in fine)
-            stages.append({layer: 0.0 if has_coarse and layer in fine else w for layer, w in weights.items()})
-        return stages
+
+        def fine(layer: str) -> bool:
+            return self.encoder.stride(layer) < COARSE_STAGE_MIN_STRIDE
+
+        if not any(w for weights in self.per_style_weights for layer, w in weights.items() if not fine(layer)):
+            return self.per_style_weights
+        return [
+            {layer: 0.0 if fine(layer) else w for layer, w in weights.items()} for weights in self.per_style_weights
+        ]
 
     def _objective(self, stage_size: int) -> tuple[Objective | TiledObjective, Tensor]:
         o = self.o

@@ -96,7 +96,9 @@ def stylize(
         content: the photo (or sketch) whose layout is kept: a path or a PIL image.
         styles: one or more artworks whose style is transferred.
         size: long side of the result in pixels.
-        start_size: long side of the first coarse-to-fine stage; stages grow by sqrt(2) up to size.
+        start_size: long side of the first coarse-to-fine stage; stages grow by sqrt(2) up to size. Stages before
+            the last leave out the style layers finer than relu3_1 (their texture would be blurred away by the
+            upsampling; theory.md §8.3).
             None (or a value >= size) optimises at the final size only, as in the paper.
         iterations: optimiser steps in total over all stages; the final stage gets 70 of every 100, the coarse
             stages share the rest, each half the previous one's (so each takes about the same time), every
@@ -138,7 +140,7 @@ def stylize(
             momentum; the plain x <- x - rate * dx with momentum 0). See docs/optimizers.md.
         learning_rate: step size; default 1.0 for lbfgs, 0.02 for adam, 0.002 for gd.
         history_size: L-BFGS curvature pairs kept; each costs two image-sized buffers of memory. Unset
-            (None): as many as fit in 512 MiB at the final size, from 20 to 100 (100 at 512x384).
+            (None): as many as fit in 512 MiB at the final size, from 20 to 50 (50 up to 768x576).
         line_search: L-BFGS with a strong-Wolfe line search (steadier, several evaluations per step).
         momentum: momentum of "gd" (0 = plain gradient descent).
         lr_decay: final learning rate as a fraction of the first, reached by a cosine schedule within each

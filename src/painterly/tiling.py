@@ -44,9 +44,9 @@ __all__ = ["GRID_POSITIONS", "Tile", "TiledObjective", "grid_step", "plan_tiles"
 #: Positions per axis the moving grid takes at most (run revision 5): shifts by about a quarter of a core.
 #: Every window's shape follows from the grid's position, and glibc's heap serves the next window best from blocks
 #: of the shapes it has just freed.  Shifting in steps of the deepest stride instead (16 px: 16 positions per axis
-#: for 256 px cores, as revisions 2-4 did) made hundreds of shapes, and the heap's unusable free pieces grew step
-#: by step: at 1024 px with 256 px cores an evaluation's peak rose from 0.27 to 0.6-0.7 GiB above the memory held
-#: between steps within 30 steps; with four positions it stayed at 0.27 (docs/performance.md, tiling, round 5).
+#: for 256 px cores, as revisions 1-4 did) made hundreds of shapes, and the heap's unusable free pieces grew step
+#: by step: at 1024 px with 256 px cores an evaluation's peak rose from 0.27 to 0.55-0.7 GiB above the memory held
+#: between steps within 30 steps; with four positions it stayed at 0.24-0.33 (docs/performance.md, tiling, round 5).
 GRID_POSITIONS = 4
 
 
@@ -212,11 +212,14 @@ class TiledObjective:
         #: Second pass on the features as computed (bfloat16 under mixed precision) with the gradient going back
         #: in their dtype, as the untiled objective does, instead of on float32 copies (run revision 4).
         self.low_precision = low_precision
-        #: The grid's shift moves in steps of this many pixels (a multiple of the deepest stride; default that stride,
-        #: as runs before revision 5 did; runs now take :func:`grid_step`'s few positions).
+        #: The grid's shift moves in steps of this many pixels (a multiple of the deepest stride). The default, that
+        #: stride, is how runs before revision 5 moved it; runs of revision 5 pass :func:`grid_step`'s few positions.
         self.grid_step = encoder.max_stride if grid_step is None else grid_step
-        if self.grid_step % encoder.max_stride:
-            raise ValueError(f"grid step {self.grid_step} is not a multiple of the stride {encoder.max_stride}")
+        if self.grid_step <= 0 or self.grid_step % encoder.max_stride or self.grid_step > core:
+            raise ValueError(
+                f"grid step {self.grid_step} must be a positive multiple of the stride {encoder.max_stride} "
+                f"no larger than the core ({core})"
+            )
         self.tv_weight = tv_weight
         self.laplacian_weight = laplacian_weight
         self.laplacian_target = laplacian_target
