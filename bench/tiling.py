@@ -32,6 +32,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
 CONTENT = REPO / "examples" / "tubingen.jpg"
@@ -47,7 +48,7 @@ def _resident_gib(field: str) -> float:
     raise RuntimeError(f"no {field} in /proc/self/status")
 
 
-def _step_peaks(record: object, peaks: list[tuple[float, float]]) -> None:
+def _step_peaks(peaks: list[tuple[float, float]]) -> None:
     """After each step: its peak and the memory held now; then restart the peak count (Linux's clear_refs)."""
     peaks.append((_resident_gib("VmHWM"), _resident_gib("VmRSS")))
     Path("/proc/self/clear_refs").write_text("5")
@@ -71,7 +72,7 @@ def seam_ratio(image: object, step: int) -> float:
 
 def measure(
     size: int, steps: int, tile: int, margin: int, history: int, revision: int | None, heap: bool = False
-) -> dict[str, object]:
+) -> dict[str, Any]:
     from painterly.run import StyleTransferRun
     from painterly.stylize import default_options
     from painterly.tiling import grid_step
@@ -88,13 +89,13 @@ def measure(
     def on_step(record: object) -> None:
         stamps.append(time.perf_counter())
         if heap:
-            _step_peaks(record, peaks)
+            _step_peaks(peaks)
 
     began = time.perf_counter()
     image = StyleTransferRun(CONTENT, STYLE, options).execute(on_step=on_step)  # what stylize() runs
     wall = time.perf_counter() - began
     steps_s = [b - a for a, b in zip([began, *stamps], stamps, strict=False)]
-    return {
+    row: dict[str, Any] = {
         "size": size,
         "width": image.width,
         "height": image.height,
@@ -103,11 +104,27 @@ def measure(
         # windows (their number and sizes) set its time, so a mean over several steps is the fair figure
         "mean_step_s": sum(steps_s[1:]) / len(steps_s[1:]) if len(steps_s) > 1 else steps_s[0],
         "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-        "step_peaks": peaks,
-        # every grid position of every revision is a multiple of 16 px; revision 5's of grid_step, fewer lines
-        "seam_ratio": seam_ratio(image, 16),
-        "seam_ratio_at_grid_step": seam_ratio(image, grid_step(tile, 16)),
     }
+    if heap:  # the per-step peaks, and whether the moving grid left a seam
+        row["step_peaks"] = peaks
+        # every grid position of every revision is a multiple of 16 px; revision 5's of grid_step, fewer lines
+        row["seam_ratio"] = seam_ratio(image, 16)
+        row["seam_ratio_at_grid_step"] = seam_ratio(image, grid_step(tile, 16))
+    return row
+
+
+def _in_child(
+    args: argparse.Namespace, size: int, tile: int, revision: int | None, heap: bool = False
+) -> dict[str, Any] | str:
+    """:func:`measure` in a fresh subprocess, so its peak RSS is its own: its row, or the child's last error line."""
+    command = [sys.executable, __file__, "child", "--sizes", str(size), "--steps", str(args.steps), "--tile",
+               str(tile), "--margin", str(args.margin), "--history", str(args.history)]  # fmt: skip
+    command += ["--revision", str(revision)] if revision is not None else []
+    command += ["--heap"] if heap else []
+    done = subprocess.run(command, capture_output=True, text=True)
+    if done.returncode:
+        return done.stderr.strip().splitlines()[-1]
+    return json.loads(done.stdout.splitlines()[-1])
 
 
 def memory(args: argparse.Namespace) -> None:
@@ -123,15 +140,10 @@ def memory(args: argparse.Namespace) -> None:
     for size in args.sizes:
         modes = [("tiled", args.tile)] + ([("untiled", 0)] if args.untiled else [])
         for mode, tile in modes:
-            command = [sys.executable, __file__, "child", "--sizes", str(size), "--steps", str(args.steps),
-                       "--tile", str(tile), "--margin", str(args.margin), "--history", str(args.history)]  # fmt: skip
-            if args.revision is not None:
-                command += ["--revision", str(args.revision)]
-            done = subprocess.run(command, capture_output=True, text=True)
-            if done.returncode:
-                print(f"{size:>6} {mode:>8} failed: {done.stderr.strip().splitlines()[-1]}")
+            row = _in_child(args, size, tile, args.revision)
+            if isinstance(row, str):
+                print(f"{size:>6} {mode:>8} failed: {row}")
                 continue
-            row = json.loads(done.stdout.splitlines()[-1])
             estimate = estimate_run_bytes(names, row["width"], row["height"], history=args.history) / 2**30
             print(f"{size:>6} {row['width']:>5}x{row['height']:<5} {mode:>8} {row['wall_s']:>8.1f} "
                   f"{row['mean_step_s']:>8.1f} {row['peak_rss_mib'] / 1024:>6.2f} GiB {estimate:>13.1f} GiB",
@@ -144,14 +156,10 @@ def heap(args: argparse.Namespace) -> None:
     print(f"one tiled stage at {args.size} px: {args.tile} px cores, {args.margin} px margins, L-BFGS history "
           f"{args.history}, {args.steps} steps; per step: peak GiB / held between steps GiB")  # fmt: skip
     for revision in args.revisions:
-        command = [sys.executable, __file__, "child", "--sizes", str(args.size), "--steps", str(args.steps),
-                   "--tile", str(args.tile), "--margin", str(args.margin), "--history", str(args.history),
-                   "--revision", str(revision), "--heap"]  # fmt: skip
-        done = subprocess.run(command, capture_output=True, text=True)
-        if done.returncode:
-            print(f"revision {revision} failed: {done.stderr.strip().splitlines()[-1]}")
+        row = _in_child(args, args.size, args.tile, revision, heap=True)
+        if isinstance(row, str):
+            print(f"revision {revision} failed: {row}")
             continue
-        row = json.loads(done.stdout.splitlines()[-1])
         peaks = row["step_peaks"]
         shown = " ".join(f"{i + 1}:{p:.2f}/{h:.2f}" for i, (p, h) in enumerate(peaks) if (i + 1) % 5 == 0)
         worst = max((p - h for p, h in peaks[1:]), default=0.0)  # the first step's peak includes loading, targets

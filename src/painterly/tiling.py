@@ -269,7 +269,7 @@ class TiledObjective:
         sample = image[..., :: max(1, image.shape[-2] // 61), :: max(1, image.shape[-1] // 67)]
         digest = hashlib.blake2b(sample.detach().float().cpu().numpy().tobytes(), digest_size=8).digest()
         step = self.grid_step
-        choices = max(1, self.core // step)
+        choices = self.core // step  # at least 1: __init__ holds the step within the core
         return (digest[0] % choices) * step, (digest[1] % choices) * step
 
     def value_and_grad(self, image: Tensor) -> tuple[dict[str, Tensor], Tensor]:
