@@ -22,8 +22,12 @@ demo: weights
 	@mkdir -p out
 	$(VENV)/bin/painterly examples/tubingen.jpg examples/starry_night.jpg -o out/tubingen_starry_night.png --overwrite
 
-test: weights
+# The linters alone (no weights, no tests); `make test` runs them before pytest.
+lint: setup
 	$(VENV)/bin/ruff check src tests bench
+	$(VENV)/bin/ruff format --check src tests bench
+
+test: weights lint
 	$(PY) -m pytest -q
 
 bench: weights

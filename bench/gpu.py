@@ -34,7 +34,7 @@ import itertools
 from floor import bare_pass
 from painterly.encoder import VGGEncoder
 from painterly.images import load_image, pil_to_tensor, resize_long_side
-from painterly.run import mixed_precision_dtype
+from painterly.precision import compute_dtype, resolve_mixed_precision
 from painterly.stylize import DEFAULT_CONTENT_LAYERS, DEFAULT_STYLE_LAYERS, stylize
 from painterly.weights import default_weights
 
@@ -53,7 +53,7 @@ def _step_seconds(size: int, mixed: bool, steps: int, **options: object) -> floa
 
 def _floor_seconds(size: int, mixed: bool, steps: int) -> float:
     encoder = VGGEncoder(default_weights(), [*DEFAULT_CONTENT_LAYERS, *DEFAULT_STYLE_LAYERS]).cuda()
-    encoder.compute_dtype = mixed_precision_dtype(torch.device("cuda"), mixed)
+    encoder.compute_dtype = compute_dtype(resolve_mixed_precision(torch.device("cuda"), mixed))
     image = pil_to_tensor(resize_long_side(load_image(CONTENT).rgb, size)).cuda().requires_grad_(True)
     bare = bare_pass(encoder, image)  # bench/floor.py
     times = []

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import ctypes
 import os
+import threading
+import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -62,12 +65,14 @@ class _RecordingLibc:
 
 
 @pytest.fixture
-def recording(monkeypatch: pytest.MonkeyPatch) -> _RecordingLibc:
+def recording(monkeypatch: pytest.MonkeyPatch) -> Iterator[_RecordingLibc]:
     fake = _RecordingLibc()
     monkeypatch.setattr(allocator, "_LIBC", fake)
     for name in [name for name in os.environ if name.startswith("MALLOC_") or name == "GLIBC_TUNABLES"]:
         monkeypatch.delenv(name)
-    return fake
+    monkeypatch.setattr(allocator, "_active", 0)  # each test starts with no run inside, whatever one before left
+    yield fake
+    assert allocator._active == 0, "every run that entered has left: the next one switches on afresh"
 
 
 SWITCH_ON = [
@@ -98,6 +103,92 @@ def test_a_failing_run_still_switches_back(recording: _RecordingLibc) -> None:
     with reuse_freed_memory():  # and the count is back at zero: the next run switches on again
         pass
     assert recording.calls == (SWITCH_ON + SWITCH_BACK) * 2
+
+
+def test_a_failing_inner_run_leaves_the_outer_one_switched_on(recording: _RecordingLibc) -> None:
+    with reuse_freed_memory():
+        with pytest.raises(RuntimeError), reuse_freed_memory():
+            raise RuntimeError("the inner run failed")
+        assert recording.calls == SWITCH_ON, "the outer run still keeps freed memory"
+    assert recording.calls == SWITCH_ON + SWITCH_BACK
+
+
+def test_a_switch_that_fails_halfway_is_still_switched_back(recording: _RecordingLibc) -> None:
+    def second_call_fails(parameter: int, value: int) -> int:
+        recording.calls.append(("mallopt", parameter, value))
+        if len(recording.calls) == 2:
+            raise OSError("mallopt failed")
+        return 1
+
+    recording.mallopt = second_call_fails  # type: ignore[method-assign]
+    with pytest.raises(OSError, match="mallopt failed"), reuse_freed_memory():
+        pytest.fail("the body must not run")
+    assert recording.calls == SWITCH_ON + SWITCH_BACK
+
+
+def test_runs_on_two_threads_share_one_switch(recording: _RecordingLibc) -> None:
+    """The first thread in switches on, the last one out switches back, whichever order they leave in."""
+    entered = [threading.Event(), threading.Event()]
+    leave = [threading.Event(), threading.Event()]
+    errors: list[BaseException] = []
+
+    def run(index: int) -> None:
+        try:
+            with reuse_freed_memory() as on:
+                assert on
+                entered[index].set()
+                assert leave[index].wait(10)
+        except BaseException as error:  # handed to the main thread, which asserts
+            errors.append(error)
+
+    threads = [threading.Thread(target=run, args=(index,)) for index in (0, 1)]
+    threads[0].start()
+    assert entered[0].wait(10)
+    threads[1].start()
+    assert entered[1].wait(10)
+    assert recording.calls == SWITCH_ON, "the second run finds it switched on already"
+    leave[0].set()  # the first run leaves while the second still runs
+    threads[0].join(10)
+    assert recording.calls == SWITCH_ON, "the second run still keeps freed memory"
+    leave[1].set()
+    threads[1].join(10)
+    assert not errors and recording.calls == SWITCH_ON + SWITCH_BACK
+
+
+def test_a_second_thread_waits_until_the_switch_is_made(recording: _RecordingLibc) -> None:
+    """The count and the switch change under one lock: no run is inside before the settings are in effect."""
+    switching, finish = threading.Event(), threading.Event()
+    plain_mallopt = recording.mallopt
+
+    def slow_first_call(parameter: int, value: int) -> int:
+        if not recording.calls:
+            switching.set()
+            assert finish.wait(10)
+        return plain_mallopt(parameter, value)
+
+    recording.mallopt = slow_first_call  # type: ignore[method-assign]
+    seen_inside: list[list[tuple]] = []  # the calls made when each run got in
+    second_inside = threading.Event()
+
+    def run(first: bool) -> None:
+        with reuse_freed_memory():
+            seen_inside.append(list(recording.calls))
+            if first:  # stay until the second is in, so it finds the switch on and the order is fixed
+                second_inside.wait(10)
+            else:
+                second_inside.set()
+
+    first, second = threading.Thread(target=run, args=(True,)), threading.Thread(target=run, args=(False,))
+    first.start()
+    assert switching.wait(10)
+    second.start()
+    time.sleep(0.2)  # time enough for the second run to get in, were it not held back
+    assert seen_inside == [], "no run may be inside while the first is still switching"
+    finish.set()
+    first.join(10)
+    second.join(10)
+    assert seen_inside == [SWITCH_ON, SWITCH_ON]
+    assert recording.calls == SWITCH_ON + SWITCH_BACK
 
 
 def test_disabled_or_user_tuned_it_changes_nothing(recording: _RecordingLibc, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -150,3 +241,25 @@ def test_a_run_executes_inside_and_hands_the_memory_back_after(pair: tuple[Path,
     run.execute(on_step=lambda record: inside.append(_new_big_block_is_mapped()))
     assert inside == [False, False]
     assert _new_big_block_is_mapped()
+
+
+def test_a_library_run_has_the_settings_only_while_it_executes_even_when_it_fails(
+    pair: tuple[Path, Path], tiny_weights, recording: _RecordingLibc, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What a program using painterly as a library sees: nothing on planning, on during the steps, back after."""
+    import painterly.run
+
+    monkeypatch.setattr(painterly.run, "available_bytes", lambda device: 2**50)  # room to keep freed memory
+    run = run_for(*pair, weights=tiny_weights, size=32, iterations=3)
+    assert recording.calls == [], "planning a run changes nothing"
+    during: list[list[tuple]] = []
+
+    def failing_step(record) -> None:
+        during.append(list(recording.calls))
+        if record.step == 2:
+            raise RuntimeError("the caller's callback failed")
+
+    with pytest.raises(RuntimeError, match="callback failed"):
+        run.execute(on_step=failing_step)
+    assert during == [SWITCH_ON, SWITCH_ON]
+    assert recording.calls == SWITCH_ON + SWITCH_BACK

@@ -15,7 +15,7 @@ from .conftest import random_vgg_weights
 
 def test_returns_exactly_the_requested_layers_and_stops_at_the_deepest(tiny_weights: VGGWeights) -> None:
     encoder = VGGEncoder(tiny_weights, ["relu3_1", "relu1_1", "pool2"])
-    features = encoder(torch.rand(1, 3, 32, 32))
+    features = encoder(torch.rand(1, 3, 32, 32, generator=torch.Generator().manual_seed(0)))
     assert set(features) == {"relu1_1", "relu3_1", "pool2"}
     assert features["pool2"].shape[-2:] == (8, 8)
     assert encoder.names[-1] == "relu3_1" and len(encoder.body) == LAYER_NAMES.index("relu3_1") + 1
@@ -24,7 +24,7 @@ def test_returns_exactly_the_requested_layers_and_stops_at_the_deepest(tiny_weig
 def test_network_weights_are_frozen_and_image_gets_gradients(tiny_weights: VGGWeights) -> None:
     encoder = VGGEncoder(tiny_weights, ["relu2_1"])
     assert not any(p.requires_grad for p in encoder.parameters())
-    image = torch.rand(1, 3, 16, 16, requires_grad=True)
+    image = torch.rand(1, 3, 16, 16, generator=torch.Generator().manual_seed(1), requires_grad=True)
     encoder(image)["relu2_1"].sum().backward()
     assert image.grad is not None and image.grad.abs().sum() > 0
 
@@ -66,7 +66,7 @@ def test_max_pooling_before_an_unread_relu_changes_no_feature_and_no_gradient(ti
 
 
 def test_average_pooling_changes_pooled_features(tiny_weights: VGGWeights) -> None:
-    image = torch.rand(1, 3, 16, 16)
+    image = torch.rand(1, 3, 16, 16, generator=torch.Generator().manual_seed(2))
     max_features = VGGEncoder(tiny_weights, ["pool1"], pooling="max")(image)["pool1"]
     avg_features = VGGEncoder(tiny_weights, ["pool1"], pooling="avg")(image)["pool1"]
     assert torch.all(max_features >= avg_features - 1e-6) and not torch.allclose(max_features, avg_features)
@@ -80,7 +80,7 @@ def test_normalisation_divides_every_activation_by_its_filter_mean() -> None:
     normalised = VGGEncoder(
         VGGWeights(weights.state, weights.preprocessing, "t", means), ["relu1_2", "relu3_1", "relu5_1"]
     )
-    probe = torch.rand(1, 3, 24, 24)
+    probe = torch.rand(1, 3, 24, 24, generator=torch.Generator().manual_seed(4))
     raw_features, norm_features = raw(probe), normalised(probe)
     for layer in raw_features:
         conv = layer.replace("relu", "conv")
@@ -95,7 +95,7 @@ def test_normalisation_divides_every_activation_by_its_filter_mean() -> None:
 
 
 def test_requested_conv_outputs_are_not_overwritten_by_in_place_relu(tiny_weights: VGGWeights) -> None:
-    image = torch.rand(1, 3, 16, 16)
+    image = torch.rand(1, 3, 16, 16, generator=torch.Generator().manual_seed(5))
     both = VGGEncoder(tiny_weights, ["conv1_1", "relu1_1", "relu2_1"])(image)
     assert float(both["conv1_1"].min()) < 0, "the conv output keeps its negative values"
     assert torch.equal(both["relu1_1"], both["conv1_1"].clamp_min(0))

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import struct
+import zlib
 from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
 from painterly.errors import ImageError, OutputError
@@ -76,6 +78,73 @@ def test_modes_are_converted_to_rgb(tmp_path: Path, mode: str) -> None:
     if mode == "I;16":  # the full 16-bit range maps to the full 8-bit range
         values = np.asarray(loaded.rgb)[..., 0]
         assert values.min() <= 1 and values.max() >= 254
+
+
+#: CMYK swatches and the RGB they load as: with no ICC profile, (255 - ink) * (255 - black) / 255 per channel.
+CMYK_SWATCHES = {
+    (255, 0, 0, 0): (0, 255, 255),  # cyan
+    (0, 255, 255, 0): (255, 0, 0),  # magenta and yellow: red
+    (0, 128, 255, 0): (255, 127, 0),  # orange
+    (0, 0, 0, 128): (127, 127, 127),  # half black
+    (64, 0, 0, 64): (143, 191, 191),  # ink and black multiply
+    (0, 0, 0, 0): (255, 255, 255),  # paper
+}
+
+
+@pytest.mark.parametrize("suffix", [".tif", ".jpg"])
+def test_cmyk_colours_load_as_the_rgb_they_stand_for(tmp_path: Path, suffix: str) -> None:
+    """Not only the mode: a swapped or uninverted channel (Adobe CMYK JPEGs store inverted ink) shows in colour."""
+    picture = Image.new("CMYK", (16 * len(CMYK_SWATCHES), 16))
+    for index, cmyk in enumerate(CMYK_SWATCHES):
+        picture.paste(cmyk, (16 * index, 0, 16 * index + 16, 16))  # 16 px swatches: whole JPEG blocks
+    path = tmp_path / f"cmyk{suffix}"
+    picture.save(path, **({"quality": 95} if suffix == ".jpg" else {}))
+    with Image.open(path) as written:
+        assert written.mode == "CMYK"
+    rgb = np.asarray(load_image(path).rgb, dtype=int)
+    for index, expected in enumerate(CMYK_SWATCHES.values()):
+        swatch = rgb[4:12, 16 * index + 4 : 16 * index + 12].reshape(-1, 3)
+        assert np.abs(swatch - np.array(expected)).max() <= 2, (list(CMYK_SWATCHES)[index], swatch[0], expected)
+
+
+def _png_16bit_rgb(path: Path, samples: np.ndarray) -> Path:
+    """Write a 48-bit RGB PNG by hand (Pillow cannot write one), rows of big-endian 16-bit samples."""
+    height, width, _ = samples.shape
+    rows = b"".join(b"\0" + samples[y].astype(">u2").tobytes() for y in range(height))
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    header = struct.pack(">IIBBBBB", width, height, 16, 2, 0, 0, 0)  # 16 bits per sample, truecolour
+    chunks = chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b"")
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunks)
+    return path
+
+
+def test_sixteen_bit_grey_keeps_its_levels(tmp_path: Path) -> None:
+    """16-bit samples are scaled by 255/65535 with rounding; a dark picture stays dark (not stretched to 0-255)."""
+    levels = np.array([0, 128, 255, 1000, 32896, 65535], dtype=np.uint16)
+    path = tmp_path / "grey16.png"
+    Image.fromarray(np.tile(levels, (4, 1))).save(path)
+    with Image.open(path) as written:
+        assert written.mode == "I;16"
+    expected = np.array([0, 0, 1, 4, 128, 255])
+    rgb = np.asarray(load_image(path).rgb)
+    assert (rgb == expected[None, :, None]).all(), rgb[0]
+    dark = tmp_path / "dark16.png"
+    Image.fromarray(np.tile(np.array([0, 100, 255], dtype=np.uint16), (4, 1))).save(dark)
+    assert np.asarray(load_image(dark).rgb).max() <= 1, "values up to 255 of 65535 are nearly black"
+    tensor = pil_to_tensor(load_image(path).rgb)
+    assert torch.allclose(tensor[0, :, 0], torch.tensor(expected / 255, dtype=torch.float32).expand(3, -1))
+
+
+def test_sixteen_bit_rgb_keeps_its_colours(tmp_path: Path) -> None:
+    samples = np.array([[[65535, 0, 32896], [4660, 51400, 257], [4863, 65535, 12000]]], dtype=np.uint16)
+    path = _png_16bit_rgb(tmp_path / "rgb16.png", np.tile(samples, (3, 1, 1)))
+    rgb = np.asarray(load_image(path).rgb, dtype=int)
+    expected = samples[0] / 65535 * 255
+    assert rgb.shape == (3, 3, 3)
+    assert np.abs(rgb[1] - expected).max() < 1.0, (rgb[1], expected)  # each channel its own level, within one step
 
 
 def test_rgba_is_composited_on_white_and_alpha_kept(tmp_path: Path) -> None:

@@ -9,23 +9,11 @@ import torch
 
 from painterly import OptionError, stylize
 from painterly.encoder import VGGEncoder
-from painterly.run import mixed_precision_dtype
 from painterly.weights import VGGWeights
 
 from .conftest import run_for
 
 LAYERS = ["relu1_1", "relu2_1", "relu3_1"]
-
-
-def test_mixed_precision_by_default_only_where_the_cpu_has_bfloat16(monkeypatch: pytest.MonkeyPatch) -> None:
-    import painterly.run
-
-    cpu = torch.device("cpu")
-    for native in (False, True):
-        monkeypatch.setattr(painterly.run, "cpu_has_native_bfloat16", lambda native=native: native)
-        assert mixed_precision_dtype(cpu, None) is (torch.bfloat16 if native else None)
-        assert mixed_precision_dtype(cpu, False) is None
-        assert mixed_precision_dtype(cpu, True) is torch.bfloat16
 
 
 def test_mixed_precision_features_are_float32_and_close_and_float32_comes_back(tiny_weights: VGGWeights) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -269,10 +270,20 @@ def test_cli_blank_sketch_exits_2(files, tmp_path: Path, capsys) -> None:
 # --- real weights -----------------------------------------------------------------------------------------
 
 
-@pytest.mark.slow
-def test_colorize_beats_plain_transfer_on_lines_and_colour(real_weights) -> None:
-    """At 96 px with the real VGG-19 and Kandinsky, colorize keeps more of the lines and colours more of the paper."""
+@pytest.fixture
+def one_thread() -> Iterator[None]:
+    """torch on one thread for this test only: the thread count is process-wide, and later tests expect theirs."""
+    threads = torch.get_num_threads()
     torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
+
+
+@pytest.mark.slow
+def test_colorize_beats_plain_transfer_on_lines_and_colour(real_weights, one_thread) -> None:
+    """At 96 px with the real VGG-19 and Kandinsky, colorize keeps more of the lines and colours more of the paper."""
     page = drawing((96, 72))
     style = Image.open(REPO / "src" / "painterly" / "data" / "calibration" / "kandinsky.jpg")
     options = {"size": 96, "start_size": None, "iterations": 30, "weights": real_weights, "seed": 0}

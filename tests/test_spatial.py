@@ -80,8 +80,9 @@ def test_an_all_white_mask_gives_the_unmasked_loss_and_gradient(tiny_weights: VG
 @pytest.mark.parametrize(("height", "width"), [(37, 53), (64, 48), (17, 16)])
 def test_masks_are_carried_down_to_every_layer_shape(tiny_weights: VGGWeights, height: int, width: int) -> None:
     encoder = VGGEncoder(tiny_weights, LAYERS)
-    features = encoder(torch.rand(1, 3, height, width))
-    mask = torch.rand(1, 1, height, width)
+    generator = torch.Generator().manual_seed(3)
+    features = encoder(torch.rand(1, 3, height, width, generator=generator))
+    mask = torch.rand(1, 1, height, width, generator=generator)
     for layer in LAYERS:
         down = mask_for_layer(mask, layer)
         assert down.shape[-2:] == features[layer].shape[-2:], layer
@@ -115,11 +116,18 @@ def test_a_left_half_mask_confines_the_style_gradient_to_the_left(tiny_weights: 
     assert loss_and_grad(edited, mask)[0] == loss
 
 
-def test_an_empty_mask_leaves_no_style_term(tiny_weights: VGGWeights) -> None:
+def test_an_empty_mask_leaves_no_style_term_and_nothing_at_all_is_refused(tiny_weights: VGGWeights) -> None:
     encoder = VGGEncoder(tiny_weights, LAYERS)
-    objective = _style_objective(encoder, torch.rand(1, 3, 32, 32), LAYERS, torch.zeros(1, 1, 40, 40))
-    assert objective.terms == []
-    masked = _style_objective(encoder, torch.rand(1, 3, 32, 32), LAYERS, torch.ones(1, 1, 40, 40))
+    style = torch.full((1, 3, 32, 32), 0.5)  # its values do not matter here, only which terms exist
+    with pytest.raises(OptionError, match="no loss has anything to compare"):
+        _style_objective(encoder, style, LAYERS, torch.zeros(1, 1, 40, 40))
+    with_tv = Objective.build(
+        encoder, content=torch.zeros(1, 3, 32, 32), styles=[style], content_loss=ContentLoss(),
+        style_loss=GramLoss(), content_layer_weights={}, style_layer_weights=dict.fromkeys(LAYERS, 1.0),
+        style_blend=[1.0], tv_weight=1.0, style_masks=[torch.zeros(1, 1, 40, 40)],
+    )  # fmt: skip
+    assert with_tv.terms == []  # the empty mask's style terms are left out; smoothing alone is still a loss
+    masked = _style_objective(encoder, style, LAYERS, torch.ones(1, 1, 40, 40))
     assert all(isinstance(term.loss, GuidedGramLoss) for term in masked.terms) and len(masked.terms) == 5
 
 

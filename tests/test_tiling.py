@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from painterly import stylize
+from painterly import StepRecord, stylize
 from painterly.encoder import LAYER_NAMES, VGGEncoder
 from painterly.errors import OptionError
 from painterly.losses import ContentLoss, GramLoss
@@ -136,7 +136,8 @@ def test_a_core_is_laid_out_as_reshaping_float32_features_always_did(core_width:
     """Earlier revisions' Gram products saw this layout; the same values in the same layout round the same way."""
     from painterly.tiling import Tile, _flat_core
 
-    features = torch.rand(1, 8, 40, 48).to(torch.bfloat16).contiguous(memory_format=torch.channels_last)
+    features = torch.rand(1, 8, 40, 48, generator=torch.Generator().manual_seed(0)).to(torch.bfloat16)
+    features = features.contiguous(memory_format=torch.channels_last)
     tile = Tile(core=(8, 24, 0, core_width), window=(0, 40, 0, 48))
     before = features.float()[..., 8:24, :core_width].reshape(1, 8, -1)  # what revision 3 computed on
     now = _flat_core(features, tile, 1, torch.float32)
@@ -267,12 +268,32 @@ def test_a_tiled_run_gives_the_requested_size_and_moves_toward_the_style(
 
 
 def test_the_fast_path_tiles_the_stages_it_must_and_keeps_the_size(
-    pair: tuple[Path, Path], tiny_weights: VGGWeights
+    pair: tuple[Path, Path], tiny_weights: VGGWeights, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """Stages 96, 136 and 192 px with 128 px cores: the first fits one core and runs whole, the others in windows."""
     content, style = pair
-    image = stylize(content, style, size=192, start_size=96, iterations=6, tile_size=128,
+    evaluated: list[tuple[tuple[int, int], int]] = []  # per tiled evaluation: image shape, backward-pass windows
+    value_and_grad = TiledObjective.value_and_grad
+
+    def counting(self: TiledObjective, image: torch.Tensor) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
+        result = value_and_grad(self, image)
+        tiles = plan_tiles(*image.shape[-2:], self.core, self.margin, offset=self.last_offset,
+                           align=self.encoder.max_stride)  # fmt: skip
+        evaluated.append(((image.shape[-2], image.shape[-1]), len(tiles)))
+        return result
+
+    monkeypatch.setattr(TiledObjective, "value_and_grad", counting)
+    records: list[StepRecord] = []
+    image = stylize(content, style, size=192, start_size=96, iterations=6, tile_size=128, on_step=records.append,
                     weights=tiny_weights, style_layers=SHALLOW, content_layers=["relu2_1"])  # fmt: skip
     assert image.size == (192, 144)
+    sizes = [record.size for record in records]
+    assert set(sizes) == {(96, 72), (136, 102), (192, 144)}, "every stage ran"
+    # One tiled evaluation per L-BFGS step of the stages larger than a core, none for the 96 px one.
+    assert [shape for shape, _ in evaluated] == [(height, width) for width, height in sizes if max(width, height) > 128]
+    # The last stage is really cut: 2 x 2 cores at least, wherever the grid stands (136 px may be one core plus a
+    # sliver, which joins it, so its count depends on the grid's position).
+    assert all(windows >= 4 for shape, windows in evaluated if shape == (144, 192))
 
 
 @pytest.mark.parametrize(

@@ -4,6 +4,7 @@ The product is :func:`stylize`; see ``painterly --help`` for the same options on
 the command line.
 """
 
+from painterly._version import __version__ as __version__  # the one place it is written
 from painterly.errors import ImageError, OptionError, OutputError, PainterlyError
 from painterly.run import Interrupted
 from painterly.sketch import colorize
@@ -20,4 +21,3 @@ __all__ = [
     "resume",
     "stylize",
 ]
-__version__ = "0.1.0"

@@ -12,6 +12,15 @@ top, so after the first evaluation the same blocks are reused; on leaving, ``mal
 to the system. Elsewhere (macOS, Windows, musl), and where the user tuned malloc through the environment
 (``MALLOC_*_``, ``GLIBC_TUNABLES``), it does nothing.
 
+Library users: a program that imports painterly gets these settings only while a run executes
+(``StyleTransferRun.execute`` enters :func:`reuse_freed_memory`, so do :func:`painterly.stylize`, ``resume`` and
+``colorize``). Importing changes nothing, and when the last run leaves (finished, failed, interrupted) the
+settings go back, so the host's own allocations between runs are served as glibc serves them by default. glibc
+has no call that reads its parameters, so "back" means fixed values (``AFTER_*`` below: where glibc's own
+tuning takes them once the process has freed a large block, which it then no longer adjusts), not whatever the
+host set with its own ``mallopt``; a host that tunes malloc should do it through the environment, which this
+module then leaves alone.
+
 Limits: the switch is process-wide, so a run that would not qualify (tiled, or short of memory) still keeps freed
 memory while a qualifying one runs beside it in the same process; and threads other than the main one allocate
 from their own glibc arenas, which still map blocks above 64 MiB afresh, so a run on a worker thread gains less.
@@ -82,10 +91,12 @@ def release_free_memory() -> None:
 def reuse_freed_memory(enabled: bool = True) -> Iterator[bool]:
     """While inside, freed memory stays in the process for reuse; yields whether that is in effect.
 
-    Nested and concurrent uses (several runs in one process) share one switch: the settings change when the
-    first enters and are restored when the last leaves. The price is resident memory: what a step frees is
-    not returned until the run ends, and the heap keeps pieces of it (a float32 run at 1024x768 peaked at 3.86
-    against 3.31 GiB; in bfloat16 at the same 2.74 GiB).
+    Nested and concurrent uses (several runs in one process, on any threads) share one switch under a lock: the
+    settings change when the first enters and are restored when the last leaves, also when it leaves by an
+    exception, so a program using painterly as a library has them only while a run lasts (the module's docstring
+    says what "restored" means). The price is resident memory: what a step frees is not returned until the run
+    ends, and the heap keeps pieces of it (a float32 run at 1024x768 peaked at 3.86 against 3.31 GiB; in bfloat16
+    at the same 2.74 GiB).
     """
     global _active
     libc = _LIBC if enabled and not _user_tuned_malloc() else None
@@ -95,11 +106,12 @@ def reuse_freed_memory(enabled: bool = True) -> Iterator[bool]:
     entered = False
     try:
         with _lock:
-            if _active == 0:
-                libc.mallopt(M_MMAP_MAX, 0)
-                libc.mallopt(M_TRIM_THRESHOLD, RUN_TRIM_THRESHOLD)
+            # Counted before switching, so that a switch failing halfway is still switched back in ``finally``.
             _active += 1
             entered = True
+            if _active == 1:
+                libc.mallopt(M_MMAP_MAX, 0)
+                libc.mallopt(M_TRIM_THRESHOLD, RUN_TRIM_THRESHOLD)
         yield True
     finally:
         if entered:

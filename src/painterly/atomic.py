@@ -14,6 +14,8 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import BinaryIO
 
+from painterly.errors import OutputError
+
 
 @contextlib.contextmanager
 def atomic_open(path: Path | str) -> Iterator[BinaryIO]:
@@ -42,3 +44,24 @@ def atomic_write_with(path: Path | str, writer: Callable[[BinaryIO], None]) -> N
     """Let ``writer`` fill the file (e.g. ``PIL.Image.save``) and publish it atomically."""
     with atomic_open(path) as handle:
         writer(handle)
+
+
+def check_writable(path: Path | str, what: str) -> Path:
+    """Fail before any computation if a file could not be written at ``path`` (``what`` names it in the error).
+
+    Output paths are checked when a run starts, not when it first writes: a run that could not save its
+    checkpoint or trace would otherwise be found out only at Ctrl-C or after hours of work.
+    """
+    path = Path(path)
+    if path.is_dir():
+        raise OutputError(f"{what} {path}: is a directory; give a file name")
+    parent = path.parent if str(path.parent) else Path(".")
+    if not parent.is_dir():
+        raise OutputError(f"{what} {path}: directory {parent} does not exist")
+    try:  # a real file, not os.access: root passes every mode check, but not a read-only or virtual filesystem
+        fd, probe = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=parent)
+    except OSError as error:
+        raise OutputError(f"{what} {path}: directory {parent} is not writable ({error.strerror})") from None
+    os.close(fd)
+    os.unlink(probe)
+    return path

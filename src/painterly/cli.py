@@ -24,7 +24,8 @@ from typing import Any
 
 from PIL import Image
 
-from painterly.errors import PainterlyError
+from painterly.atomic import check_writable
+from painterly.errors import OutputError, PainterlyError
 from painterly.records import StepRecord
 
 __all__ = ["api_options", "build_parser", "main"]
@@ -260,7 +261,9 @@ def _run_and_save(start: Callable[..., Image.Image], cli: dict[str, Any]) -> int
     from painterly.run import Interrupted
 
     output = Path(cli["output"])
-    trace = open(cli["trace"], "a") if cli.get("trace") else None  # noqa: SIM115 - closed in finally
+    # A resumed run continues its trace; a new one starts it (an existing file was refused unless --overwrite).
+    mode = "a" if cli.get("resumed") else "w"
+    trace = open(cli["trace"], mode) if cli.get("trace") else None  # noqa: SIM115 - closed in finally
 
     def on_step(record: StepRecord) -> None:
         if cli["save_every"] and record.step % cli["save_every"] == 0:
@@ -272,6 +275,7 @@ def _run_and_save(start: Callable[..., Image.Image], cli: dict[str, Any]) -> int
                 "size": record.size,
                 "seconds": round(record.elapsed, 4),
                 "evaluations": record.evaluations,
+                "precision": record.precision,
                 **record.losses,
             }
             trace.write(json.dumps(row) + "\n")
@@ -300,20 +304,53 @@ def _run_and_save(start: Callable[..., Image.Image], cli: dict[str, Any]) -> int
     return 0
 
 
+def _files_a_run_writes(output: Path, *, iterations: int, save_every: int) -> list[Path]:
+    """Every file beside the output that a run may write: the partial and last-good images and the step images."""
+    steps = range(save_every, iterations + 1, save_every) if save_every > 0 else range(0)
+    return [_sibling(output, "partial"), _sibling(output, "last-good"),
+            *(_sibling(output, f"step{step:04d}") for step in steps)]  # fmt: skip
+
+
+def _refuse_existing(files: Sequence[Path], checkpoint: Path | None) -> None:
+    """A new run may replace no existing file without --overwrite (a resumed run may replace its own)."""
+    if checkpoint is not None and checkpoint.exists():
+        raise OutputError(
+            f"checkpoint {checkpoint}: exists, left by an earlier stopped run; continue it with "
+            f"`painterly resume {checkpoint}`, or pass --overwrite to start afresh"
+        )
+    existing = [path for path in files if path.exists()]
+    if existing:
+        more = f" and {len(existing) - 1} more" if len(existing) > 1 else ""
+        raise OutputError(
+            f"{existing[0]}{more}: would be replaced by this run's files; move them away or pass --overwrite"
+        )
+
+
 def _output_settings(
-    parser: argparse.ArgumentParser, args: argparse.Namespace, source: Path, styles: Sequence[Path]
+    parser: argparse.ArgumentParser,
+    args: argparse.Namespace,
+    source: Path,
+    styles: Sequence[Path],
+    checkpoint: Path | None = None,
 ) -> dict[str, Any]:
-    """Check the output options before any work and gather what ``_run_and_save`` needs."""
+    """Check every path the run will write before any work, and gather what ``_run_and_save`` needs."""
     from painterly.images import check_output_path
 
     if args.save_every < 0:
         parser.error(f"--save-every must be 0 (off) or positive, not {args.save_every}")
     output: Path = args.output or _default_output(source, styles)
     check_output_path(output, overwrite=args.overwrite, inputs=(source, *styles))
+    if args.trace is not None:
+        check_writable(args.trace, "trace file")
+    if checkpoint is not None:
+        check_writable(checkpoint, "checkpoint")
+    if not args.overwrite:
+        siblings = _files_a_run_writes(output, iterations=args.iterations, save_every=args.save_every)
+        _refuse_existing([*siblings, *([args.trace] if args.trace else [])], checkpoint)
     # absolute: a checkpoint carries these, and `painterly resume` may run from another directory
     return {"output": str(output.resolve()), "overwrite": args.overwrite, "save_every": args.save_every,
             "trace": str(args.trace.resolve()) if args.trace else None, "quiet": args.quiet,
-            "checkpoint": None}  # fmt: skip
+            "checkpoint": str(checkpoint.resolve()) if checkpoint is not None else None}  # fmt: skip
 
 
 def _stylize_command(argv: list[str]) -> int:
@@ -321,14 +358,15 @@ def _stylize_command(argv: list[str]) -> int:
 
     parser = build_parser()
     args = parser.parse_args(argv)
-    cli = _output_settings(parser, args, args.content, args.styles)
+    output: Path = args.output or _default_output(args.content, args.styles)
+    # The CLI always keeps a checkpoint (beside the output unless --checkpoint names one), so Ctrl-C never loses a run.
+    checkpoint = Path(args.checkpoint) if args.checkpoint is not None else output.with_name(output.name + ".ckpt")
+    cli = _output_settings(parser, args, args.content, args.styles, checkpoint)
     api_kwargs = {name: getattr(args, name) for name in _api_names()}
-    if api_kwargs["checkpoint"] is None:  # the CLI always keeps a checkpoint, so Ctrl-C never loses a run
-        api_kwargs["checkpoint"] = cli["output"] + ".ckpt"
-    cli["checkpoint"] = api_kwargs["checkpoint"]
+    api_kwargs["checkpoint"] = cli["checkpoint"]
 
     def start(**runtime: Any) -> Image.Image:
-        return stylize(args.content, args.styles, **api_kwargs, **runtime)
+        return stylize(args.content, args.styles, **api_kwargs, checkpoint_extra=cli, **runtime)
 
     return _run_and_save(start, cli)
 
@@ -360,7 +398,7 @@ def _resume_command(argv: list[str]) -> int:
     cli = dict(state.extra) or {"output": str(_output_for_api_checkpoint(args.checkpoint)), "save_every": 0,
                                 "trace": None}  # fmt: skip
     cli.update(quiet=args.quiet, overwrite=args.overwrite or cli.get("overwrite", False),
-               checkpoint=str(args.checkpoint.resolve()))  # fmt: skip
+               checkpoint=str(args.checkpoint.resolve()), resumed=True)  # fmt: skip
     check_output_path(Path(cli["output"]), overwrite=cli["overwrite"])
     state.extra = cli
 

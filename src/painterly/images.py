@@ -10,7 +10,6 @@ existing file unless asked to.
 from __future__ import annotations
 
 import io
-import os
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,7 +19,7 @@ import torch
 from PIL import Image, ImageCms, ImageOps, UnidentifiedImageError
 from torch import Tensor
 
-from painterly.atomic import atomic_write_with
+from painterly.atomic import atomic_write_with, check_writable
 from painterly.errors import ImageError, OutputError
 
 __all__ = [
@@ -210,11 +209,7 @@ def check_output_path(path: Path | str, *, overwrite: bool = False, inputs: tupl
     for source in inputs:
         if path.resolve() == source.resolve():
             raise OutputError(f"output {path}: is one of the input images; choose another output name")
-    parent = path.parent if str(path.parent) else Path(".")
-    if not parent.is_dir():
-        raise OutputError(f"output {path}: directory {parent} does not exist")
-    if not os.access(parent, os.W_OK):
-        raise OutputError(f"output {path}: directory {parent} is not writable")
+    check_writable(path, "output")
     if path.exists() and not overwrite:
         raise OutputError(f"output {path}: file exists; pass --overwrite to replace it")
     return path

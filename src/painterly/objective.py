@@ -19,6 +19,7 @@ from torch import Tensor
 
 from painterly.control import mask_for_layer
 from painterly.encoder import VGGEncoder
+from painterly.errors import OptionError
 from painterly.losses import GuidedGramLoss, LayerLoss, is_low_precision, laplacian, total_variation
 
 __all__ = ["NormalizeGradient", "Objective", "Term"]
@@ -126,6 +127,12 @@ class Objective:
                         target = loss.prepare(style_features[layer])
                         terms.append(Term("style", layer, weight * blend, loss, target))
                 del style_features
+        if not terms and not tv_weight and not laplacian_weight:
+            height, width = content.shape[-2:]
+            raise OptionError(
+                f"at {width}x{height} px no loss has anything to compare (the content weight is 0 and every style "
+                "mask vanishes at this size); use larger mask regions, a positive content weight or --start-size none"
+            )
         laplacian_target = laplacian(content).detach() if laplacian_weight else None
         objective = cls(encoder, terms, tv_weight, laplacian_weight, laplacian_target)
         objective.luminance_only = luminance_only

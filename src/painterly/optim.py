@@ -8,8 +8,9 @@ any two iterations whatever the optimiser.  ``docs/optimizers.md`` compares them
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 import torch
 from torch import Tensor
@@ -18,11 +19,14 @@ from painterly.errors import OptionError
 
 __all__ = [
     "DEFAULT_LEARNING_RATES",
+    "OPTIMIZER_OPTIONS",
     "OptimizerName",
     "OptimizerSettings",
     "auto_history_size",
+    "check_optimizer_options",
     "learning_rate_at",
     "make_optimizer",
+    "unused_optimizer_options",
 ]
 
 OptimizerName = Literal["lbfgs", "adam", "gd"]
@@ -30,6 +34,34 @@ OptimizerName = Literal["lbfgs", "adam", "gd"]
 #: Learning rates on the [0, 1] image scale.  L-BFGS's 1.0 is a full quasi-Newton step; gradient
 #: descent's rate multiplies the raw gradient, whose scale depends on the loss weights.
 DEFAULT_LEARNING_RATES: dict[str, float] = {"lbfgs": 1.0, "adam": 0.02, "gd": 0.002}
+
+
+#: Options that only some optimisers read, with the optimisers that read them (the learning rate, its decay and
+#: iterate averaging act on every optimiser). Given for another optimiser, they would be silently ignored.
+OPTIMIZER_OPTIONS: dict[str, tuple[str, ...]] = {"history_size": ("lbfgs",), "line_search": ("lbfgs",),
+                                                 "momentum": ("gd",)}  # fmt: skip
+#: Momentum of "gd" when none is given.
+DEFAULT_MOMENTUM = 0.9
+
+
+def unused_optimizer_options(options: Mapping[str, Any]) -> list[str]:
+    """The optimiser-specific options set (not None, not False) for an optimiser that does not read them."""
+    optimizer = options.get("optimizer", "lbfgs")
+    return [
+        name
+        for name, readers in OPTIMIZER_OPTIONS.items()
+        if options.get(name) not in (None, False) and optimizer not in readers
+    ]
+
+
+def check_optimizer_options(options: Mapping[str, Any]) -> None:
+    """Refuse an option the chosen optimiser would ignore, naming the optimiser that uses it."""
+    for name in unused_optimizer_options(options):
+        readers = " or ".join(f"--optimizer {reader}" for reader in OPTIMIZER_OPTIONS[name])
+        raise OptionError(
+            f"{name.replace('_', ' ')} is not used by the {options.get('optimizer', 'lbfgs')} optimizer, only with "
+            f"{readers}; leave --{name.replace('_', '-')} out or choose that optimizer"
+        )
 
 
 @dataclass(frozen=True)
@@ -40,7 +72,7 @@ class OptimizerSettings:
     learning_rate: float | None = None  #: None: DEFAULT_LEARNING_RATES[name]
     history_size: int = 20  #: L-BFGS curvature pairs kept (memory: 2 image copies each); runs pass auto_history_size's
     line_search: bool = False  #: L-BFGS strong-Wolfe line search (several evaluations per step)
-    momentum: float = 0.9  #: gradient descent momentum (0 = the plain x <- x - rate * dx)
+    momentum: float = DEFAULT_MOMENTUM  #: gradient descent momentum (0 = the plain x <- x - rate * dx)
     lr_decay: float = 1.0  #: final rate as a fraction of the first (cosine schedule); 1 = constant
     average: float = 0.0  #: decay of a running (exponential) average of iterates returned instead; 0 = off
 

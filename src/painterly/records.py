@@ -27,6 +27,7 @@ class StepRecord:
     elapsed: float  #: seconds since the optimisation began
     image: Tensor = field(repr=False)  #: current image, 1 x 3 x H x W in [0, 1]; do not modify
     evaluations: int = 1  #: objective evaluations this step (L-BFGS line search makes several)
+    precision: str = "float32"  #: what the network computes in: "float32" or "bfloat16" (mixed precision)
 
     def to_pil(self) -> Image.Image:
         return tensor_to_pil(self.image)

@@ -27,6 +27,7 @@ from PIL import Image
 from torch import Tensor
 
 from painterly.allocator import reuse_freed_memory
+from painterly.atomic import check_writable
 from painterly.checkpoint import Checkpoint, file_sha256, save_checkpoint
 from painterly.color import gray_to_rgb, luminance, prepare_color_inputs, restore_colors
 from painterly.control import per_style_layer_weights, resize_mask
@@ -43,7 +44,8 @@ from painterly.memory import (
     largest_size_within,
 )
 from painterly.objective import Objective
-from painterly.optim import OptimizerSettings, auto_history_size
+from painterly.optim import DEFAULT_MOMENTUM, OptimizerSettings, auto_history_size, check_optimizer_options
+from painterly.precision import compute_dtype, resolve_mixed_precision
 from painterly.progress import WorkProgress
 from painterly.records import StepRecord
 from painterly.tiling import TiledObjective, grid_step
@@ -84,36 +86,6 @@ def resolve_device(device: str) -> torch.device:
     if resolved.type == "cuda" and not torch.cuda.is_available():
         raise OptionError("device cuda was requested but PyTorch sees no CUDA GPU here; use --device cpu")
     return resolved
-
-
-def cpu_has_native_bfloat16() -> bool:
-    """Whether this CPU computes bfloat16 in hardware (AVX-512 BF16 or AMX), where oneDNN runs it about twice as fast.
-
-    Uses PyTorch's own CPU feature probes (private; absent in some versions, then False).
-    """
-    probes = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")
-    return any(bool(getattr(torch.cpu, probe, lambda: False)()) for probe in probes)
-
-
-def mixed_precision_dtype(device: torch.device, requested: bool | None) -> torch.dtype | None:
-    """The dtype the encoder computes in: bfloat16, or None (float32).
-
-    Unset (None) means bfloat16 where the hardware computes it natively: CUDA GPUs with bfloat16, and CPUs with
-    AVX-512 BF16 or AMX (measured on such a CPU: 0.44 against 0.82 s per step at 512 px, equal scores under
-    bench/scorer.py after 200 steps; docs/performance.md). float16 is never used: without loss scaling the
-    small feature gradients of large images (about :math:`2w/(CM)`, 1e-7 at 1000 px) would underflow in its
-    backward pass, so a GPU without bfloat16 runs float32.
-    """
-    if requested is None:
-        requested = (device.type == "cuda" and torch.cuda.is_bf16_supported()) or (
-            device.type == "cpu" and cpu_has_native_bfloat16()
-        )
-    if not requested:
-        return None
-    if device.type == "cuda" and not torch.cuda.is_bf16_supported():
-        log.warning("this GPU has no bfloat16 support; running in float32 (float16 would lose small gradients)")
-        return None
-    return torch.bfloat16
 
 
 def pyramid_sizes(size: int, start_size: int | None, factor: float = math.sqrt(2)) -> list[int]:
@@ -309,6 +281,7 @@ class StyleTransferRun:
         self.mask_images = (
             None if o.style_masks is None else [_load(m, "style mask", o.max_pixels).rgb for m in o.style_masks]
         )
+        self._check_masks_cover_something()
         for mask in self.mask_images or []:
             if abs(math.log(mask.width * self.content.rgb.height / (mask.height * self.content.rgb.width))) > 0.02:
                 log.warning(f"a style mask is {mask.width}x{mask.height}, not the content's shape; it is stretched")
@@ -316,7 +289,10 @@ class StyleTransferRun:
         vgg = vgg or default_weights()
         self.encoder = VGGEncoder(vgg, [*self.content_weights, *self.style_weights], pooling=o.pooling)
         self.encoder = self.encoder.to(self.device)
-        self.encoder.compute_dtype = mixed_precision_dtype(self.device, o.mixed_precision)
+        # Decided once (measured on CPUs, painterly.precision) and kept in the options, so in the checkpoint and
+        # the trace: a resumed run computes in the precision it began with.
+        self.options["mixed_precision"] = resolve_mixed_precision(self.device, o.mixed_precision)
+        self.encoder.compute_dtype = compute_dtype(self.options["mixed_precision"])
         self.revision: int = self.options.setdefault("revision", REVISION)  # a checkpoint brings its own
         if self.revision not in range(1, REVISION + 1):
             raise OptionError(f"this checkpoint was made by a newer painterly (revision {self.revision}); upgrade")
@@ -332,11 +308,14 @@ class StyleTransferRun:
         self.sizes = self.sizes[-o.iterations :]  # fewer steps than stages: keep the finest stages only
         final_share = FINAL_STAGE_SHARE if self.revision >= 2 else None
         self.steps_per_stage = split_iterations(o.iterations, len(self.sizes), final_share)
-        if o.history_size is None:  # decided once, kept in the options (so in a checkpoint)
-            self.options["history_size"] = auto_history_size(math.prod(self._stage_shape(self.sizes[-1])))
+        history = o.history_size
+        if history is None:
+            history = auto_history_size(math.prod(self._stage_shape(self.sizes[-1])))
+            if o.optimizer == "lbfgs":  # decided once, kept in the options (so in a checkpoint)
+                self.options["history_size"] = history
         self.settings = OptimizerSettings(
-            name=o.optimizer, learning_rate=o.learning_rate, history_size=self.options["history_size"],
-            line_search=o.line_search, momentum=o.momentum, lr_decay=o.lr_decay, average=o.average,
+            name=o.optimizer, learning_rate=o.learning_rate, history_size=history, line_search=o.line_search,
+            momentum=DEFAULT_MOMENTUM if o.momentum is None else o.momentum, lr_decay=o.lr_decay, average=o.average,
         )  # fmt: skip
         # The tiling plan is decided once and kept in the options (so in a checkpoint): a resumed run tiles exactly
         # the stages the interrupted one did, whatever memory is free when it resumes.
@@ -392,10 +371,31 @@ class StyleTransferRun:
             raise OptionError(f"tiling cannot be used with {self._tiling_unsupported()}; leave --tile-size unset")
         if o.init not in ("content", "noise") and not Path(o.init).exists():
             raise OptionError(f"init must be 'content', 'noise' or an existing image file, not {o.init!r}")
+        check_optimizer_options(self.options)
+        style_total = sum(w for weights in self.per_style_weights for w in weights.values())
+        if not any(self.content_weights.values()) and not style_total:
+            raise OptionError(
+                "the content and style losses both have zero weight, so there is nothing to paint towards; "
+                "give --content-weight or --style-weight (and their layer weights) a positive value"
+            )
         if o.checkpoint is not None:
+            check_writable(Path(o.checkpoint), "checkpoint")
             sources = [self.content_source, *self.style_sources, *(o.style_masks or [])]
             if any(isinstance(s, Image.Image) for s in sources) or isinstance(o.weights, VGGWeights):
                 raise OptionError("checkpoints need image files and a weights file (or the default), not objects")
+
+    def _check_masks_cover_something(self) -> None:
+        """A black mask leaves its style out; with every mask black and no content loss nothing is left to paint."""
+        if self.mask_images is None:
+            return
+        empty = [index for index, mask in enumerate(self.mask_images, 1) if mask.convert("L").getextrema()[1] == 0]
+        if len(empty) == len(self.mask_images) and not any(self.content_weights.values()):
+            raise OptionError(
+                "every style mask is black (covers nothing) and the content weight is 0, so there is nothing to "
+                "paint towards; paint white where each style should go, or give --content-weight a positive value"
+            )
+        for index in empty:
+            log.warning(f"style mask {index} is black everywhere, so style image {index} is not used")
 
     def _tiling_unsupported(self) -> str:
         """What in the settings tiling cannot do (an empty string when it can do them all)."""
@@ -633,20 +633,27 @@ class StyleTransferRun:
         first_stage = resume_from.stage if resume_from is not None else 0
         step = resume_from.step if resume_from is not None else 0
         bar = WorkProgress(plan, done=step) if progress else None
+        precision = "bfloat16" if self.options["mixed_precision"] else "float32"
         offset = resume_from.elapsed if resume_from is not None else 0.0
         started = time.perf_counter()
         image: Tensor | None = None  # the previous stage's result (a resumed stage starts from its saved state)
         previous_content: Tensor | None = None  # and the content at its size
 
-        def save(stage_index: int, stage_done: int, state: dict[str, Any]) -> None:
+        def save(stage_index: int, stage_done: int, state: dict[str, Any]) -> bool:
+            """Write the checkpoint; a failure (disk full, folder removed) is reported, never loses the run."""
             assert checkpoint_path is not None and hashes is not None
-            save_checkpoint(checkpoint_path, Checkpoint(
-                config={**self.options, "content": str(self.content_source),
-                        "styles": [str(s) for s in self.style_sources]},
-                input_hashes=hashes, stage=stage_index, stage_steps_done=stage_done, step=step,
-                optimizer_state=state,
-                elapsed=offset + time.perf_counter() - started, extra=dict(extra or {}),
-            ))  # fmt: skip
+            try:
+                save_checkpoint(checkpoint_path, Checkpoint(
+                    config={**self.options, "content": str(self.content_source),
+                            "styles": [str(s) for s in self.style_sources]},
+                    input_hashes=hashes, stage=stage_index, stage_steps_done=stage_done, step=step,
+                    optimizer_state=state,
+                    elapsed=offset + time.perf_counter() - started, extra=dict(extra or {}),
+                ))  # fmt: skip
+            except OSError as error:
+                log.error(f"could not write the checkpoint {checkpoint_path}: {error}")
+                return False
+            return True
 
         try:
             for index in range(first_stage, len(self.sizes)):
@@ -676,7 +683,7 @@ class StyleTransferRun:
                     record = StepRecord(
                         step=step, total_steps=total_steps, stage=stage, stages=len(self.sizes), size=size,
                         losses=info.losses, elapsed=offset + time.perf_counter() - started, image=info.image,
-                        evaluations=info.evaluations,
+                        evaluations=info.evaluations, precision=precision,
                     )  # fmt: skip
                     if bar is not None:
                         bar.update(record)
@@ -693,9 +700,8 @@ class StyleTransferRun:
                 image = result.image
                 del objective
                 if result.stopped:
-                    if checkpoint_path is not None:
-                        save(index, result.steps_done, result.state)
-                    raise Interrupted(step, self._finish(image), checkpoint_path)
+                    saved = checkpoint_path is not None and save(index, result.steps_done, result.state)
+                    raise Interrupted(step, self._finish(image), checkpoint_path if saved else None)
         finally:
             if bar is not None:
                 bar.close()

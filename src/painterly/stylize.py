@@ -19,7 +19,8 @@ from painterly.checkpoint import Checkpoint, load_checkpoint
 from painterly.color import ColorControl
 from painterly.encoder import Pooling
 from painterly.images import DEFAULT_MAX_PIXELS
-from painterly.optim import OptimizerName
+from painterly.optim import OptimizerName, unused_optimizer_options
+from painterly.precision import flag_rule
 from painterly.records import StepRecord
 from painterly.run import Interrupted, StyleTransferRun, pyramid_sizes, resolve_device, split_iterations
 from painterly.weights import VGGWeights
@@ -71,7 +72,7 @@ def stylize(
     learning_rate: float | None = None,
     history_size: int | None = None,
     line_search: bool = False,
-    momentum: float = 0.9,
+    momentum: float | None = None,
     lr_decay: float = 1.0,
     average: float = 0.0,
     normalize_gradients: bool = False,
@@ -89,6 +90,7 @@ def stylize(
     progress: bool = False,
     on_step: Callable[[StepRecord], None] | None = None,
     should_stop: Callable[[], bool] | None = None,
+    checkpoint_extra: dict[str, Any] | None = None,
 ) -> Image.Image:
     """Paint ``content`` in the style of ``styles`` (Gatys, Ecker & Bethge 2015).
 
@@ -140,9 +142,9 @@ def stylize(
             momentum; the plain x <- x - rate * dx with momentum 0). See docs/optimizers.md.
         learning_rate: step size; default 1.0 for lbfgs, 0.02 for adam, 0.002 for gd.
         history_size: L-BFGS curvature pairs kept; each costs two image-sized buffers of memory. Unset
-            (None): as many as fit in 512 MiB at the final size, from 20 to 50 (50 up to 768x576).
-        line_search: L-BFGS with a strong-Wolfe line search (steadier, several evaluations per step).
-        momentum: momentum of "gd" (0 = plain gradient descent).
+            (None): as many as fit in 512 MiB at the final size, from 20 to 50 (50 up to 768x576). L-BFGS only.
+        line_search: L-BFGS with a strong-Wolfe line search (steadier, several evaluations per step). L-BFGS only.
+        momentum: momentum of "gd" (0 = plain gradient descent; unset: 0.9). "gd" only.
         lr_decay: final learning rate as a fraction of the first, reached by a cosine schedule within each
             stage (1 = constant).
         average: decay of a running average of the iterates, returned instead of the last iterate
@@ -151,12 +153,14 @@ def stylize(
             equally (Johnson's -normalize_gradients); weights then act per layer, not per loss scale.
         pooling: "max" (standard VGG) or "avg" (the paper's suggestion; smoother gradients).
         seed: random seed for the noise initialisation and any random choice.
-        device: "auto", "cpu", "cuda" or "mps".
+        device: "auto", "cpu", "cuda" or "mps" ("auto" picks a GPU when present; no GPU run has been tested yet).
         mixed_precision: run the network's convolutions in bfloat16 (the Gram and content losses take their
             bfloat16 features with float32 accumulation) while loss values and the image stay float32: about
-            twice as fast at equal quality where the hardware has bfloat16. Unset (None): on
-            for CUDA GPUs with bfloat16 and CPUs with AVX-512 BF16 or AMX, off elsewhere (emulated bfloat16
-            is slower). Results differ in detail from float32 runs, not in quality.
+            twice as fast at equal quality on hardware that computes bfloat16 well, slower on some CPUs that
+            have it. Unset (None): on for CUDA GPUs with bfloat16; on a CPU with bfloat16 instructions, on only
+            if a short probe (about 2 s, run once and cached per CPU model, torch version and thread count)
+            measures it at least 1.1 times faster than float32; off elsewhere. The choice is kept in the
+            checkpoint and the trace. Results differ in detail from float32 runs, not in quality.
         weights: VGG-19 weights file (default: the cached Caffe VGG-19, fetched on first use).
         max_pixels: refuse input images with more pixels than this (decompression-bomb guard).
         check_memory: estimate the memory the run needs first and refuse, naming the largest size that
@@ -177,13 +181,15 @@ def stylize(
         on_step: called with a StepRecord after every optimiser step.
         should_stop: polled between steps; when it returns True the run saves its checkpoint (if any)
             and raises painterly.Interrupted carrying the image so far.
+        checkpoint_extra: the caller's own data, stored with the checkpoint and kept by resume() (the CLI keeps
+            its output, trace and --save-every settings there, so a resumed run writes where this one would).
 
     Returns:
         The stylized image (RGB; RGBA when the content had transparency, with the content's alpha).
     """
     options = {name: value for name, value in locals().items() if name not in RUNTIME_ARGUMENTS}
     return StyleTransferRun(content, styles, options).execute(
-        progress=progress, on_step=on_step, should_stop=should_stop
+        progress=progress, on_step=on_step, should_stop=should_stop, extra=checkpoint_extra
     )
 
 
@@ -192,7 +198,7 @@ def stylize(
 LEGACY_DEFAULTS: dict[str, Any] = {"tile_size": 0, "mixed_precision": False, "revision": 1}
 
 #: stylize() arguments that say how to run, not what to compute: not stored in a checkpoint, not CLI options.
-RUNTIME_ARGUMENTS = frozenset({"content", "styles", "progress", "on_step", "should_stop"})
+RUNTIME_ARGUMENTS = frozenset({"content", "styles", "progress", "on_step", "should_stop", "checkpoint_extra"})
 
 
 def default_options() -> dict[str, Any]:
@@ -226,6 +232,10 @@ def resume(
     options = {**default_options(), **LEGACY_DEFAULTS, **state.config}
     content, styles = options.pop("content"), options.pop("styles")
     options["checkpoint"] = path or options.get("checkpoint")
+    if options["mixed_precision"] is None:  # written before the choice was recorded: the flag rule made it then
+        options["mixed_precision"] = flag_rule(resolve_device(options["device"]))
+    for name in unused_optimizer_options(options):  # older checkpoints stored every option, used or not
+        options[name] = default_options()[name]
     run = StyleTransferRun(content, styles, options)
     return run.execute(
         progress=progress, on_step=on_step, should_stop=should_stop, resume_from=state,
