@@ -3,7 +3,10 @@
     PAINTERLY_CACHE_DIR=/tmp/pcache python bench/sketch.py             # writes docs/sketch/ and docs/sketch.md
 
 For each line drawing in shared/data/sketch (all five, with one artwork each) both methods run with the
-same size, coarse-to-fine schedule, step budget and seed; everything else is each function's default.
+same size, coarse-to-fine schedule, step budget and seed; everything else is each function's default.  A third
+row per drawing, *plain + lines*, is the plain result with colorize()'s own last step (the line art multiplied
+back on, :func:`_with_lines`) applied afterwards: colorize() gets that overlay and plain does not, so only this
+row compares the two at equal treatment.
 The table measures line preservation (:func:`painterly.sketch.line_f1`: thin dark lines found in the result
 against those of the sketch, one pixel of tolerance) and colour (Hasler & Suesstrunk's colourfulness and
 the mean HSV saturation where the sketch is white paper).  Two more pictures show the optional hints: a
@@ -15,14 +18,16 @@ from __future__ import annotations
 import argparse
 import json
 import time
+from inspect import signature
 from pathlib import Path
 
 import torch
 from PIL import Image, ImageDraw
 
 from painterly import colorize, stylize
-from painterly.images import resize_long_side
-from painterly.sketch import colorfulness, line_f1, paper_saturation
+from painterly.images import load_image, resize_long_side
+from painterly.run import REVISION
+from painterly.sketch import colorfulness, composite_lines, line_f1, paper_saturation, prepare_line_art
 
 REPO = Path(__file__).resolve().parents[1]
 DATA = REPO.parent / "shared" / "data"
@@ -36,6 +41,11 @@ PAIRS = (
     ("old_soviet_car", "the_scream.jpg"),
     ("street", "woman_with_hat_matisse.jpg"),
 )
+
+#: The plain run with colorize()'s line overlay put on afterwards (:func:`_with_lines`): the equal-treatment row.
+PLAIN_LINES = "plain + lines"
+#: The table's methods, in its order.
+METHODS = ("plain", PLAIN_LINES, "colorize")
 
 #: Colour hints for the car: (x, y) as fractions of the frame, RGB colour; each dot colours its whole region.
 CAR_HINTS = (
@@ -55,23 +65,28 @@ CAR_HINTS = (
 OBSERVATIONS = """\
 What the pictures show:
 
-- **plain transfer** starts from the white page and is asked to keep the white page's features, so the
-  artwork's texture is painted straight across the drawing: swirls and brush strokes run through the lines,
-  thin lines are broken up or gone (the eagle's feathers, the street's figures, the gecko's spots; the car is a
-  ghost behind a large swirl), and the drawing is hard to make out. Its colour is the artwork's, spread evenly
-  over page and drawing alike.
+- **plain transfer** paints the artwork's texture straight across page and drawing: the paper is covered with
+  fine multicoloured speckle and short strokes, the densest parts of the drawing become dark masses in the
+  artwork's darkest colour (the eagle's body a blue block, the street's figures blue smears), and the lines
+  that survive (re-drawn by the content detail each stage puts back) are grey, doubled or broken by strokes;
+  the drawing is readable but noisy. The speckle is why its colourfulness is the highest in the table: the
+  measure is the spread of colour over the whole image, and per-pixel colour noise counts as colour.
+- **plain + lines**: the overlay makes every drawn line black and whole again (line recall 0.98 on average),
+  so the drawing reads better, but the strokes and speckle stay, and many of them are dark and thin enough to
+  count as lines the sketch does not have: line precision stays where plain's is, and that, not lost lines,
+  is the gap that remains to colorize at equal treatment. Its colour is still texture, not regions.
 - **colorize** keeps every line where and as dark as it was drawn, and the regions the lines enclose are
   coloured with the artwork's own colours, with its brush work over them but weaker. Small regions get one
   clear colour each: the gecko's spots in Kandinsky's reds, yellows and blues, the eagle's feathers in blues
-  and yellow, the street's people (red hair, blue trousers) and shop windows. Large regions show the
-  artwork's colours in its own layout: van Gogh's night sky, stars and moon behind the eagle, Matisse's pinks,
-  blues and greens on the street's wall and pavement.
-- Where it is weaker: the tortoise gets Hokusai's pale beige and blue (the print itself is barely colourful,
-  colourfulness 38), so its gain in colour is the smallest; the car's panels are large regions, so the
-  Scream's orange and blue-green bands run across the car instead of one colour per panel. Hints fix that:
-- With **hints** (ten dots) the car's body is red and its windows light blue, each dot colouring the whole
-  region it falls in; unmarked regions keep the artwork's colours. With **masks** (left half / right half)
-  the eagle gets Starry Night on the left and The Scream on the right, in colour and in texture.
+  and yellow, the street's sweeper (red hair, blue trousers), shop window and kerb stones. Large regions show
+  the artwork's colours in its own layout: van Gogh's night sky, stars and moon behind the eagle, Matisse's
+  pinks, blues and greens on the street's wall and pavement.
+- Where it is weaker: the tortoise gets Hokusai's pale beige and blue (the print itself is barely colourful),
+  so it is the least colourful result; the car's panels are large regions, so the Scream's orange and
+  blue-green bands run across the car instead of one colour per panel. Hints fix that:
+- With **hints** (ten dots) the car's body is orange-red and its windows light blue, each dot colouring the
+  whole region it falls in; unmarked regions keep the artwork's colours. With **masks** (left half / right
+  half) the eagle gets Starry Night on the left and The Scream on the right, in colour and in texture.
 """
 
 
@@ -81,6 +96,21 @@ def _run(method: str, sketch: Path, style: Path, args: argparse.Namespace, **ext
     function = stylize if method == "plain" else colorize
     result = function(sketch, [style] if not isinstance(style, list) else style, **common, **extra)
     return result.convert("RGB"), time.process_time() - started
+
+
+def _with_lines(painted: Image.Image, sketch: Path) -> Image.Image:
+    """``painted`` with colorize()'s last step (lines back) applied, at colorize()'s own defaults.
+
+    colorize() multiplies the line art onto its result, so its line F1 is partly the overlay's; the plain run
+    with the same overlay (the same two functions, the same settings) is the comparison at equal treatment,
+    which leaves only what the colour fill and the fill-as-content run add.
+    """
+    defaults = {name: parameter.default for name, parameter in signature(colorize).parameters.items()}
+    drawing = load_image(sketch, role="sketch").rgb  # as colorize() loads it
+    lines = prepare_line_art(drawing, max(painted.size), despeckle=defaults["despeckle"],
+                             line_width=defaults["line_width"])  # fmt: skip
+    return composite_lines(painted, lines, min_lightness=defaults["min_lightness"], opacity=defaults["line_opacity"],
+                           saturation=defaults["saturation"])  # fmt: skip
 
 
 def _cached(key: str, args: argparse.Namespace, make) -> tuple[Image.Image, float]:
@@ -158,9 +188,14 @@ def main() -> None:
             rows.append({"sketch": name, "style": style_path.stem, "method": method, "cpu_seconds": seconds,
                          **_measure(image, sketch)})  # fmt: skip
             print(json.dumps(rows[-1]))
+            if method == "plain":  # equal treatment: the plain run with colorize()'s line overlay (CPU s: the run's)
+                results[PLAIN_LINES] = _with_lines(image, sketch_path)
+                rows.append({**rows[-1], "method": PLAIN_LINES, **_measure(results[PLAIN_LINES], sketch)})
+                print(json.dumps(rows[-1]))
         style = resize_long_side(Image.open(style_path).convert("RGB"), args.size)
         sheet = _sheet([("sketch", resize_long_side(sketch, args.size)), ("style", style),
-                        ("plain stylize()", results["plain"]), ("colorize()", results["colorize"])], 200)  # fmt: skip
+                        ("plain stylize()", results["plain"]), ("plain + lines", results[PLAIN_LINES]),
+                        ("colorize()", results["colorize"])], 200)  # fmt: skip
         sheet.save(figures / f"{name}.jpg", quality=88)
         sheets.append(name)
 
@@ -180,6 +215,22 @@ def main() -> None:
     _write_doc(rows, sheets, args)
 
 
+def _cpu_description() -> str:
+    """The CPU's model name and whether it has native bfloat16 (AVX-512 BF16, AMX), which decides the precision."""
+    model, flags = "an unknown CPU", set()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            key, _, value = line.partition(":")
+            if key.strip() == "model name":
+                model = value.strip()
+            elif key.strip() == "flags":
+                flags = set(value.split())
+    except OSError:
+        pass
+    native = [flag for flag in ("avx512_bf16", "amx_bf16", "amx_tile") if flag in flags]
+    return f"{model} ({', '.join(native) if native else 'no avx512_bf16 or amx'})"
+
+
 def _write_doc(rows: list[dict], sheets: list[str], args: argparse.Namespace) -> None:
     table = ["| sketch | style | method | line precision | line recall | line F1 | ink luminance | colourfulness "
              "| paper saturation | CPU s |", "|---|---|---|---:|---:|---:|---:|---:|---:|---:|"]  # fmt: skip
@@ -190,17 +241,25 @@ def _write_doc(rows: list[dict], sheets: list[str], args: argparse.Namespace) ->
             f"| **{row['paper_saturation']:.3f}** | {row['cpu_seconds']:.0f} |"
         )
     means = []
-    for method in ("plain", "colorize"):
+    mean_f1 = {}
+    for method in METHODS:
         mine = [row for row in rows if row["method"] == method]
         keys = ("precision", "recall", "f1", "ink_luminance", "colorfulness", "paper_saturation", "cpu_seconds")
         avg = {key: sum(row[key] for row in mine) / len(mine) for key in keys}
+        mean_f1[method] = avg["f1"]
         means.append(
             f"| mean | | {method} | {avg['precision']:.3f} | {avg['recall']:.3f} | **{avg['f1']:.3f}** "
             f"| {avg['ink_luminance']:.3f} | **{avg['colorfulness']:.1f}** | **{avg['paper_saturation']:.3f}** "
             f"| {avg['cpu_seconds']:.0f} |"
         )
+    plain, lined, ours = (mean_f1[method] for method in METHODS)
+    summary = (
+        f"Mean line F1: **as is**, plain {plain:.3f} against colorize {ours:.3f} (gap {ours - plain:.3f});\n"
+        f"**at equal treatment**, plain + lines {lined:.3f} against colorize {ours:.3f} (gap {ours - lined:.3f})."
+    )
     text = TEMPLATE.format(
         size=args.size, start=args.size // 2, iterations=args.iterations, threads=args.threads,
+        revision=REVISION, cpu=_cpu_description(), summary=summary,
         table="\n".join([*table, *means]), sheets="\n\n".join(f"![{n}](sketch/{n}.jpg)" for n in sheets),
         observations=OBSERVATIONS,
     )  # fmt: skip
@@ -217,8 +276,10 @@ line drawing with the colours and brush work of one or more artworks and keeps t
 
 `stylize(sketch, style)` treats the drawing like a photo: the optimisation starts from the drawing (a white
 page) and the content loss at relu4_2 asks for the white page's features wherever there is no line. The
-style loss has no idea where the lines are, so it paints the artwork's texture across them; the result is a
-texture with the drawing faintly showing through, its thin lines broken, blurred or lost.
+style loss has no idea where the lines are, so it paints the artwork's texture across them and across the
+paper alike. Each coarse-to-fine stage starts with the content's finer detail put back (theory.md §8.3), which
+here re-draws the lines, so most of them survive, but greyed, broken by strokes, and amid strokes and fine
+multicoloured speckle that the drawing does not have; the paper gets no colours of its own, only texture.
 
 ## What colorize does (`painterly/sketch.py`)
 
@@ -252,10 +313,19 @@ put back; a colorize run has no checkpoint to resume from (its content is the co
 
 ## Measured
 
-Generated by `bench/sketch.py` (`PAINTERLY_CACHE_DIR=... python bench/sketch.py`): all five drawings in
-shared/data/sketch, each with one artwork, {size} px long side, coarse-to-fine from {start} px, {iterations}
-L-BFGS steps, seed 0, real VGG-19, CPU with {threads} torch thread(s); plain = `stylize()` with all its other
-defaults, colorize = `colorize()` with all its other defaults.
+Generated by `bench/sketch.py` (`python bench/sketch.py --size {size} --iterations {iterations} --threads {threads}`,
+which writes docs/sketch/ and this page): all five drawings in shared/data/sketch, each with one artwork,
+{size} px long side, coarse-to-fine from {start} px, {iterations} L-BFGS steps, seed 0, real VGG-19, run revision
+{revision}, mixed precision left to its automatic choice, with {threads} torch thread(s) on
+{cpu};
+plain = `stylize()` with all its other defaults, colorize = `colorize()` with all its other defaults.
+
+**Two comparisons.** colorize() ends by multiplying the line art onto its result (step 4), which by itself
+puts every drawn line back, dark; plain does not, so *plain against colorize* (as is) builds part of the
+line-F1 gap in. **plain + lines** is the same plain result with colorize()'s own last step applied
+afterwards (`prepare_line_art` and `composite_lines` at colorize()'s defaults: chroma times 1.2, brightness
+into [0.3, 1], lines multiplied in at full opacity; no new run): *plain + lines against colorize* is the
+comparison at equal treatment, and what gap remains is what the colour fill and the fill-as-content run add.
 
 - **line precision / recall / F1** (`painterly.sketch.line_f1`): line pixels are those darker by 0.25 (in
   luminance) than the lightest pixel within 3 pixels (a morphological black-hat: thin dark strokes on any
@@ -266,11 +336,14 @@ defaults, colorize = `colorize()` with all its other defaults.
 - **colourfulness**: Hasler & Suesstrunk (2003) on 0..255 RGB, whole image (about 33 "moderately", 59 "quite",
   82 "highly" colourful). **paper saturation**: mean HSV saturation where the sketch is white paper (at least
   2 pixels away from any line).
-- *CPU s*: process CPU time of the call (shared 2-core machine).
+- *CPU s*: process CPU time of the call (plain + lines: the plain run's; the overlay takes milliseconds), on a
+  2-core machine shared with other jobs, so a rough figure only.
 
 {table}
 
-One sheet per drawing: sketch, artwork, plain transfer, colorize.
+{summary}
+
+One sheet per drawing: sketch, artwork, plain transfer, plain + lines, colorize.
 
 {sheets}
 

@@ -32,6 +32,15 @@ def random_vgg_weights(width: int = 4, seed: int = 0) -> VGGWeights:
     return VGGWeights(state=state, preprocessing="torchvision", source="random", channel_means=means)
 
 
+@pytest.fixture(autouse=True)
+def float32_unless_asked(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The automatic precision probe answers "float32" in every test, so no test's precision depends on this CPU's
+    timing or writes the user's cache; tests of the probe itself (test_precision_probe.py) call it directly."""
+    import painterly.precision
+
+    monkeypatch.setattr(painterly.precision, "cached_cpu_probe", lambda: painterly.precision.PrecisionProbe(1.0, 2.0))
+
+
 @pytest.fixture
 def tiny_weights() -> VGGWeights:
     return random_vgg_weights()
@@ -39,7 +48,7 @@ def tiny_weights() -> VGGWeights:
 
 @pytest.fixture(scope="session")
 def real_weights() -> VGGWeights:
-    """The real Caffe VGG-19 (fetched and cached by `make test` before pytest starts)."""
+    """The real VGG-19 (Caffe-trained, Keras port, 8-bit), fetched and cached by `make test` before pytest starts."""
     from painterly.weights import cached_weights_path, load_weights
 
     path = cached_weights_path()

@@ -10,6 +10,7 @@ from PIL import Image
 
 import painterly.cli
 import painterly.run
+from painterly import Interrupted, stylize
 from painterly.cli import main
 
 
@@ -93,3 +94,15 @@ def test_a_checkpoint_that_cannot_be_written_at_ctrl_c_still_leaves_the_image(
     assert code == 130 and "No space left" in err and "painterly resume" not in err
     with Image.open(tmp_path / "out_partial.png") as partial:
         assert partial.size == (32, 24)
+
+
+def test_the_cli_resumes_an_api_checkpoint_that_carries_the_callers_own_data(pair, tmp_path, weights_file) -> None:
+    checkpoint = tmp_path / "api.png.ckpt"
+    steps: list[int] = []
+    with pytest.raises(Interrupted):
+        stylize(*pair, weights=str(weights_file), size=32, start_size=None, iterations=4, checkpoint=checkpoint,
+                checkpoint_extra={"job": 7}, on_step=lambda r: steps.append(r.step),
+                should_stop=lambda: len(steps) >= 2)  # fmt: skip
+    assert _cli("resume", checkpoint, "-q") == 0
+    with Image.open(tmp_path / "api.png") as result:  # beside the checkpoint, as for any API checkpoint
+        assert result.size == (32, 24)

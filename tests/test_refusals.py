@@ -21,17 +21,20 @@ def _cli(*args: str | Path) -> int:
 @pytest.mark.parametrize(
     ("extra", "expected"),
     [
-        (["--content-weight", "0", "--style-weight", "0"], "both have zero weight"),
-        (["--content-weight", "0", "--style-layer-weights", "0", "0", "0", "0", "0"], "both have zero weight"),
+        (["--content-weight", "0", "--style-weight", "0"], "all have zero weight"),
+        (["--content-weight", "0", "--style-layer-weights", "0", "0", "0", "0", "0"], "all have zero weight"),
         (["--momentum", "0.5"], "momentum is not used by the lbfgs optimizer, only with --optimizer gd"),
         (["--optimizer", "adam", "--history-size", "10"], "history size is not used by the adam optimizer"),
         (["--optimizer", "gd", "--line-search"], "line search is not used by the gd optimizer"),
         (["--optimizer", "adam", "--momentum", "0.9"], "momentum is not used by the adam optimizer"),
+        (["--momentum", "0"], "momentum is not used by the lbfgs optimizer"),
+        (["--content-weight", "0", "--style-weight", "0", "--trace", "{tmp}/t.jsonl"], "all have zero weight"),
+        (["--trace", "{tmp}/content.png", "--overwrite"], "is also"),
         (["--trace", "{tmp}/no/such/folder/trace.jsonl"], "trace file"),
         (["--checkpoint", "{tmp}/no/such/folder/run.ckpt"], "checkpoint"),
     ],
     ids=["no-weights", "no-layer-weights", "momentum-lbfgs", "history-adam", "line-search-gd", "momentum-adam",
-         "trace-folder", "checkpoint-folder"],
+         "momentum-zero", "refused-leaves-no-trace", "trace-is-input", "trace-folder", "checkpoint-folder"],
 )  # fmt: skip
 def test_refused_up_front_with_one_sentence(pair, tmp_path: Path, weights_file: Path, extra, expected, capsys) -> None:
     out = tmp_path / "out.png"
@@ -84,3 +87,16 @@ def test_black_masks_with_no_content_loss_are_refused(pair, tmp_path: Path, tiny
         run_for(*pair, weights=tiny_weights, size=32, content_weight=0.0, style_masks=[mask])
     # with a content loss the run is legal: the style is simply left out, with a note
     assert run_for(*pair, weights=tiny_weights, size=32, style_masks=[mask]).mask_images is not None
+
+
+def test_edges_alone_are_a_target_smoothing_alone_is_not(pair, tiny_weights: VGGWeights) -> None:
+    """The Laplacian loss compares with the content's edges; TV compares with nothing."""
+    base = {"weights": tiny_weights, "size": 32, "content_weight": 0.0, "style_weight": 0.0}
+    assert run_for(*pair, **base, laplacian_weight=1.0).o.laplacian_weight == 1.0
+    with pytest.raises(OptionError, match="nothing to paint towards"):
+        run_for(*pair, **base, tv_weight=1.0)
+
+
+def test_checkpoint_data_that_a_checkpoint_cannot_hold_is_refused_before_work(pair, tiny_weights) -> None:
+    with pytest.raises(OptionError, match="plain JSON values"):
+        stylize(*pair, weights=tiny_weights, size=32, checkpoint_extra={"callback": print})

