@@ -27,7 +27,7 @@ def test_every_api_parameter_is_a_cli_option() -> None:
         name for name, p in inspect.signature(stylize).parameters.items() if p.kind is inspect.Parameter.KEYWORD_ONLY
     ]
     for name in keyword_only:
-        if name in ("progress", "on_step", "should_stop", "checkpoint_extra"):
+        if name in ("progress", "on_step", "should_stop", "checkpoint_extra", "sinks"):
             continue
         assert f"--{name.replace('_', '-')}" in help_text, name
     assert "examples:" in help_text and "painterly weights" in help_text

@@ -9,6 +9,7 @@ import pytest
 from PIL import Image
 
 import painterly.cli
+import painterly.events
 import painterly.run
 from painterly import Interrupted, stylize
 from painterly.cli import main
@@ -26,7 +27,7 @@ def _stop_after(monkeypatch: pytest.MonkeyPatch, steps: int) -> None:
         polls["count"] += 1
         return polls["count"] > steps
 
-    monkeypatch.setattr(painterly.cli._StopOnSignal, "__call__", should_stop)
+    monkeypatch.setattr(painterly.events.StopToken, "__call__", should_stop)
 
 
 def _precious(path: Path) -> Path:

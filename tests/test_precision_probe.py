@@ -154,3 +154,16 @@ def test_a_checkpoint_that_left_the_choice_unset_resumes_by_the_rule_it_was_made
     seen: list[str] = []
     resume(state, on_step=lambda r: seen.append(r.precision))
     assert seen and set(seen) == {"bfloat16" if native else "float32"}
+
+
+def test_painterly_precision_shows_measures_and_caches(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys) -> None:
+    monkeypatch.setenv("PAINTERLY_CACHE_DIR", str(tmp_path))
+    monkeypatch.setattr(painterly.precision, "cpu_has_native_bfloat16", lambda: True)
+    monkeypatch.setattr(painterly.precision, "measure_cpu_precisions", lambda: PrecisionProbe(1.3, 2.1))
+    monkeypatch.setattr(painterly.precision, "cached_cpu_probe", cached_cpu_probe)  # the real one, not conftest's
+    assert main(["precision"]) == 0 and "not measured yet" in capsys.readouterr().out
+    assert main(["precision", "measure"]) == 0 and "runs use float32" in capsys.readouterr().out
+    assert (tmp_path / "precision-probe.json").exists()
+    assert main(["precision"]) == 0 and "1.300 s" in capsys.readouterr().out  # from the cache
+    monkeypatch.setattr(painterly.precision, "cpu_has_native_bfloat16", lambda: False)
+    assert main(["precision"]) == 0 and "no bfloat16 instructions" in capsys.readouterr().out

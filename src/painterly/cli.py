@@ -26,6 +26,7 @@ from PIL import Image
 
 from painterly.atomic import check_writable
 from painterly.errors import OutputError, PainterlyError
+from painterly.events import Event, Failed, Finished, Stopped, StopToken
 from painterly.records import StepRecord
 
 __all__ = ["api_options", "build_parser", "main"]
@@ -52,6 +53,7 @@ other commands:
   painterly weights [fetch|verify] [--force]   show, download or check the VGG-19 weights
   painterly resume OUTPUT.ckpt                 continue a run stopped with Ctrl-C (or SIGTERM)
   painterly colorize SKETCH STYLE... -o OUT    colour a line drawing, keeping its lines (docs/sketch.md)
+  painterly precision [measure]                whether this CPU runs faster in bfloat16 (measured, cached)
 
 Ctrl-C stops a run cleanly: the image so far goes to OUTPUT_partial.EXT and a checkpoint to
 OUTPUT.EXT.ckpt, from which `painterly resume` continues exactly where it stopped.
@@ -189,6 +191,35 @@ def _add_output_arguments(parser: argparse.ArgumentParser, default_name: str) ->
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress bar or notes")
 
 
+def _precision_command(argv: list[str]) -> int:
+    """``painterly precision [measure]``: the automatic precision's probe on this CPU, cached or measured again."""
+    from painterly import precision
+
+    parser = argparse.ArgumentParser(
+        prog="painterly precision",
+        description="Show whether runs on this CPU compute in bfloat16 when --mixed-precision is not given. Where the "
+        "CPU has bfloat16 instructions, a probe of about 2 s times VGG-19's convolutions in float32 and bfloat16 "
+        f"once and bfloat16 is used only if it is at least {precision.REQUIRED_SPEEDUP}x faster; the result is "
+        "cached per CPU model, torch version and thread count. 'measure' probes again (best on an idle machine).",
+    )
+    parser.add_argument("action", nargs="?", choices=["show", "measure"], default="show")
+    args = parser.parse_args(argv)
+    key = precision.probe_cache_key()
+    if not precision.cpu_has_native_bfloat16():
+        print(f"{key}\n  no bfloat16 instructions: float32 (emulated bfloat16 is always slower; nothing to measure)")
+        return 0
+    probe = precision.cached_cpu_probe(refresh=True) if args.action == "measure" else precision.read_cached_probe()
+    if probe is None:
+        print(f"{key}\n  not measured yet: the first run measures it (about 2 s), or `painterly precision measure`")
+        return 0
+    choice = "bfloat16" if probe.bfloat16_wins else "float32"
+    print(
+        f"{key}\n  float32 {probe.float32_seconds:.3f} s, bfloat16 {probe.bfloat16_seconds:.3f} s per probe pass: "
+        f"bfloat16 is {probe.speedup:.2f}x as fast -> runs use {choice}\n  cached in {precision.probe_cache_file()}"
+    )
+    return 0
+
+
 def _weights_command(argv: list[str]) -> int:
     from painterly import weights
 
@@ -229,10 +260,11 @@ def _sibling(output: Path, tag: str) -> Path:
 
 
 class _StopOnSignal:
-    """First Ctrl-C / SIGTERM asks the run to stop cleanly between steps; a second Ctrl-C aborts at once."""
+    """First Ctrl-C / SIGTERM asks the run to stop cleanly between steps (it only sets the run's stop token); a second
+    Ctrl-C aborts at once."""
 
-    def __init__(self) -> None:
-        self.requested = False
+    def __init__(self, token: StopToken) -> None:
+        self.token = token
         self._previous: dict[int, Any] = {}
 
     def __enter__(self) -> _StopOnSignal:
@@ -241,7 +273,7 @@ class _StopOnSignal:
         return self
 
     def _handle(self, number: int, frame: object) -> None:
-        self.requested = True
+        self.token.request()
         signal.signal(signal.SIGINT, signal.default_int_handler)
         print("\npainterly: stopping after this step and saving a checkpoint (Ctrl-C again to abort)", file=sys.stderr)
 
@@ -249,19 +281,22 @@ class _StopOnSignal:
         for number, handler in self._previous.items():
             signal.signal(number, handler)
 
-    def __call__(self) -> bool:
-        return self.requested
-
 
 class _Trace:
-    """One JSON line per step, opened at the first step: a run refused while it is set up leaves no file behind.
-
-    A resumed run appends to its trace; a new one starts it (an existing file was refused unless --overwrite).
+    """A sink writing one JSON line per step, opened at the first step: a run refused while it is set up leaves no
+    file behind.  A resumed run appends to its trace; a new one starts it (an existing file was refused unless
+    --overwrite).
     """
 
     def __init__(self, path: Path, *, append: bool) -> None:
         self.path, self.append = path, append
         self.file: Any = None
+
+    def __call__(self, event: Event) -> None:
+        if isinstance(event, StepRecord):
+            self.write(event)
+        elif isinstance(event, (Finished, Stopped, Failed)):
+            self.close()
 
     def write(self, record: StepRecord) -> None:
         if self.file is None:
@@ -274,6 +309,7 @@ class _Trace:
     def close(self) -> None:
         if self.file is not None:
             self.file.close()
+            self.file = None
 
 
 def _step_file(output: Path, step: int) -> Path:
@@ -282,7 +318,7 @@ def _step_file(output: Path, step: int) -> Path:
 
 
 def _run_and_save(start: Callable[..., Image.Image], cli: dict[str, Any]) -> int:
-    """Run ``start(progress=, on_step=, should_stop=)`` and write the result, whatever happens.
+    """Run ``start(progress=, sinks=, should_stop=)`` and write the result, whatever happens.
 
     ``cli`` holds the CLI-only settings (output, overwrite, save_every, trace, quiet); they
     travel in the checkpoint so ``painterly resume`` writes where the first run would have.
@@ -294,15 +330,15 @@ def _run_and_save(start: Callable[..., Image.Image], cli: dict[str, Any]) -> int
     output = Path(cli["output"])
     trace = _Trace(Path(cli["trace"]), append=bool(cli.get("resumed"))) if cli.get("trace") else None
 
-    def on_step(record: StepRecord) -> None:
-        if cli["save_every"] and record.step % cli["save_every"] == 0:
-            save_image(record.to_pil(), _step_file(output, record.step), overwrite=True)
-        if trace is not None:
-            trace.write(record)
+    def save_every(event: Event) -> None:
+        if isinstance(event, StepRecord) and cli["save_every"] and event.step % cli["save_every"] == 0:
+            save_image(event.to_pil(), _step_file(output, event.step), overwrite=True)
 
+    token = StopToken()
     try:
-        with _StopOnSignal() as stop:
-            result = start(progress=not cli["quiet"], on_step=on_step, should_stop=stop)
+        with _StopOnSignal(token):
+            sinks = [save_every, *([trace] if trace is not None else [])]
+            result = start(progress=not cli["quiet"], sinks=sinks, should_stop=token)
     except Interrupted as stopped:
         partial = save_image(stopped.image, _sibling(output, "partial"), overwrite=True)
         resume_hint = f"; continue with: painterly resume {stopped.checkpoint}" if stopped.checkpoint else ""
@@ -498,6 +534,8 @@ def main(argv: list[str] | None = None) -> int:
             return _weights_command(argv[1:])
         if argv and argv[0] == "resume":
             return _resume_command(argv[1:])
+        if argv and argv[0] == "precision":
+            return _precision_command(argv[1:])
         if argv and argv[0] == "colorize":
             return _colorize_command(argv[1:])
         return _stylize_command(argv)

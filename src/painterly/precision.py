@@ -34,7 +34,9 @@ __all__ = [
     "cpu_model",
     "flag_rule",
     "measure_cpu_precisions",
+    "probe_cache_file",
     "probe_cache_key",
+    "read_cached_probe",
     "resolve_mixed_precision",
 ]
 
@@ -157,24 +159,34 @@ def _read_cache(path: Path) -> dict[str, dict[str, float]]:
     return data if isinstance(data, dict) else {}
 
 
+def probe_cache_file() -> Path:
+    """The cache: a small JSON file beside the weights (``PAINTERLY_CACHE_DIR``); delete it to measure again."""
+    from painterly.weights import cache_dir
+
+    return cache_dir() / CACHE_NAME
+
+
+def read_cached_probe(cache_file: Path | None = None) -> PrecisionProbe | None:
+    """This CPU's cached probe (for its torch version and thread count), or None when it has not been measured."""
+    entry = _read_cache(cache_file or probe_cache_file()).get(probe_cache_key())
+    if isinstance(entry, dict):
+        with contextlib.suppress(KeyError, TypeError, ValueError):
+            return PrecisionProbe(float(entry["float32_seconds"]), float(entry["bfloat16_seconds"]))
+    return None
+
+
 def cached_cpu_probe(
-    measure: Callable[[], PrecisionProbe] | None = None, *, cache_file: Path | None = None
+    measure: Callable[[], PrecisionProbe] | None = None, *, cache_file: Path | None = None, refresh: bool = False
 ) -> PrecisionProbe:
-    """The probe for this CPU, torch and thread count: from the cache, else measured now and cached.
-
-    The cache is a small JSON file beside the weights (``PAINTERLY_CACHE_DIR``); a cache that cannot be read
-    or written only costs a new probe.
+    """The probe for this CPU, torch and thread count: from the cache (unless ``refresh``), else measured now and
+    cached.  A cache that cannot be read or written only costs a new probe.
     """
-    if cache_file is None:
-        from painterly.weights import cache_dir
-
-        cache_file = cache_dir() / CACHE_NAME
+    cache_file = cache_file or probe_cache_file()
+    cached = None if refresh else read_cached_probe(cache_file)
+    if cached is not None:
+        return cached
     key = probe_cache_key()
     entries = _read_cache(cache_file)
-    entry = entries.get(key)
-    if isinstance(entry, dict):
-        with contextlib.suppress(TypeError, ValueError):
-            return PrecisionProbe(float(entry["float32_seconds"]), float(entry["bfloat16_seconds"]))
     probe = (measure or measure_cpu_precisions)()
     log.info(
         f"precision probe on {key}: float32 {probe.float32_seconds:.3f} s, bfloat16 {probe.bfloat16_seconds:.3f} s"

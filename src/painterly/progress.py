@@ -8,10 +8,14 @@ tqdm's remaining-time estimate is right across stages of different sizes.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from painterly.records import StepRecord
 
-__all__ = ["WorkProgress"]
+if TYPE_CHECKING:
+    from painterly.events import Event
+
+__all__ = ["ProgressBar", "WorkProgress"]
 
 
 class WorkProgress:
@@ -45,3 +49,22 @@ class WorkProgress:
 
     def close(self) -> None:
         self._bar.close()
+
+
+class ProgressBar:
+    """The bar as a sink of a run's events: opened by ``RunStarted``, closed by whichever event ends the run."""
+
+    def __init__(self) -> None:
+        self._bar: WorkProgress | None = None
+
+    def __call__(self, event: Event) -> None:
+        from painterly.events import Failed, Finished, RunStarted, Stopped
+
+        if isinstance(event, RunStarted):
+            plan = [(steps, width * height) for steps, (width, height) in zip(event.steps, event.sizes, strict=True)]
+            self._bar = WorkProgress(plan, done=event.resumed_at_step)
+        elif isinstance(event, StepRecord) and self._bar is not None:
+            self._bar.update(event)
+        elif isinstance(event, (Finished, Stopped, Failed)) and self._bar is not None:
+            self._bar.close()
+            self._bar = None

@@ -32,8 +32,9 @@ from painterly.checkpoint import Checkpoint, file_sha256, save_checkpoint
 from painterly.color import gray_to_rgb, luminance, prepare_color_inputs, restore_colors
 from painterly.control import per_style_layer_weights, resize_mask
 from painterly.encoder import VGGEncoder, validate_layers
-from painterly.engine import StepInfo, optimize
+from painterly.engine import NumericalError, StepInfo, optimize
 from painterly.errors import OptionError, PainterlyError
+from painterly.events import EventStream, Failed, Finished, RunStarted, Sink, StageStarted, Stopped, on_steps
 from painterly.images import LoadedImage, load_image, normalize_image, pil_to_tensor, resize_long_side, tensor_to_pil
 from painterly.losses import ContentLoss, GramLoss, make_style_loss
 from painterly.memory import (
@@ -46,7 +47,7 @@ from painterly.memory import (
 from painterly.objective import Objective
 from painterly.optim import DEFAULT_MOMENTUM, OptimizerSettings, auto_history_size, check_optimizer_options
 from painterly.precision import compute_dtype, resolve_mixed_precision
-from painterly.progress import WorkProgress
+from painterly.progress import ProgressBar
 from painterly.records import StepRecord
 from painterly.tiling import TiledObjective, grid_step
 from painterly.weights import VGGWeights, default_weights, load_weights
@@ -611,19 +612,24 @@ class StyleTransferRun:
         should_stop: Callable[[], bool] | None = None,
         resume_from: Checkpoint | None = None,
         extra: dict[str, Any] | None = None,
+        sinks: Sequence[Sink] = (),
     ) -> Image.Image:
-        """Optimise stage by stage; on a stop request write the checkpoint and raise :class:`Interrupted`."""
+        """Optimise stage by stage; on a stop request write the checkpoint and raise :class:`Interrupted`.
+
+        Everything the run reports goes to ``sinks`` as one stream of :mod:`painterly.events` (the progress bar
+        and ``on_step`` are sinks too); ``should_stop`` (a :class:`~painterly.events.StopToken` serves) is checked
+        between two steps.
+        """
+        stream = EventStream([*([ProgressBar()] if progress else []), *([on_steps(on_step)] if on_step else []),
+                              *sinks])  # fmt: skip
         # Keep freed blocks for the next evaluation instead of page-faulting them in afresh (painterly.allocator).
         with reuse_freed_memory(self._room_to_keep_freed_memory()):
-            return self._execute_stages(
-                progress=progress, on_step=on_step, should_stop=should_stop, resume_from=resume_from, extra=extra
-            )
+            return self._execute_stages(stream, should_stop=should_stop, resume_from=resume_from, extra=extra)
 
     def _execute_stages(
         self,
+        stream: EventStream,
         *,
-        progress: bool,
-        on_step: Callable[[StepRecord], None] | None,
         should_stop: Callable[[], bool] | None,
         resume_from: Checkpoint | None,
         extra: dict[str, Any] | None,
@@ -635,13 +641,17 @@ class StyleTransferRun:
         if resume_from is not None:
             hashes = resume_from.input_hashes
         total_steps = sum(self.steps_per_stage)
-        plan = [(n, math.prod(self._stage_shape(s))) for n, s in zip(self.steps_per_stage, self.sizes, strict=True)]
         first_stage = resume_from.stage if resume_from is not None else 0
         step = resume_from.step if resume_from is not None else 0
-        bar = WorkProgress(plan, done=step) if progress else None
         precision = "bfloat16" if self.options["mixed_precision"] else "float32"
         offset = resume_from.elapsed if resume_from is not None else 0.0
         started = time.perf_counter()
+
+        def elapsed() -> float:
+            return offset + time.perf_counter() - started
+
+        sizes = tuple(self._stage_shape(s) for s in self.sizes)
+        stream.emit(RunStarted(sizes, tuple(self.steps_per_stage), precision, resumed_at_step=step))
         image: Tensor | None = None  # the previous stage's result (a resumed stage starts from its saved state)
         previous_content: Tensor | None = None  # and the content at its size
 
@@ -654,7 +664,7 @@ class StyleTransferRun:
                             "styles": [str(s) for s in self.style_sources]},
                     input_hashes=hashes, stage=stage_index, stage_steps_done=stage_done, step=step,
                     optimizer_state=state,
-                    elapsed=offset + time.perf_counter() - started, extra=dict(extra or {}),
+                    elapsed=elapsed(), extra=dict(extra or {}),
                 ))  # fmt: skip
             except OSError as error:
                 log.error(f"could not write the checkpoint {checkpoint_path}: {error}")
@@ -682,19 +692,19 @@ class StyleTransferRun:
                     else:
                         start = self._next_start(image, content, previous_content)
                 previous_content = content
+                stream.emit(StageStarted(stage=index + 1, stages=len(self.sizes), size=(width, height),
+                                         steps=stage_steps, first_step=first_step,
+                                         tiled=self.tile_cores[index] is not None))  # fmt: skip
 
                 def report(info: StepInfo, stage: int = index + 1, size: tuple[int, int] = (width, height)) -> None:
                     nonlocal step
                     step += 1
                     record = StepRecord(
                         step=step, total_steps=total_steps, stage=stage, stages=len(self.sizes), size=size,
-                        losses=info.losses, elapsed=offset + time.perf_counter() - started, image=info.image,
-                        evaluations=info.evaluations, precision=precision,
+                        losses=info.losses, elapsed=elapsed(), image=info.image, evaluations=info.evaluations,
+                        precision=precision,
                     )  # fmt: skip
-                    if bar is not None:
-                        bar.update(record)
-                    if on_step is not None:
-                        on_step(record)
+                    stream.emit(record)
 
                 periodic = o.checkpoint_every if checkpoint_path is not None else 0
                 result = optimize(
@@ -707,9 +717,18 @@ class StyleTransferRun:
                 del objective
                 if result.stopped:
                     saved = checkpoint_path is not None and save(index, result.steps_done, result.state)
-                    raise Interrupted(step, self._finish(image), checkpoint_path if saved else None)
-        finally:
-            if bar is not None:
-                bar.close()
+                    stopped = Interrupted(step, self._finish(image), checkpoint_path if saved else None)
+                    stream.emit(Stopped(step, elapsed(), stopped.image, stopped.checkpoint))
+                    raise stopped
+        except NumericalError as error:
+            stream.emit(Failed(step, str(error), self._finish(error.image)))
+            raise
+        except Interrupted:
+            raise
+        except Exception as error:  # reported to the sinks (a bar to close, a queue to tell), then passed on
+            stream.emit(Failed(step, str(error) or type(error).__name__))
+            raise
         assert image is not None
-        return self._finish(image)
+        result_image = self._finish(image)
+        stream.emit(Finished(step, elapsed(), result_image))
+        return result_image

@@ -20,6 +20,7 @@ from painterly.checkpoint import Checkpoint, load_checkpoint
 from painterly.color import ColorControl
 from painterly.encoder import Pooling
 from painterly.errors import OptionError
+from painterly.events import Sink
 from painterly.images import DEFAULT_MAX_PIXELS
 from painterly.optim import OptimizerName, unused_optimizer_options
 from painterly.precision import flag_rule
@@ -93,6 +94,7 @@ def stylize(
     on_step: Callable[[StepRecord], None] | None = None,
     should_stop: Callable[[], bool] | None = None,
     checkpoint_extra: dict[str, Any] | None = None,
+    sinks: Sequence[Sink] = (),
 ) -> Image.Image:
     """Paint ``content`` in the style of ``styles`` (Gatys, Ecker & Bethge 2015).
 
@@ -182,8 +184,10 @@ def stylize(
         checkpoint_every: also save the checkpoint every N steps of a stage (0 = only when stopped).
         progress: show a progress bar with losses and ETA on stderr.
         on_step: called with a StepRecord after every optimiser step.
-        should_stop: polled between steps; when it returns True the run saves its checkpoint (if any)
-            and raises painterly.Interrupted carrying the image so far.
+        should_stop: polled between steps (a painterly.events.StopToken serves); when it returns True the run
+            saves its checkpoint (if any) and raises painterly.Interrupted carrying the image so far.
+        sinks: callables that receive every event of the run in order (painterly.events: RunStarted, then per
+            stage StageStarted and a StepRecord per step, then Finished, Stopped or Failed).
         checkpoint_extra: the caller's own data, stored with the checkpoint and kept by resume() (the CLI keeps
             its output, trace and --save-every settings there, so a resumed run writes where this one would).
 
@@ -193,7 +197,7 @@ def stylize(
     options = {name: value for name, value in locals().items() if name not in RUNTIME_ARGUMENTS}
     _check_plain(checkpoint_extra)
     return StyleTransferRun(content, styles, options).execute(
-        progress=progress, on_step=on_step, should_stop=should_stop, extra=checkpoint_extra
+        progress=progress, on_step=on_step, should_stop=should_stop, extra=checkpoint_extra, sinks=sinks
     )
 
 
@@ -213,7 +217,7 @@ def _check_plain(extra: dict[str, Any] | None) -> None:
 LEGACY_DEFAULTS: dict[str, Any] = {"tile_size": 0, "mixed_precision": False, "revision": 1}
 
 #: stylize() arguments that say how to run, not what to compute: not stored in a checkpoint, not CLI options.
-RUNTIME_ARGUMENTS = frozenset({"content", "styles", "progress", "on_step", "should_stop", "checkpoint_extra"})
+RUNTIME_ARGUMENTS = frozenset({"content", "styles", "progress", "on_step", "should_stop", "checkpoint_extra", "sinks"})
 
 
 def default_options() -> dict[str, Any]:
@@ -232,6 +236,7 @@ def resume(
     on_step: Callable[[StepRecord], None] | None = None,
     should_stop: Callable[[], bool] | None = None,
     extra: dict[str, Any] | None = None,
+    sinks: Sequence[Sink] = (),
 ) -> Image.Image:
     """Continue a run from its checkpoint; on the CPU the result equals an uninterrupted run's.
 
@@ -254,5 +259,5 @@ def resume(
     run = StyleTransferRun(content, styles, options)
     return run.execute(
         progress=progress, on_step=on_step, should_stop=should_stop, resume_from=state,
-        extra=state.extra if extra is None else extra,
+        extra=state.extra if extra is None else extra, sinks=sinks,
     )  # fmt: skip

@@ -1,0 +1,117 @@
+"""One stream of typed events per run, delivered to every sink; stopping is a token checked between steps."""
+
+from __future__ import annotations
+
+import signal
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from painterly import Interrupted, stylize
+from painterly.cli import _StopOnSignal
+from painterly.engine import NumericalError
+from painterly.events import Event, Failed, Finished, RunStarted, StageStarted, StepRecord, Stopped, StopToken
+from painterly.objective import Objective
+from painterly.progress import ProgressBar
+from painterly.stylize import resume
+
+OPTIONS = {"size": 48, "start_size": 24, "iterations": 12, "seed": 1, "device": "cpu", "mixed_precision": False}
+
+
+def _kinds(events: list[Event]) -> list[str]:
+    return [type(event).__name__ for event in events]
+
+
+def test_a_run_reports_its_plan_its_stages_every_step_and_its_end_in_order(pair, weights_file: Path) -> None:
+    events: list[Event] = []
+    image = stylize(*pair, weights=str(weights_file), sinks=[events.append], **OPTIONS)
+    started = events[0]
+    assert isinstance(started, RunStarted) and started.total_steps == 12 and started.resumed_at_step == 0
+    assert started.sizes == ((24, 18), (34, 26), (48, 36)) and started.precision == "float32"
+    stages = [event for event in events if isinstance(event, StageStarted)]
+    assert [(s.stage, s.size, s.steps) for s in stages] == list(
+        zip((1, 2, 3), started.sizes, started.steps, strict=True)
+    )
+    steps = [event for event in events if isinstance(event, StepRecord)]
+    assert [record.step for record in steps] == list(range(1, 13))
+    for stage in stages:  # each stage's steps follow its StageStarted
+        position = events.index(stage)
+        following = events[position + 1 : position + 1 + stage.steps]
+        assert all(isinstance(e, StepRecord) and e.stage == stage.stage for e in following)
+    finished = events[-1]
+    assert isinstance(finished, Finished) and finished.step == 12 and _kinds(events).count("Finished") == 1
+    assert np.array_equal(np.asarray(finished.image), np.asarray(image))
+
+
+def test_a_stop_requested_by_a_sink_ends_the_run_after_that_step_with_stopped(pair, tmp_path, weights_file) -> None:
+    token, events = StopToken(), []
+
+    def stop_at_five(event: Event) -> None:
+        events.append(event)
+        if isinstance(event, StepRecord) and event.step == 5:
+            token.request()
+
+    checkpoint = tmp_path / "run.ckpt"
+    with pytest.raises(Interrupted) as stopped:
+        stylize(*pair, weights=str(weights_file), checkpoint=checkpoint, sinks=[stop_at_five], should_stop=token,
+                **OPTIONS)  # fmt: skip
+    assert stopped.value.step == 5 and _kinds(events)[-2:] == ["StepRecord", "Stopped"]
+    last = events[-1]
+    assert isinstance(last, Stopped) and last.step == 5 and last.checkpoint == checkpoint and checkpoint.exists()
+
+    resumed: list[Event] = []
+    resume(checkpoint, sinks=[resumed.append])
+    first = resumed[0]
+    assert isinstance(first, RunStarted) and first.resumed_at_step == 5
+    stage = resumed[1]
+    assert isinstance(stage, StageStarted) and stage.stage == 3 and stage.first_step == 1  # stages of 2, 2, 8 steps
+    assert [e.step for e in resumed if isinstance(e, StepRecord)] == list(range(6, 13))
+    assert isinstance(resumed[-1], Finished)
+
+
+def test_a_numerical_failure_is_reported_with_the_last_good_picture(pair, weights_file, monkeypatch) -> None:
+    evaluate, calls = Objective.__call__, [0]
+
+    def poisoned(self: Objective, image: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        total, parts = evaluate(self, image)
+        calls[0] += 1
+        return (total * float("nan") if calls[0] > 3 else total), parts
+
+    monkeypatch.setattr(Objective, "__call__", poisoned)
+    events: list[Event] = []
+    with pytest.raises(NumericalError):
+        stylize(*pair, weights=str(weights_file), sinks=[events.append], **{**OPTIONS, "start_size": None})
+    failed = events[-1]
+    assert isinstance(failed, Failed) and failed.step == 3 and "NaN" in failed.reason
+    assert failed.image is not None and failed.image.size == (48, 36)
+
+
+def test_a_failing_sink_ends_the_run_and_the_others_hear_of_it(pair, weights_file: Path) -> None:
+    heard: list[Event] = []
+
+    def broken(event: Event) -> None:
+        if isinstance(event, StepRecord) and event.step == 2:
+            raise RuntimeError("the preview server went away")
+
+    with pytest.raises(RuntimeError, match="went away"):
+        stylize(*pair, weights=str(weights_file), sinks=[heard.append, broken], **OPTIONS)
+    assert isinstance(heard[-1], Failed) and "went away" in heard[-1].reason
+
+
+def test_the_signal_handler_only_sets_the_token() -> None:
+    token = StopToken()
+    before = signal.getsignal(signal.SIGTERM)
+    with _StopOnSignal(token):
+        assert not token.requested
+        signal.raise_signal(signal.SIGTERM)  # delivered at once in the main thread; no exception, no exit
+        assert token.requested and token()
+    assert signal.getsignal(signal.SIGTERM) is before
+
+
+def test_the_progress_bar_opens_on_the_plan_and_closes_at_the_end(pair, weights_file: Path, capsys) -> None:
+    bar = ProgressBar()
+    stylize(*pair, weights=str(weights_file), sinks=[bar], **OPTIONS)
+    err = capsys.readouterr().err
+    assert "100%" in err and "step 12/12" in err and bar._bar is None
