@@ -23,13 +23,10 @@ BENCH = Path(__file__).resolve().parent
 
 
 def cpu_flags() -> str:
-    """The CPU model and the flags the bfloat16 decision depends on, as lscpu shows them."""
-    from painterly.precision import cpu_has_native_bfloat16, cpu_model
+    """The CPU model and the flags the bfloat16 decision depends on, and whether torch sees native bfloat16."""
+    from painterly.precision import cpu_description, cpu_has_native_bfloat16
 
-    flags = set(Path("/proc/cpuinfo").read_text().split()) if Path("/proc/cpuinfo").exists() else set()
-    shown = [flag for flag in ("avx512_bf16", "amx_bf16", "amx_tile", "avx512_fp16") if flag in flags]
-    listed = ", ".join(shown) or "none of avx512_bf16/amx"
-    return f"{cpu_model()}; flags: {listed}; native bf16 {cpu_has_native_bfloat16()}"
+    return f"{cpu_description()}; native bf16 {cpu_has_native_bfloat16()}"
 
 
 def step_seconds(size: int, steps: int, mixed: bool) -> float:

@@ -216,19 +216,10 @@ def main() -> None:
 
 
 def _cpu_description() -> str:
-    """The CPU's model name and whether it has native bfloat16 (AVX-512 BF16, AMX), which decides the precision."""
-    model, flags = "an unknown CPU", set()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            key, _, value = line.partition(":")
-            if key.strip() == "model name":
-                model = value.strip()
-            elif key.strip() == "flags":
-                flags = set(value.split())
-    except OSError:
-        pass
-    native = [flag for flag in ("avx512_bf16", "amx_bf16", "amx_tile") if flag in flags]
-    return f"{model} ({', '.join(native) if native else 'no avx512_bf16 or amx'})"
+    """The CPU model and its bfloat16 flags (painterly.precision.cpu_description): timings mean little without."""
+    from painterly.precision import cpu_description
+
+    return cpu_description()
 
 
 def _write_doc(rows: list[dict], sheets: list[str], args: argparse.Namespace) -> None:

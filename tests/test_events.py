@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import signal
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+from PIL import Image
 
 from painterly import Interrupted, stylize
 from painterly.cli import _StopOnSignal
@@ -115,3 +117,54 @@ def test_the_progress_bar_opens_on_the_plan_and_closes_at_the_end(pair, weights_
     stylize(*pair, weights=str(weights_file), sinks=[bar], **OPTIONS)
     err = capsys.readouterr().err
     assert "100%" in err and "step 12/12" in err and bar._bar is None
+
+
+def _raise_on(kind: type, error: BaseException) -> Callable[[Event], None]:
+    def sink(event: Event) -> None:
+        if isinstance(event, kind):
+            raise error
+
+    return sink
+
+
+def test_a_sink_failing_at_the_end_does_not_replace_the_outcome(pair, tmp_path, weights_file, caplog) -> None:
+    """A broken sink must not cost the partial picture (Interrupted) nor the other sinks their end event."""
+    token, heard = StopToken(), []
+    token.request()  # before the first step: the run stops at once, having done nothing
+    with pytest.raises(Interrupted) as stopped:
+        stylize(*pair, weights=str(weights_file), checkpoint=tmp_path / "r.ckpt", should_stop=token,
+                sinks=[_raise_on(Stopped, RuntimeError("queue closed")), heard.append], **OPTIONS)  # fmt: skip
+    assert stopped.value.step == 0 and _kinds(heard) == ["RunStarted", "StageStarted", "Stopped"]
+    assert "queue closed" in caplog.text
+    with pytest.raises(RuntimeError, match="on a step"):  # a sink failing mid-run ends it with its own error ...
+        stylize(*pair, weights=str(weights_file), sinks=[_raise_on(StepRecord, RuntimeError("on a step")),
+                _raise_on(Failed, RuntimeError("again")), heard.append], **OPTIONS)  # fmt: skip
+    assert isinstance(heard[-1], Failed) and heard[-1].reason == "on a step"  # ... and the others still hear it
+
+
+def test_an_abort_is_reported_as_failed_and_closes_the_bar(pair, weights_file: Path, capsys) -> None:
+    """A second Ctrl-C raises KeyboardInterrupt inside the run: the sinks are told, the bar is closed."""
+    bar, heard = ProgressBar(), []
+    with pytest.raises(KeyboardInterrupt):
+        stylize(*pair, weights=str(weights_file), sinks=[bar, heard.append,
+                _raise_on(StepRecord, KeyboardInterrupt())], **OPTIONS)  # fmt: skip
+    assert isinstance(heard[-1], Failed) and heard[-1].reason == "interrupted" and bar._bar is None
+
+
+def test_colorize_ends_with_the_picture_it_returns(tmp_path: Path, weights_file: Path) -> None:
+    from painterly import colorize
+
+    from .conftest import make_image
+
+    sketch = tmp_path / "sketch.png"
+    drawing = np.full((36, 48), 255, np.uint8)
+    drawing[10:12, :] = drawing[:, 20:22] = 0  # two dark lines
+    Image.fromarray(drawing, "L").save(sketch)
+    style = make_image(tmp_path / "art.png", (40, 40), seed=4)
+    heard: list[Event] = []
+    result = colorize(sketch, [style], weights=str(weights_file), size=48, iterations=4, start_size=None,
+                      sinks=[heard.append])  # fmt: skip
+    finished = heard[-1]
+    assert isinstance(finished, Finished) and np.array_equal(np.asarray(finished.image), np.asarray(result))
+    steps = [event for event in heard if isinstance(event, StepRecord)]
+    assert not np.array_equal(np.asarray(steps[-1].to_pil()), np.asarray(result))  # steps: before the lines

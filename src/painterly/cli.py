@@ -10,9 +10,11 @@ tool needs on top is added here: the output path, ``--overwrite``,
 from __future__ import annotations
 
 import argparse
+import contextlib
 import inspect
 import json
 import logging
+import os
 import re
 import signal
 import sys
@@ -202,7 +204,8 @@ def _precision_command(argv: list[str]) -> int:
         f"once and bfloat16 is used only if it is at least {precision.REQUIRED_SPEEDUP}x faster; the result is "
         "cached per CPU model, torch version and thread count. 'measure' probes again (best on an idle machine).",
     )
-    parser.add_argument("action", nargs="?", choices=["show", "measure"], default="show")
+    parser.add_argument("action", nargs="?", choices=["show", "measure"], default="show",
+                        help="show the cached answer (default), or measure again and cache that")  # fmt: skip
     args = parser.parse_args(argv)
     key = precision.probe_cache_key()
     if not precision.cpu_has_native_bfloat16():
@@ -275,7 +278,11 @@ class _StopOnSignal:
     def _handle(self, number: int, frame: object) -> None:
         self.token.request()
         signal.signal(signal.SIGINT, signal.default_int_handler)
-        print("\npainterly: stopping after this step and saving a checkpoint (Ctrl-C again to abort)", file=sys.stderr)
+        # os.write, not print: the handler may interrupt a write to stderr (the progress bar's), and Python's
+        # buffered stream refuses a reentrant call
+        message = b"\npainterly: stopping after this step and saving a checkpoint (Ctrl-C again to abort)\n"
+        with contextlib.suppress(OSError, ValueError):
+            os.write(sys.stderr.fileno(), message)
 
     def __exit__(self, *exc: object) -> None:
         for number, handler in self._previous.items():
@@ -334,10 +341,16 @@ def _run_and_save(start: Callable[..., Image.Image], cli: dict[str, Any]) -> int
         if isinstance(event, StepRecord) and cli["save_every"] and event.step % cli["save_every"] == 0:
             save_image(event.to_pil(), _step_file(output, event.step), overwrite=True)
 
+    failures: list[Failed] = []  # the run's own report of a failure: its picture has the colours put back
+
+    def keep_failure(event: Event) -> None:
+        if isinstance(event, Failed):
+            failures.append(event)
+
     token = StopToken()
     try:
         with _StopOnSignal(token):
-            sinks = [save_every, *([trace] if trace is not None else [])]
+            sinks = [save_every, keep_failure, *([trace] if trace is not None else [])]
             result = start(progress=not cli["quiet"], sinks=sinks, should_stop=token)
     except Interrupted as stopped:
         partial = save_image(stopped.image, _sibling(output, "partial"), overwrite=True)
@@ -346,7 +359,8 @@ def _run_and_save(start: Callable[..., Image.Image], cli: dict[str, Any]) -> int
               file=sys.stderr)  # fmt: skip
         return 130
     except NumericalError as error:
-        last = save_image(tensor_to_pil(error.image), _sibling(output, "last-good"), overwrite=True)
+        picture = failures[-1].image if failures and failures[-1].image is not None else tensor_to_pil(error.image)
+        last = save_image(picture, _sibling(output, "last-good"), overwrite=True)
         print(f"painterly: error: {error}; the last good image is in {last}", file=sys.stderr)
         return 1
     finally:

@@ -14,7 +14,7 @@ optimiser state it stops with are consistent and can be checkpointed.
 
 from __future__ import annotations
 
-import threading
+import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,6 +22,8 @@ from pathlib import Path
 from PIL import Image
 
 from painterly.records import StepRecord
+
+log = logging.getLogger("painterly")
 
 __all__ = [
     "Event",
@@ -96,7 +98,13 @@ Sink = Callable[[Event], None]
 
 
 class EventStream:
-    """Delivers each event to every sink in order; a sink's exception ends the run (as a callback's always did)."""
+    """Delivers each event to every sink in order.
+
+    During the run a sink's exception ends the run (as a callback's always did).  The event that ends the run
+    (:class:`Finished`, :class:`Stopped`, :class:`Failed`) is delivered by :meth:`end` to every sink whatever
+    some of them raise: one broken sink must not keep the others from closing their files, nor replace the
+    outcome (the partial picture, the real error) with its own exception.
+    """
 
     def __init__(self, sinks: Iterable[Sink] = ()) -> None:
         self.sinks: list[Sink] = list(sinks)
@@ -104,6 +112,13 @@ class EventStream:
     def emit(self, event: Event) -> None:
         for sink in self.sinks:
             sink(event)
+
+    def end(self, event: Finished | Stopped | Failed) -> None:
+        for sink in self.sinks:
+            try:
+                sink(event)
+            except Exception as error:  # logged, not raised: the run's own outcome is what the caller must get
+                log.error(f"an event sink failed on {type(event).__name__}: {error}")
 
 
 def on_steps(callback: Callable[[StepRecord], None]) -> Sink:
@@ -120,17 +135,19 @@ class StopToken:
     """A request to stop between two steps; setting it is all a signal handler or another thread does.
 
     Calling the token answers whether a stop was requested, so it serves wherever a ``should_stop`` is expected.
+    A plain flag, not a ``threading.Event``: setting a bool is atomic, and a signal handler must not wait for a
+    lock that the code it interrupted may hold.
     """
 
     def __init__(self) -> None:
-        self._event = threading.Event()
+        self._requested = False
 
     def request(self) -> None:
-        self._event.set()
+        self._requested = True
 
     @property
     def requested(self) -> bool:
-        return self._event.is_set()
+        return self._requested
 
     def __call__(self) -> bool:
-        return self._event.is_set()
+        return self._requested

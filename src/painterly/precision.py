@@ -30,6 +30,7 @@ __all__ = [
     "PrecisionProbe",
     "cached_cpu_probe",
     "compute_dtype",
+    "cpu_description",
     "cpu_has_native_bfloat16",
     "cpu_model",
     "flag_rule",
@@ -72,6 +73,19 @@ def cpu_model() -> str:
     import platform
 
     return platform.processor() or platform.machine() or "unknown CPU"
+
+
+def cpu_description() -> str:
+    """The CPU model with the flags that decide how fast bfloat16 is, e.g. "Intel(R) Xeon(R) Processor (avx512_bf16,
+    amx_bf16, amx_tile)": the label every timing needs, since the same run differs several times between CPUs."""
+    flags: set[str] = set()
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("flags"):
+                flags = set(line.partition(":")[2].split())
+                break
+    native = [flag for flag in ("avx512_bf16", "amx_bf16", "amx_tile", "avx512_fp16") if flag in flags]
+    return f"{cpu_model()} ({', '.join(native) if native else 'no avx512_bf16 or amx'})"
 
 
 def probe_cache_key(threads: int | None = None) -> str:

@@ -651,7 +651,6 @@ class StyleTransferRun:
             return offset + time.perf_counter() - started
 
         sizes = tuple(self._stage_shape(s) for s in self.sizes)
-        stream.emit(RunStarted(sizes, tuple(self.steps_per_stage), precision, resumed_at_step=step))
         image: Tensor | None = None  # the previous stage's result (a resumed stage starts from its saved state)
         previous_content: Tensor | None = None  # and the content at its size
 
@@ -672,6 +671,7 @@ class StyleTransferRun:
             return True
 
         try:
+            stream.emit(RunStarted(sizes, tuple(self.steps_per_stage), precision, resumed_at_step=step))
             for index in range(first_stage, len(self.sizes)):
                 stage_size, stage_steps = self.sizes[index], self.steps_per_stage[index]
                 # Random choices while building targets (MRF patch sampling) come from a generator seeded per
@@ -718,17 +718,18 @@ class StyleTransferRun:
                 if result.stopped:
                     saved = checkpoint_path is not None and save(index, result.steps_done, result.state)
                     stopped = Interrupted(step, self._finish(image), checkpoint_path if saved else None)
-                    stream.emit(Stopped(step, elapsed(), stopped.image, stopped.checkpoint))
+                    stream.end(Stopped(step, elapsed(), stopped.image, stopped.checkpoint))
                     raise stopped
         except NumericalError as error:
-            stream.emit(Failed(step, str(error), self._finish(error.image)))
+            stream.end(Failed(step, str(error), self._finish(error.image)))
             raise
         except Interrupted:
             raise
-        except Exception as error:  # reported to the sinks (a bar to close, a queue to tell), then passed on
-            stream.emit(Failed(step, str(error) or type(error).__name__))
+        except BaseException as error:  # reported to the sinks (a bar to close, a queue to tell), then passed on
+            reason = "interrupted" if isinstance(error, KeyboardInterrupt) else str(error) or type(error).__name__
+            stream.end(Failed(step, reason))
             raise
         assert image is not None
         result_image = self._finish(image)
-        stream.emit(Finished(step, elapsed(), result_image))
+        stream.end(Finished(step, elapsed(), result_image))
         return result_image

@@ -24,6 +24,7 @@ washed out and the lines smeared.  :func:`colorize` instead works in four steps 
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
 import logging
 import math
@@ -37,6 +38,7 @@ import torch.nn.functional as F
 from PIL import Image, ImageFilter, ImageOps
 
 from painterly.errors import ImageError, OptionError
+from painterly.events import Event, Failed, Finished, Sink, Stopped
 from painterly.images import DEFAULT_MAX_PIXELS, load_image, normalize_image, resize_long_side
 from painterly.records import StepRecord
 from painterly.run import Interrupted
@@ -458,6 +460,17 @@ def _check_stylize_options(options: dict[str, Any]) -> None:
             raise OptionError(f"unknown option {name!r}: it is neither a colorize() nor a stylize() keyword")
 
 
+def _with_lines(sink: Sink, finish: Callable[[Image.Image], Image.Image]) -> Sink:
+    """``sink``, handed colorize's own pictures (lines put back) in the events that end a run."""
+
+    def with_lines(event: Event) -> None:
+        if isinstance(event, (Finished, Stopped, Failed)) and event.image is not None:
+            event = dataclasses.replace(event, image=finish(event.image.convert("RGB")))
+        sink(event)
+
+    return with_lines
+
+
 def colorize(
     sketch: ImageInput,
     styles: ImageInput | Sequence[ImageInput],
@@ -538,6 +551,8 @@ def colorize(
             not a file, so a stopped colorize run cannot be resumed).
         **stylize_options: any other keyword of painterly.stylize (e.g. laplacian_weight, style_layers,
             optimizer), passed on unchanged; content, init, style_masks and checkpoints are set by colorize.
+            Its ``sinks`` get the run's events; like on_step's, the step records carry the painting before the
+            lines go back, while Finished, Stopped and Failed carry the picture with its lines, as returned.
 
     Returns:
         The coloured drawing, RGB, ``size`` pixels on its long side.
@@ -580,6 +595,8 @@ def colorize(
 
     def finish(painted: Image.Image) -> Image.Image:
         return composite_lines(painted, lines, min_lightness=min_lightness, opacity=line_opacity, saturation=saturation)
+
+    stylize_options["sinks"] = [_with_lines(sink, finish) for sink in stylize_options.get("sinks", ())]
 
     try:
         painted = stylize(
