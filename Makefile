@@ -26,6 +26,7 @@ demo: weights
 lint: setup
 	$(VENV)/bin/ruff check src tests bench
 	$(VENV)/bin/ruff format --check src tests bench
+	$(VENV)/bin/mypy
 
 test: weights lint
 	$(PY) -m pytest -q

@@ -27,3 +27,10 @@ def test_pyproject_takes_the_version_from_the_module_and_names_the_licence_file(
     assert project["project"]["license"] in ({"text": "MIT"}, "MIT")  # the table form, or PEP 639's expression
     licence = (REPO / "LICENSE").read_text()
     assert licence.startswith("MIT License") and "Copyright (c) 2026 the painterly authors" in licence
+
+
+def test_the_package_says_it_is_typed() -> None:
+    """PEP 561: py.typed ships with the package, so type checkers read painterly's annotations."""
+    from importlib.resources import files
+
+    assert (files("painterly") / "py.typed").is_file()

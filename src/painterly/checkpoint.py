@@ -75,7 +75,7 @@ def save_checkpoint(path: Path | str, checkpoint: Checkpoint) -> Path:
     return Path(path)
 
 
-def load_checkpoint(path: Path | str, *, verify_inputs: bool = True) -> Checkpoint:
+def load_checkpoint(path: str | os.PathLike[str], *, verify_inputs: bool = True) -> Checkpoint:
     """Read a checkpoint; with ``verify_inputs``, refuse if an input file is missing or changed."""
     path = Path(path)
     if not path.is_file():

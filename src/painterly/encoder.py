@@ -114,6 +114,8 @@ class VGGEncoder(nn.Module):
         else:
             scale = 1.0 / torch.tensor(TORCHVISION_STD).view(1, 3, 1, 1)
             offset = torch.tensor(TORCHVISION_MEAN).view(1, 3, 1, 1) * scale
+        self._offset: Tensor
+        self._scale: Tensor
         self.register_buffer("_offset", offset, persistent=False)
         self.register_buffer("_scale", scale, persistent=False)
         self._collect = frozenset(self.layers)
@@ -192,6 +194,6 @@ class VGGEncoder(nn.Module):
             self._low_precision_body = (dtype, copy.deepcopy(self.body, cast))
         return self._low_precision_body[1]
 
-    def _apply(self, fn, *args, **kwargs):  # type: ignore[no-untyped-def]
+    def _apply(self, fn, *args, **kwargs):  # nn.Module._apply's own signature, untyped
         self._low_precision_body = None  # .to(device / memory format) and the like: cast again on next use
         return super()._apply(fn, *args, **kwargs)

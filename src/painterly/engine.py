@@ -18,7 +18,7 @@ import torch
 from torch import Tensor
 
 from painterly.errors import PainterlyError
-from painterly.objective import Objective
+from painterly.objective import Evaluator
 from painterly.optim import OptimizerSettings, learning_rate_at, make_optimizer
 
 __all__ = ["NumericalError", "StageResult", "StepCallback", "StepInfo", "optimize"]
@@ -62,7 +62,7 @@ def _finite(losses: dict[str, float], image: Tensor) -> bool:
 
 
 def optimize(
-    objective: Objective,
+    objective: Evaluator,
     start: Tensor,
     *,
     steps: int,
@@ -72,7 +72,7 @@ def optimize(
     resume_state: dict[str, Any] | None = None,
     first_step: int = 0,
     checkpoint_every: int = 0,
-    on_checkpoint: Callable[[int, dict[str, Any]], None] | None = None,
+    on_checkpoint: Callable[[int, dict[str, Any]], object] | None = None,
 ) -> StageResult:
     """Run steps ``first_step .. steps-1`` from ``start``; stop early if ``should_stop()`` turns true.
 
@@ -118,7 +118,7 @@ def optimize(
             group["lr"] = learning_rate_at(rate, done, steps, settings.lr_decay)
         latest.clear()
         evaluations = 0
-        opt.step(closure)
+        opt.step(closure)  # type: ignore[arg-type]  # torch's stubs say the closure returns a float; a Tensor is fine
         if not clip_in_objective:  # projected gradient: first-order steps are clipped back into range
             with torch.no_grad():
                 image.clamp_(0, 1)

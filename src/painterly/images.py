@@ -10,6 +10,7 @@ existing file unless asked to.
 from __future__ import annotations
 
 import io
+import os
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -86,7 +87,9 @@ def _sixteen_bit_to_8(image: Image.Image) -> Image.Image:
     return Image.fromarray(np.clip(array.astype(np.float64) / peak * 255.0 + 0.5, 0, 255).astype(np.uint8), "L")
 
 
-def load_image(path: Path | str, *, max_pixels: int = DEFAULT_MAX_PIXELS, role: str = "image") -> LoadedImage:
+def load_image(
+    path: str | os.PathLike[str], *, max_pixels: int = DEFAULT_MAX_PIXELS, role: str = "image"
+) -> LoadedImage:
     """Open ``path`` as sRGB with a one-sentence :class:`ImageError` for anything unusable.
 
     Alpha is returned separately: the RGB part is composited over white (what a
@@ -109,7 +112,8 @@ def load_image(path: Path | str, *, max_pixels: int = DEFAULT_MAX_PIXELS, role: 
             if image.width * image.height > max_pixels:
                 raise Image.DecompressionBombError("too many pixels")
             if getattr(image, "is_animated", False):
-                notes.append(f"{path.name}: animated image with {image.n_frames} frames, using the first")
+                frames = getattr(image, "n_frames", "several")
+                notes.append(f"{path.name}: animated image with {frames} frames, using the first")
                 image.seek(0)
             image.load()
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):

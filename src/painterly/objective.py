@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 import torch
 from torch import Tensor
@@ -22,7 +23,17 @@ from painterly.encoder import VGGEncoder
 from painterly.errors import OptionError
 from painterly.losses import GuidedGramLoss, LayerLoss, is_low_precision, laplacian, total_variation
 
-__all__ = ["NormalizeGradient", "Objective", "Term"]
+__all__ = ["Evaluator", "NormalizeGradient", "Objective", "Term"]
+
+
+class Evaluator(Protocol):
+    """What the engine optimises: ``image -> (total, parts)``, the total's gradient reaching ``image``.
+
+    :class:`Objective` evaluates the whole image in one pass; :class:`painterly.tiling.TiledObjective` window by
+    window; the engine needs no more than this.
+    """
+
+    def __call__(self, image: Tensor) -> tuple[Tensor, dict[str, Tensor]]: ...
 
 
 class NormalizeGradient(torch.autograd.Function):

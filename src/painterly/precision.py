@@ -127,7 +127,8 @@ def _probe_pass() -> Callable[[torch.dtype | None], None]:
         state[f"{name}.bias"] = torch.zeros(width)
         in_channels = width
     weights = VGGWeights(state=state, preprocessing="torchvision", source="probe")
-    encoder = VGGEncoder(weights, PROBE_LAYERS, normalize=False).to(memory_format=torch.channels_last)
+    encoder = VGGEncoder(weights, PROBE_LAYERS, normalize=False)
+    encoder = encoder.to(memory_format=torch.channels_last)  # type: ignore[call-overload]  # as run.py
     image = torch.rand(1, 3, PROBE_SIZE, PROBE_SIZE, generator=generator)
 
     def run(dtype: torch.dtype | None) -> None:

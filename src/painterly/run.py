@@ -12,6 +12,7 @@ exactly.
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 import os
@@ -305,7 +306,8 @@ class StyleTransferRun:
             elif self.revision >= 3:  # and the forward too, no copies
                 self.style_comparison.accepts_low_precision = True
         if self.device.type == "cpu":
-            self.encoder = self.encoder.to(memory_format=torch.channels_last)
+            # nn.Module.to takes memory_format (documented); torch's type stubs omit it
+            self.encoder = self.encoder.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
         self.sizes = _feasible_sizes(pyramid_sizes(o.size, o.start_size), self.content.rgb.size, self.encoder.min_side)
         self.sizes = self.sizes[-o.iterations :]  # fewer steps than stages: keep the finest stages only
         final_share = FINAL_STAGE_SHARE if self.revision >= 2 else None
@@ -711,7 +713,7 @@ class StyleTransferRun:
                     objective, start, steps=stage_steps, settings=self.settings, on_step=report,
                     should_stop=stop, resume_state=state, first_step=first_step,
                     checkpoint_every=periodic,
-                    on_checkpoint=lambda done, st, i=index: save(i, done, st),
+                    on_checkpoint=functools.partial(save, index),
                 )  # fmt: skip
                 image = result.image
                 del objective

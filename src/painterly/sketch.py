@@ -303,7 +303,7 @@ def color_fill(
         plain = sum(w * f for w, f in zip(weights, fields, strict=True)) / sum(weights)
         if maps is None:
             return np.asarray(plain, dtype=np.float32)
-        total = sum(maps)
+        total = np.asarray(sum(maps))
         mixed = sum(m[..., None] * f for m, f in zip(maps, fields, strict=True)) / np.maximum(total, 1e-6)[..., None]
         return np.where((total > 1e-3)[..., None], mixed, plain).astype(np.float32)
 

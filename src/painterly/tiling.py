@@ -124,7 +124,8 @@ def _flat_core(features: Tensor, tile: Tile, stride: int, dtype: torch.dtype) ->
 
 def tiled_grams(encoder: VGGEncoder, image: Tensor, layers: Sequence[str], core: int, margin: int) -> dict[str, Tensor]:
     """Gram matrices :math:`F F^\\top / N` of the whole image at ``layers`` (1 x C x C), one window at a time."""
-    return _grams_over(encoder, image, layers, plan_tiles(*image.shape[-2:], core, margin, align=encoder.max_stride))
+    height, width = image.shape[-2:]
+    return _grams_over(encoder, image, layers, plan_tiles(height, width, core, margin, align=encoder.max_stride))
 
 
 @torch.no_grad()
@@ -276,12 +277,13 @@ class TiledObjective:
         """Content and style losses of ``image`` and their sum's gradient, one window's activations alive at a time."""
         encoder = self.encoder
         self.last_offset = self._offset_for(image)
-        tiles = plan_tiles(*image.shape[-2:], self.core, self.margin, offset=self.last_offset, align=encoder.max_stride)
+        height, width = image.shape[-2:]
+        tiles = plan_tiles(height, width, self.core, self.margin, offset=self.last_offset, align=encoder.max_stride)
         style_layers = list(dict.fromkeys(term.layer for term in self.style_terms))
         # Pass 1: the image's own Gram matrices, global over all cores: its own, wider ones, shifted alike, or one
         # window, unshifted, where one core holds the whole image (no border there, so no seam to move).
         offset = (0, 0) if self.gram_core >= max(image.shape[-2:]) else self.last_offset
-        gram_tiles = plan_tiles(*image.shape[-2:], self.gram_core, self.margin, offset=offset, align=encoder.max_stride)
+        gram_tiles = plan_tiles(height, width, self.gram_core, self.margin, offset=offset, align=encoder.max_stride)
         grams = _grams_over(encoder, image, style_layers, gram_tiles)
         # Its windows differ in shape from the second pass's: handing their buffers back before that pass keeps the
         # heap from growing over a run (revision 4, 1024 px, 80 steps, 256 px cores: peak 2.71 GiB without this,
@@ -289,11 +291,12 @@ class TiledObjective:
         release_free_memory()
         style_value = image.new_zeros(())
         gram_grads: dict[str, Tensor] = {}
-        for term in self.style_terms:
-            difference = grams[term.layer][0] - term.target[0]
-            style_value = style_value + term.weight * difference.pow(2).mean()
-            step = difference * (2.0 * term.weight / difference.numel())
-            gram_grads[term.layer] = gram_grads[term.layer] + step if term.layer in gram_grads else step
+        for style_term in self.style_terms:
+            layer = style_term.layer
+            difference = grams[layer][0] - style_term.target[0]
+            style_value = style_value + style_term.weight * difference.pow(2).mean()
+            step = difference * (2.0 * style_term.weight / difference.numel())
+            gram_grads[layer] = gram_grads[layer] + step if layer in gram_grads else step
         positions = {layer: _positions(image, encoder.stride(layer)) for layer in grams}
         # Pass 2: each window's pixel gradient from the exact feature gradients of its core.
         grad = torch.zeros_like(image)
@@ -327,6 +330,7 @@ class TiledObjective:
                 output_grads.append(core_grad)
             if outputs:
                 torch.autograd.backward(outputs, output_grads)
+                assert window.grad is not None  # the backward just filled it
                 grad[..., tile.window[0] : tile.window[1], tile.window[2] : tile.window[3]] += window.grad
             del features, outputs, output_grads, window  # one window's tensors alive at a time
         release_free_memory()

@@ -252,6 +252,7 @@ def load_weights(path: Path | str, preprocessing: Preprocessing | None = None) -
         raw = raw["state_dict"]
     if not isinstance(raw, dict):
         raise WeightsUnavailableError(f"{path}: expected a state dict, found {type(raw).__name__}")
+    guess: Preprocessing
     if "block1_conv1_W_q" in raw:
         state, guess = _dequantise(raw), "caffe"
     elif any(k.startswith("features.") for k in raw):
