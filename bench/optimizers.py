@@ -1,14 +1,16 @@
 """Optimisers compared on the same work: loss against iterations and against seconds.
 
 Usage:  python bench/optimizers.py [--size 256] [--budget 60] [--init noise] [--out docs]
+                                  [--prefix content-init_] [--results results-content.json]
 
 Every optimiser gets the same content/style pair, the same size (one stage, no
 coarse-to-fine, so only the optimiser differs), the same objective and the same
 budget of CPU seconds (process time, one torch thread by default: a fair clock
 even on a machine shared with other work; on an idle machine with one thread it
 equals wall time).  Seconds count every objective evaluation (L-BFGS with line
-search makes several per step).  Writes ``docs/optimizers.md`` with a table,
-``docs/optimizers/*.png`` plots and the images each produced side by side.
+search makes several per step).  Writes, under ``OUT/optimizers/``, a loss plot
+``PREFIXpair_loss.png`` and the images each produced side by side ``PREFIXpair_images.jpg``
+per pair, and the numbers of all pairs in ``RESULTS`` (docs/optimizers.md's tables come from them).
 """
 
 from __future__ import annotations
@@ -87,7 +89,7 @@ def run(name: str, pair: tuple[Path, Path], size: int, budget: float, init: str)
     raise RuntimeError("the step budget ran out before the time budget")
 
 
-def plot(traces: list[Trace], pair_name: str, out: Path) -> Path:
+def plot(traces: list[Trace], pair_name: str, out: Path, prefix: str = "") -> Path:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -105,7 +107,7 @@ def plot(traces: list[Trace], pair_name: str, out: Path) -> Path:
     axes[0].legend(fontsize=8)
     figure.suptitle(f"{pair_name}: total loss, same objective and budget")
     figure.tight_layout()
-    path = out / f"{pair_name}_loss.png"
+    path = out / f"{prefix}{pair_name}_loss.png"
     figure.savefig(path, dpi=90)
     plt.close(figure)
     return path
@@ -130,6 +132,8 @@ def main() -> None:
     parser.add_argument("--configs", nargs="+", default=list(CONFIGS), choices=list(CONFIGS))
     parser.add_argument("--out", type=Path, default=REPO / "docs")
     parser.add_argument("--threads", type=int, default=1, help="torch threads (the budget is CPU time)")
+    parser.add_argument("--prefix", default="", help="put before each figure's name (e.g. content-init_)")
+    parser.add_argument("--results", default="results.json", help="name of the results file in OUT/optimizers")
     args = parser.parse_args()
     import torch
 
@@ -146,8 +150,8 @@ def main() -> None:
             per_step = trace.seconds[-1] / trace.steps[-1]
             print(f"{pair_name:16} {name:18} steps {trace.steps[-1]:5d} evals {sum(trace.evaluations):5d} "
                   f"s/step {per_step:.3f} total {trace.total[-1]:.4g}", flush=True)  # fmt: skip
-        plot(traces, pair_name, figures)
-        sheet(images, figures / f"{pair_name}_images.jpg")
+        plot(traces, pair_name, figures, args.prefix)
+        sheet(images, figures / f"{args.prefix}{pair_name}_images.jpg")
         reference = next(t for t in traces if t.name == "lbfgs")
         scorer = Scorer(*PAIRS[pair_name])
         for trace in traces:
@@ -160,7 +164,7 @@ def main() -> None:
                 "t_to_lbfgs_half": trace.time_to_reach(reference.total[len(reference.total) // 2]),
                 "t_to_lbfgs_final": trace.time_to_reach(reference.total[-1]),
             })  # fmt: skip
-    (figures / "results.json").write_text(json.dumps(rows, indent=1))
+    (figures / args.results).write_text(json.dumps(rows, indent=1))
     print(json.dumps(rows, indent=1))
 
 

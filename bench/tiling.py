@@ -5,6 +5,8 @@ Usage:
                                   [--revision N]
     python bench/tiling.py agreement [--size 512] [--margins 0 32 64 112]
     python bench/tiling.py heap --size 1024 --steps 40 --tile 256 --history 28 [--revisions 4 5]
+    python bench/tiling.py crop --size 1024 --tile 256 --iterations 200 --out docs/performance/tiled_1024_crop.jpg
+                                [--box 256 128 768 512] [--full PICTURE]
 
 ``memory`` runs ``stylize()`` at each size as one tiled stage (L-BFGS with ``--history`` pairs; the
 content and style are the bundled examples, upscaled) in a fresh subprocess, so that each peak RSS
@@ -21,6 +23,11 @@ the gradients: how closely a tiled run follows an untiled one.
 fifth step's peak resident memory (Linux: ``VmHWM``, reset after each step) and the memory held between steps:
 whether the heap's free pieces make each evaluation's peak creep up over a long run; and the seam ratio of the
 picture (the mean pixel step across lines where core borders can fall over the mean step anywhere: 1 = no seam).
+
+``crop`` runs ``painterly.stylize`` with its defaults (coarse-to-fine, mixed precision as decided for this CPU) on
+the bundled examples at ``--size`` with ``--tile`` px cores (every stage larger than a core tiled), saves the
+``--box`` (left top right bottom, full-resolution pixels) of the result as a JPEG at ``--out``, and prints the run's
+wall time and the whole picture's seam ratios: the picture docs/performance.md shows to let the eye look for seams.
 """
 
 from __future__ import annotations
@@ -217,9 +224,28 @@ def agreement(args: argparse.Namespace) -> None:
               f"cosine {cosine:.6f} ({seconds:.1f} s)")  # fmt: skip
 
 
+def crop(args: argparse.Namespace) -> None:
+    from painterly.images import save_image
+    from painterly.stylize import stylize
+    from painterly.tiling import grid_step
+
+    print(f"stylize at {args.size} px, {args.iterations} steps coarse-to-fine, {args.tile} px cores, "
+          f"{args.margin} px margins; crop {tuple(args.box)}", flush=True)  # fmt: skip
+    began = time.perf_counter()
+    image = stylize(CONTENT, STYLE, size=args.size, iterations=args.iterations, tile_size=args.tile,
+                    tile_margin=args.margin, progress=True)  # fmt: skip
+    wall = time.perf_counter() - began
+    if args.full is not None:
+        save_image(image, args.full, overwrite=True, quality=92)
+    save_image(image.crop(tuple(args.box)), args.out, overwrite=True, quality=92)
+    print(f"{image.width}x{image.height} in {wall:.1f} s; seam ratio {seam_ratio(image, 16):.3f} (at the grid "
+          f"step, {grid_step(args.tile, 16)} px: {seam_ratio(image, grid_step(args.tile, 16)):.3f}); "
+          f"crop saved to {args.out}")  # fmt: skip
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("part", choices=["memory", "agreement", "heap", "child"])
+    parser.add_argument("part", choices=["memory", "agreement", "heap", "crop", "child"])
     parser.add_argument("--sizes", type=int, nargs="+", default=[1024, 2048, 4096, 8192])
     parser.add_argument("--size", type=int, default=512)
     parser.add_argument("--steps", type=int, default=2)
@@ -231,6 +257,10 @@ def main() -> None:
     parser.add_argument("--revision", type=int, default=None, help="run revision (default: painterly.run.REVISION)")
     parser.add_argument("--revisions", type=int, nargs="+", default=[4, 5], help="heap: the revisions to compare")
     parser.add_argument("--heap", action="store_true", help=argparse.SUPPRESS)  # child: record each step's peak
+    parser.add_argument("--iterations", type=int, default=200, help="crop: steps of the whole run")
+    parser.add_argument("--box", type=int, nargs=4, default=[256, 128, 768, 512], help="crop: left top right bottom")
+    parser.add_argument("--out", type=Path, default=REPO / "docs" / "performance" / "tiled_1024_crop.jpg")
+    parser.add_argument("--full", type=Path, default=None, help="crop: also save the whole picture here")
     args = parser.parse_args()
     if args.part == "child":
         row = measure(args.sizes[0], args.steps, args.tile, args.margin, args.history, args.revision, args.heap)
@@ -239,6 +269,8 @@ def main() -> None:
         memory(args)
     elif args.part == "heap":
         heap(args)
+    elif args.part == "crop":
+        crop(args)
     else:
         agreement(args)
 
