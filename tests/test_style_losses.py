@@ -9,7 +9,8 @@ from PIL import Image
 
 from painterly.cli import build_parser
 from painterly.encoder import VGGEncoder
-from painterly.losses import STYLE_LOSSES, ContentLoss, GramLoss, laplacian, make_style_loss
+from painterly.loss_registry import STYLE_LOSSES, make_style_loss
+from painterly.losses import ContentLoss, GramLoss, laplacian
 from painterly.objective import Objective
 from painterly.style_losses import HistogramLoss, MRFLoss, ShiftedGramLoss, WassersteinLoss, match_histograms
 from painterly.stylize import stylize

@@ -37,7 +37,7 @@ log = logging.getLogger("painterly")
 
 
 def _style_loss_names() -> list[str]:
-    from painterly.losses import STYLE_LOSSES
+    from painterly.loss_registry import STYLE_LOSSES
 
     return list(STYLE_LOSSES)
 

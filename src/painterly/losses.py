@@ -16,7 +16,6 @@ import torch
 from torch import Tensor
 
 __all__ = [
-    "STYLE_LOSSES",
     "ContentLoss",
     "GramLoss",
     "GuidedGramLoss",
@@ -26,8 +25,6 @@ __all__ = [
     "guided_gram_matrix",
     "is_low_precision",
     "laplacian",
-    "make_style_loss",
-    "register_style_loss",
     "times_features",
     "total_variation",
 ]
@@ -263,29 +260,3 @@ class GuidedGramLoss(GramLoss):
     def __call__(self, features: Tensor, target: Tensor) -> Tensor:
         gram = guided_gram_matrix(features, self.mask)
         return torch.nn.functional.mse_loss(gram, target.expand(features.shape[0], -1, -1))
-
-
-#: Style losses selectable by name (``stylize(style_loss=...)``, ``--style-loss``).
-STYLE_LOSSES: dict[str, type[LayerLoss]] = {}
-
-
-def register_style_loss(cls: type[LayerLoss]) -> type[LayerLoss]:
-    """Class decorator: make a :class:`LayerLoss` selectable as a style loss by its ``name``."""
-    STYLE_LOSSES[cls.name] = cls
-    return cls
-
-
-register_style_loss(GramLoss)
-
-
-def make_style_loss(name: str) -> LayerLoss:
-    from painterly.errors import OptionError
-
-    try:
-        return STYLE_LOSSES[name]()
-    except KeyError:
-        raise OptionError(f"unknown style loss {name!r}; choose one of {', '.join(STYLE_LOSSES)}") from None
-
-
-# The variants beyond the Gram matrix register themselves on import (theory.md §9).
-from painterly import style_losses as _style_losses  # noqa: E402, F401

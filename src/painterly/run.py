@@ -37,7 +37,8 @@ from painterly.engine import NumericalError, StepInfo, optimize
 from painterly.errors import OptionError, PainterlyError
 from painterly.events import EventStream, Failed, Finished, RunStarted, Sink, StageStarted, Stopped, on_steps
 from painterly.images import LoadedImage, load_image, normalize_image, pil_to_tensor, resize_long_side, tensor_to_pil
-from painterly.losses import ContentLoss, GramLoss, make_style_loss
+from painterly.loss_registry import make_style_loss
+from painterly.losses import ContentLoss, GramLoss
 from painterly.memory import (
     available_bytes,
     estimate_run_bytes,

@@ -1,7 +1,7 @@
 """Style losses beyond the Gram matrix, each one small :class:`~painterly.losses.LayerLoss` subclass.
 
 Every class here is registered by name (``stylize(style_loss=...)``, ``--style-loss``)
-when :mod:`painterly.losses` is imported.  Definitions, gradients, costs and what
+in :mod:`painterly.loss_registry`.  Definitions, gradients, costs and what
 each changes in the picture are in ``docs/theory.md`` §9; the section of each
 class is named in its docstring.  Internal constants (shift, scale, patch budget,
 histogram weight) are class attributes, so a variant can be tuned by subclassing.
@@ -15,12 +15,11 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from painterly.losses import LayerLoss, gram_matrix, register_style_loss
+from painterly.losses import LayerLoss, gram_matrix
 
 __all__ = ["HistogramLoss", "MRFLoss", "ShiftedGramLoss", "WassersteinLoss", "match_histograms"]
 
 
-@register_style_loss
 class ShiftedGramLoss(LayerLoss):
     r"""Gram matrix of shifted features (Novak & Nikulin 2016; theory.md §9.1).
 
@@ -51,7 +50,6 @@ def _gaussian_fit(features: Tensor) -> tuple[Tensor, Tensor]:
     return mean, torch.bmm(centred, centred.transpose(1, 2)) / (height * width)
 
 
-@register_style_loss
 class WassersteinLoss(LayerLoss):
     r"""Squared 2-Wasserstein distance between Gaussian fits of the features (theory.md §9.2).
 
@@ -105,7 +103,6 @@ def _patches(features: Tensor, size: int) -> Tensor:
     return F.unfold(_pad_to(features, size), size)
 
 
-@register_style_loss
 class MRFLoss(LayerLoss):
     r"""Markov-random-field patch matching (Li & Wand 2016; theory.md §9.3).
 
@@ -185,7 +182,6 @@ def match_histograms(features: Tensor, sorted_style: Tensor) -> Tensor:
     return matched.view_as(features)
 
 
-@register_style_loss
 class HistogramLoss(LayerLoss):
     r"""Gram loss plus a per-channel histogram loss (Risser, Wilmot & Barnes 2017; theory.md §9.4).
 
