@@ -249,14 +249,9 @@ def _revision() -> int:
     return REVISION
 
 
-def _cpu_description() -> str:
-    """The CPU model and its bfloat16 flags (painterly.precision.cpu_description): timings mean little without."""
-    from painterly.precision import cpu_description
-
-    return cpu_description()
-
-
 def write_table(args: argparse.Namespace, rows, pairs, variants) -> None:
+    from painterly.precision import cpu_description  # names the CPU: timings mean little without it
+
     lines = [
         "# Style-loss gallery",
         "",
@@ -278,7 +273,7 @@ def write_table(args: argparse.Namespace, rows, pairs, variants) -> None:
     lines += [OBSERVATIONS]
     lines += [
         f"Timings on CPU with {args.threads} torch thread(s) on a 2-core machine shared with other jobs "
-        f"({_cpu_description()}; mixed precision left to its automatic choice). "
+        f"({cpu_description()}; mixed precision left to its automatic choice). "
         "*CPU s/step* (user + system time of the run over its steps, including each stage's target preparation) "
         f"is the figure to compare: it hardly depends on what else runs; *wall s/step* does, a lot. *CPU s/step at "
         f"{args.size} px* is the same for the last stage alone (the earlier stages are smaller and cheaper). "

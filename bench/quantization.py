@@ -38,8 +38,6 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import platform
-import subprocess
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -52,6 +50,7 @@ from torch import Tensor
 from painterly.encoder import VGGEncoder
 from painterly.images import load_image, pil_to_tensor, resize_long_side
 from painterly.losses import gram_matrix
+from painterly.precision import cpu_description
 from painterly.stylize import stylize
 from painterly.weights import VGG19_CONV_LAYERS, VGGWeights, cached_weights_path, load_weights
 
@@ -190,16 +189,6 @@ def _psnr(a: Image.Image, b: Image.Image) -> float:
     y = np.asarray(b.convert("RGB"), dtype=np.float64)
     mse = float(np.mean((x - y) ** 2))
     return math.inf if mse == 0 else 10 * math.log10(255.0**2 / mse)
-
-
-def _cpu_model() -> str:
-    try:
-        for line in subprocess.run(["lscpu"], capture_output=True, text=True, check=True).stdout.splitlines():
-            if line.startswith("Model name:"):
-                return line.split(":", 1)[1].strip()
-    except (OSError, subprocess.CalledProcessError):
-        pass
-    return platform.processor() or "unknown"
 
 
 def _mean(values: Sequence[float]) -> float:
@@ -341,7 +330,7 @@ def main() -> None:
         row["8-bit vs float32 (estimate)"] = table["kmeans 7"] / 2
         extrapolated[what] = row
     results_json = {
-        "cpu": _cpu_model(),
+        "cpu": cpu_description(),
         "torch": torch.__version__,
         "arguments": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
         "control": f"{CONTROL}: every conv weight times 1 + {JITTER:g} N(0, 1)",

@@ -26,6 +26,7 @@ from PIL import Image, ImageDraw
 
 from painterly import colorize, stylize
 from painterly.images import load_image, resize_long_side
+from painterly.precision import cpu_description
 from painterly.run import REVISION
 from painterly.sketch import colorfulness, composite_lines, line_f1, paper_saturation, prepare_line_art
 
@@ -215,13 +216,6 @@ def main() -> None:
     _write_doc(rows, sheets, args)
 
 
-def _cpu_description() -> str:
-    """The CPU model and its bfloat16 flags (painterly.precision.cpu_description): timings mean little without."""
-    from painterly.precision import cpu_description
-
-    return cpu_description()
-
-
 def _write_doc(rows: list[dict], sheets: list[str], args: argparse.Namespace) -> None:
     table = ["| sketch | style | method | line precision | line recall | line F1 | ink luminance | colourfulness "
              "| paper saturation | CPU s |", "|---|---|---|---:|---:|---:|---:|---:|---:|---:|"]  # fmt: skip
@@ -250,7 +244,7 @@ def _write_doc(rows: list[dict], sheets: list[str], args: argparse.Namespace) ->
     )
     text = TEMPLATE.format(
         size=args.size, start=args.size // 2, iterations=args.iterations, threads=args.threads,
-        revision=REVISION, cpu=_cpu_description(), summary=summary,
+        revision=REVISION, cpu=cpu_description(), summary=summary,
         table="\n".join([*table, *means]), sheets="\n\n".join(f"![{n}](sketch/{n}.jpg)" for n in sheets),
         observations=OBSERVATIONS,
     )  # fmt: skip
