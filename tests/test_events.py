@@ -83,11 +83,12 @@ def test_a_numerical_failure_is_reported_with_the_last_good_picture(pair, weight
 
     monkeypatch.setattr(Objective, "__call__", poisoned)
     events: list[Event] = []
-    with pytest.raises(NumericalError):
+    with pytest.raises(NumericalError) as raised:
         stylize(*pair, weights=str(weights_file), sinks=[events.append], **{**OPTIONS, "start_size": None})
     failed = events[-1]
     assert isinstance(failed, Failed) and failed.step == 3 and "NaN" in failed.reason
     assert failed.image is not None and failed.image.size == (48, 36)
+    assert raised.value.picture is failed.image  # the caller gets the same finished picture the sinks got
 
 
 def test_a_failing_sink_ends_the_run_and_the_others_hear_of_it(pair, weights_file: Path) -> None:

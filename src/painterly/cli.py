@@ -341,16 +341,10 @@ def _run_and_save(start: Callable[..., Image.Image], cli: dict[str, Any]) -> int
         if isinstance(event, StepRecord) and cli["save_every"] and event.step % cli["save_every"] == 0:
             save_image(event.to_pil(), _step_file(output, event.step), overwrite=True)
 
-    failures: list[Failed] = []  # the run's own report of a failure: its picture has the colours put back
-
-    def keep_failure(event: Event) -> None:
-        if isinstance(event, Failed):
-            failures.append(event)
-
     token = StopToken()
     try:
         with _StopOnSignal(token):
-            sinks = [save_every, keep_failure, *([trace] if trace is not None else [])]
+            sinks = [save_every, *([trace] if trace is not None else [])]
             result = start(progress=not cli["quiet"], sinks=sinks, should_stop=token)
     except Interrupted as stopped:
         partial = save_image(stopped.image, _sibling(output, "partial"), overwrite=True)
@@ -359,7 +353,7 @@ def _run_and_save(start: Callable[..., Image.Image], cli: dict[str, Any]) -> int
               file=sys.stderr)  # fmt: skip
         return 130
     except NumericalError as error:
-        picture = failures[-1].image if failures and failures[-1].image is not None else tensor_to_pil(error.image)
+        picture = error.picture if error.picture is not None else tensor_to_pil(error.image)
         last = save_image(picture, _sibling(output, "last-good"), overwrite=True)
         print(f"painterly: error: {error}; the last good image is in {last}", file=sys.stderr)
         return 1

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import torch
+from PIL import Image
 from torch import Tensor
 
 from painterly.errors import PainterlyError
@@ -40,11 +41,16 @@ StepCallback = Callable[[StepInfo], None]
 
 
 class NumericalError(PainterlyError):
-    """The loss stayed NaN/infinite even with smaller steps; ``image`` is the last good one."""
+    """The loss stayed NaN/infinite even with smaller steps; ``image`` is the last good one.
+
+    ``picture`` is that image as the run would have returned it (colours restored, alpha put back), set by the
+    run before the error reaches its caller; None when the engine is used on its own.
+    """
 
     def __init__(self, message: str, image: Tensor) -> None:
         super().__init__(message)
         self.image = image
+        self.picture: Image.Image | None = None
 
 
 @dataclass

@@ -724,7 +724,8 @@ class StyleTransferRun:
                     stream.end(Stopped(step, elapsed(), stopped.image, stopped.checkpoint))
                     raise stopped
         except NumericalError as error:
-            stream.end(Failed(step, str(error), self._finish(error.image)))
+            error.picture = self._finish(error.image)
+            stream.end(Failed(step, str(error), error.picture))
             raise
         except Interrupted:
             raise
