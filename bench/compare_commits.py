@@ -106,10 +106,17 @@ class LastImage:
 def _run_with_revision(content: Path, styles: list[Path], options: dict[str, Any], revision: int) -> str:
     """Run stylize's options at a given run revision (a private knob: adapt this when the interface moves)."""
     from painterly.run import StyleTransferRun
-    from painterly.stylize import default_options
 
     last = LastImage()
-    StyleTransferRun(content, styles, {**default_options(), **options, "revision": revision}).execute(on_step=last)
+    try:
+        from painterly.config import RunConfig
+    except ImportError:  # commits before RunConfig took the options as a dict, the revision among them
+        from painterly.stylize import default_options
+
+        run = StyleTransferRun(content, styles, {**default_options(), **options, "revision": revision})
+    else:
+        run = StyleTransferRun(content, styles, RunConfig(**options), revision=revision)
+    run.execute(on_step=last)
     return last.digest()
 
 

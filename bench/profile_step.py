@@ -17,8 +17,8 @@ import torch
 from torch.profiler import ProfilerActivity, profile
 
 from floor import bare_pass
+from painterly.config import RunConfig
 from painterly.run import StyleTransferRun
-from painterly.stylize import default_options
 from painterly.weights import default_weights
 
 REPO = Path(__file__).resolve().parents[1]
@@ -39,10 +39,9 @@ def main() -> None:
     parser.add_argument("--mixed-precision", action=argparse.BooleanOptionalAction, default=None,
                         help="as stylize(mixed_precision=...); default: the library's choice")  # fmt: skip
     args = parser.parse_args()
-    options = {**default_options(), "size": args.size, "start_size": None, "weights": default_weights(),
-               "mixed_precision": args.mixed_precision}  # fmt: skip
+    config = RunConfig(size=args.size, start_size=None, weights=default_weights(), mixed_precision=args.mixed_precision)
     objective, content = StyleTransferRun(REPO / "examples" / "tubingen.jpg", REPO / "examples" / "starry_night.jpg",
-                                          options)._objective(args.size)  # fmt: skip
+                                          config)._objective(args.size)  # fmt: skip
     encoder = objective.encoder  # the run's own: channels_last, its weights cast once
     print(f"compute dtype: {encoder.compute_dtype or torch.float32}")
     image = content.clone().requires_grad_(True)

@@ -41,19 +41,18 @@ def measure(
     import painterly.run
     from floor import bare_pass
     from painterly.allocator import reuse_freed_memory
+    from painterly.config import RunConfig
     from painterly.losses import gram_difference, times_features
     from painterly.run import StyleTransferRun
-    from painterly.stylize import DEFAULT_STYLE_LAYERS, default_options, resolve_device
+    from painterly.stylize import DEFAULT_STYLE_LAYERS, resolve_device
     from painterly.weights import default_weights
 
     if not keep_freed:  # no run qualifies for keeping freed memory (painterly.allocator)
         painterly.run.KEEP_FREED_MARGIN = math.inf
-    options = {**default_options(), "size": size, "start_size": None, "weights": default_weights(), "device": device,
-               "mixed_precision": mixed, "iterations": steps + 2}  # fmt: skip
-    if revision is not None:
-        options["revision"] = revision
+    config = RunConfig(size=size, start_size=None, weights=default_weights(), device=device, mixed_precision=mixed,
+                       iterations=steps + 2)  # fmt: skip
     stamps: list[float] = []
-    run = StyleTransferRun(CONTENT, STYLE, options)  # what stylize() runs
+    run = StyleTransferRun(CONTENT, STYLE, config, **({} if revision is None else {"revision": revision}))
     run.execute(on_step=lambda record: stamps.append(time.perf_counter()))
     per_step = statistics.median(b - a for a, b in itertools.pairwise(stamps[2:]))
 

@@ -80,16 +80,13 @@ def seam_ratio(image: object, step: int) -> float:
 def measure(
     size: int, steps: int, tile: int, margin: int, history: int, revision: int | None, heap: bool = False
 ) -> dict[str, Any]:
+    from painterly.config import RunConfig
     from painterly.run import StyleTransferRun
-    from painterly.stylize import default_options
     from painterly.tiling import grid_step
     from painterly.weights import default_weights
 
-    options = {**default_options(), "size": size, "start_size": None, "iterations": steps, "tile_size": tile,
-               "tile_margin": margin, "history_size": history, "max_pixels": 2**31,
-               "weights": default_weights()}  # fmt: skip
-    if revision is not None:
-        options["revision"] = revision
+    config = RunConfig(size=size, start_size=None, iterations=steps, tile_size=tile, tile_margin=margin,
+                       history_size=history, max_pixels=2**31, weights=default_weights())  # fmt: skip
     stamps: list[float] = []
     peaks: list[tuple[float, float]] = []
 
@@ -99,7 +96,8 @@ def measure(
             _step_peaks(peaks)
 
     began = time.perf_counter()
-    image = StyleTransferRun(CONTENT, STYLE, options).execute(on_step=on_step)  # what stylize() runs
+    run = StyleTransferRun(CONTENT, STYLE, config, **({} if revision is None else {"revision": revision}))
+    image = run.execute(on_step=on_step)  # what stylize() runs
     wall = time.perf_counter() - began
     steps_s = [b - a for a, b in zip([began, *stamps], stamps, strict=False)]
     row: dict[str, Any] = {

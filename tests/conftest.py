@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 import pytest
 import torch
 from PIL import Image
 
+from painterly.config import RunConfig
 from painterly.run import StyleTransferRun
-from painterly.stylize import default_options
 from painterly.weights import VGG19_CONV_LAYERS, VGGWeights
 
 REPO = Path(__file__).resolve().parents[1]
@@ -91,6 +92,8 @@ def weights_file(tmp_path: Path) -> Path:
     return path
 
 
-def run_for(content: object, style: object, **options: object) -> StyleTransferRun:
-    """A planned (not executed) run of stylize(content, style, **options)."""
-    return StyleTransferRun(content, style, {**default_options(), **options})  # type: ignore[arg-type]
+def run_for(content: object, style: object, **options: Any) -> StyleTransferRun:
+    """A planned (not executed) run of stylize(content, style, **options); ``revision`` and ``tile_plan`` as a
+    checkpoint would give them."""
+    derived = {name: options.pop(name) for name in ("revision", "tile_plan") if name in options}
+    return StyleTransferRun(content, style, RunConfig(**options), **derived)  # type: ignore[arg-type]

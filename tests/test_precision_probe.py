@@ -112,7 +112,7 @@ def test_a_run_follows_the_probe_and_records_its_choice(pair, tiny_weights, monk
     for faster in (False, True):
         _machine_says(monkeypatch, faster)
         run = run_for(*pair, weights=tiny_weights, size=32, device="cpu")
-        assert run.options["mixed_precision"] is faster  # what a checkpoint stores
+        assert run.resolved_config.mixed_precision is faster  # what a checkpoint stores
         assert run.encoder.compute_dtype is (torch.bfloat16 if faster else None)
     assert run_for(*pair, weights=tiny_weights, size=32, mixed_precision=False).encoder.compute_dtype is None
 

@@ -92,7 +92,7 @@ def test_black_masks_with_no_content_loss_are_refused(pair, tmp_path: Path, tiny
 def test_edges_alone_are_a_target_smoothing_alone_is_not(pair, tiny_weights: VGGWeights) -> None:
     """The Laplacian loss compares with the content's edges; TV compares with nothing."""
     base = {"weights": tiny_weights, "size": 32, "content_weight": 0.0, "style_weight": 0.0}
-    assert run_for(*pair, **base, laplacian_weight=1.0).o.laplacian_weight == 1.0
+    assert run_for(*pair, **base, laplacian_weight=1.0).config.laplacian_weight == 1.0
     with pytest.raises(OptionError, match="nothing to paint towards"):
         run_for(*pair, **base, tv_weight=1.0)
 

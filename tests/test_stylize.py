@@ -104,7 +104,7 @@ def test_coarse_stages_leave_the_fine_style_layers_to_the_last_stage(pair, tiny_
 def test_unset_history_is_chosen_once_for_the_final_size_and_kept_with_the_run(tmp_path, tiny_weights) -> None:
     wide = make_image(tmp_path / "wide.png", (1024, 768), seed=4), make_image(tmp_path / "s.png", (64, 64), seed=5)
     automatic = _run(wide, tiny_weights, size=1024, check_memory=False)
-    assert automatic.settings.history_size == automatic.options["history_size"] == auto_history_size(1024 * 768)
+    assert automatic.settings.history_size == automatic.resolved_config.history_size == auto_history_size(1024 * 768)
     assert automatic.settings.history_size == 28, "what fits in 512 MiB at 1024 x 768"
     assert _run(wide, tiny_weights, size=512).settings.history_size == MAX_AUTO_HISTORY == 50
     assert _run(wide, tiny_weights, size=512, history_size=7).settings.history_size == 7

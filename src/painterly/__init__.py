@@ -1,14 +1,16 @@
 """painterly: neural style transfer (Gatys, Ecker & Bethge) as a typed library.
 
-The product is :func:`stylize`; see ``painterly --help`` for the same options on
-the command line.
+The product is :func:`stylize`, whose options are the fields of :class:`RunConfig`
+(:func:`run_with_config` takes them as one value); see ``painterly --help`` for the
+same options on the command line.
 """
 
 from painterly._version import __version__ as __version__  # the one place it is written
+from painterly.config import RunConfig
 from painterly.errors import ImageError, OptionError, OutputError, PainterlyError
 from painterly.run import Interrupted
 from painterly.sketch import colorize
-from painterly.stylize import StepRecord, resume, stylize
+from painterly.stylize import StepRecord, resume, run_with_config, stylize
 
 __all__ = [
     "ImageError",
@@ -16,8 +18,10 @@ __all__ = [
     "OptionError",
     "OutputError",
     "PainterlyError",
+    "RunConfig",
     "StepRecord",
     "colorize",
     "resume",
+    "run_with_config",
     "stylize",
 ]

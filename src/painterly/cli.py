@@ -1,10 +1,12 @@
-"""Command line: a thin layer generated from ``stylize()``'s signature and docstring.
+"""Command line: a thin layer generated from :class:`painterly.RunConfig`'s fields.
 
-Every keyword-only parameter of :func:`painterly.stylize` becomes an option with
-the same name (``style_weight`` -> ``--style-weight``), type, choices, default and
-help text, so the CLI and the API cannot drift apart.  Only what a file-based
-tool needs on top is added here: the output path, ``--overwrite``,
-``--save-every``, ``--trace`` and ``--quiet``; and the ``weights`` subcommand.
+Every field (the keywords of :func:`painterly.stylize`) becomes an option with the
+same name (``style_weight`` -> ``--style-weight``), type, choices, default and help
+text, in the group its metadata names (common or advanced), so the CLI and the API
+cannot drift apart; ``colorize`` adds its own keywords (read from its signature and
+docstring) to the same fields.  Only what a file-based tool needs on top is added
+here: the output path, ``--overwrite``, ``--save-every``, ``--trace`` and
+``--quiet``; and the ``weights``, ``resume`` and ``precision`` subcommands.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ import signal
 import sys
 import types
 import typing
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -31,19 +33,10 @@ from painterly.errors import OutputError, PainterlyError
 from painterly.events import Event, Failed, Finished, Stopped, StopToken
 from painterly.records import StepRecord
 
-__all__ = ["api_options", "build_parser", "main"]
+__all__ = ["api_options", "build_parser", "config_options", "main"]
 
 log = logging.getLogger("painterly")
 
-
-def _style_loss_names() -> list[str]:
-    from painterly.loss_registry import STYLE_LOSSES
-
-    return list(STYLE_LOSSES)
-
-
-#: Options whose valid values live in a registry rather than in a Literal type.
-_DYNAMIC_CHOICES: dict[str, Callable[[], list[str]]] = {"style_loss": _style_loss_names}
 
 EPILOG = """\
 examples:
@@ -104,8 +97,38 @@ def _scalar(kind: type, optional: bool) -> Callable[[str], Any]:
     return parse
 
 
+def _flag(name: str, hint: Any, default: Any, help_text: str, choices: Sequence[str] | None) -> dict[str, Any]:
+    """argparse keywords for one option, from its type annotation, default and help."""
+    annotation, optional = _strip_optional(hint)
+    kwargs: dict[str, Any] = {"dest": name, "default": default}
+    origin = typing.get_origin(annotation)
+    if annotation is bool:
+        kwargs["action"] = argparse.BooleanOptionalAction
+    elif origin is typing.Literal:
+        kwargs["choices"] = list(typing.get_args(annotation))
+    elif origin in (Sequence, list, tuple) or annotation in (list, tuple):
+        (item,) = typing.get_args(annotation)[:1] or (str,)
+        if typing.get_origin(item) in (typing.Union, types.UnionType):  # e.g. path | PIL image: a path here
+            kwargs.update(nargs="+", type=str, metavar="PATH")
+        else:
+            kwargs.update(nargs="+", type=_scalar(item, False), metavar=item.__name__.upper())
+    elif annotation in (int, float, str):
+        kwargs["type"] = _scalar(annotation, optional)
+        kwargs["metavar"] = "N" if annotation is int else ("X" if annotation is float else "VALUE")
+        if "PathLike" in str(hint):  # str | PathLike | ... : a file on the command line
+            kwargs["metavar"] = "PATH"
+    else:
+        kwargs.update(type=str, metavar="PATH")
+    if choices is not None:
+        kwargs["choices"] = list(choices)
+    shown = ", ".join(map(str, default)) if isinstance(default, (tuple, list)) else default
+    mentions_default = "default" in help_text.lower()
+    kwargs["help"] = help_text if mentions_default or default is None else f"{help_text} (default: {shown})"
+    return kwargs
+
+
 def api_options(function: Callable[..., Any]) -> list[tuple[str, dict[str, Any]]]:
-    """``(flag, argparse kwargs)`` for each keyword-only parameter of ``function``."""
+    """``(flag, argparse kwargs)`` for each keyword-only parameter of ``function`` (colorize's own options)."""
     from painterly.stylize import RUNTIME_ARGUMENTS  # the CLI supplies these itself
 
     hints = typing.get_type_hints(function)
@@ -114,41 +137,44 @@ def api_options(function: Callable[..., Any]) -> list[tuple[str, dict[str, Any]]
     for name, parameter in inspect.signature(function).parameters.items():
         if parameter.kind is not inspect.Parameter.KEYWORD_ONLY or name in RUNTIME_ARGUMENTS:
             continue
-        annotation, optional = _strip_optional(hints[name])
-        default = parameter.default
-        kwargs: dict[str, Any] = {"dest": name, "default": default}
-        help_text = helps.get(name, "")
-        origin = typing.get_origin(annotation)
-        if annotation is bool:
-            kwargs["action"] = argparse.BooleanOptionalAction
-        elif origin is typing.Literal:
-            kwargs["choices"] = list(typing.get_args(annotation))
-        elif origin in (Sequence, list, tuple) or annotation in (list, tuple):
-            (item,) = typing.get_args(annotation)[:1] or (str,)
-            if typing.get_origin(item) in (typing.Union, types.UnionType):  # e.g. path | PIL image: a path here
-                kwargs.update(nargs="+", type=str, metavar="PATH")
-            else:
-                kwargs.update(nargs="+", type=_scalar(item, False), metavar=item.__name__.upper())
-        elif annotation in (int, float, str):
-            kwargs["type"] = _scalar(annotation, optional)
-            is_path = "PathLike" in str(hints[name])  # str | PathLike | ... : a file on the command line
-            kwargs["metavar"] = "N" if annotation is int else ("X" if annotation is float else "VALUE")
-            if is_path:
-                kwargs["metavar"] = "PATH"
-        else:
-            kwargs.update(type=str, metavar="PATH")
-        if name in _DYNAMIC_CHOICES:
-            kwargs["choices"] = _DYNAMIC_CHOICES[name]()
-        shown = ", ".join(map(str, default)) if isinstance(default, (tuple, list)) else default
-        mentions_default = "default" in help_text.lower()
-        kwargs["help"] = help_text if mentions_default or default is None else f"{help_text} (default: {shown})"
+        kwargs = _flag(name, hints[name], parameter.default, helps.get(name, ""), None)
         options.append((f"--{name.replace('_', '-')}", kwargs))
     return options
 
 
-def build_parser() -> argparse.ArgumentParser:
-    from painterly.stylize import stylize
+def config_options(
+    *, defaults: dict[str, Any] | None = None, leave_out: Collection[str] = ()
+) -> dict[str, list[tuple[str, dict[str, Any]]]]:
+    """``{group: [(flag, argparse kwargs)]}`` for RunConfig's fields (``defaults`` overrides some defaults)."""
+    from painterly.config import CONFIG_FIELDS, RunConfig, field_types, option_info
 
+    hints, base = field_types(), RunConfig()
+    groups: dict[str, list[tuple[str, dict[str, Any]]]] = {"common": [], "advanced": []}
+    for name in CONFIG_FIELDS:
+        if name in leave_out:
+            continue
+        info = option_info(name)
+        default = (defaults or {}).get(name, getattr(base, name))
+        kwargs = _flag(name, hints[name], default, info.help, info.choices() if info.choices else None)
+        groups[info.group].append((f"--{name.replace('_', '-')}", kwargs))
+    return groups
+
+
+def _add_config_options(parser: argparse.ArgumentParser, groups: dict[str, list[tuple[str, dict[str, Any]]]]) -> None:
+    titles = {"common": "style transfer options (painterly.RunConfig; the keywords of painterly.stylize)",
+              "advanced": "advanced options"}  # fmt: skip
+    for group_name, options in groups.items():
+        group = parser.add_argument_group(titles[group_name])
+        for flag, kwargs in options:
+            group.add_argument(flag, **kwargs)
+
+
+def _config_of(args: argparse.Namespace, groups: dict[str, list[tuple[str, dict[str, Any]]]]) -> dict[str, Any]:
+    """The parsed values of the config options (by field name)."""
+    return {kwargs["dest"]: getattr(args, kwargs["dest"]) for options in groups.values() for _, kwargs in options}
+
+
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="painterly",
         description="Paint a photo (or a line drawing) in the style of one or more artworks "
@@ -159,9 +185,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("content", type=Path, help="the content image (photo or sketch)")
     parser.add_argument("styles", type=Path, nargs="+", metavar="style", help="one or more style images")
     _add_output_arguments(parser, "CONTENT_STYLE.png")
-    group = parser.add_argument_group("style transfer options (the parameters of painterly.stylize)")
-    for flag, kwargs in api_options(stylize):
-        group.add_argument(flag, **kwargs)
+    _add_config_options(parser, config_options())
     return parser
 
 
@@ -433,7 +457,7 @@ def _stylize_command(argv: list[str]) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     cli = _output_settings(parser, args, args.content, args.styles, keeps_checkpoint=True)
-    api_kwargs = {name: getattr(args, name) for name in _api_names()}
+    api_kwargs = _config_of(args, config_options())
     api_kwargs["checkpoint"] = cli["checkpoint"]
 
     def start(**runtime: Any) -> Image.Image:
@@ -489,8 +513,9 @@ def _resume_command(argv: list[str]) -> int:
 
 
 def _colorize_command(argv: list[str]) -> int:
-    """``painterly colorize SKETCH STYLE... -o OUT``: options generated from :func:`painterly.colorize`."""
-    from painterly.sketch import colorize
+    """``painterly colorize SKETCH STYLE... -o OUT``: colorize's own options, then every RunConfig field it does
+    not set itself (with colorize's defaults)."""
+    from painterly.sketch import COLORIZE_DEFAULTS, COLORIZE_SETS, colorize
 
     parser = argparse.ArgumentParser(
         prog="painterly colorize",
@@ -505,20 +530,17 @@ def _colorize_command(argv: list[str]) -> int:
     group = parser.add_argument_group("colouring options (the parameters of painterly.colorize)")
     for flag, kwargs in options:
         group.add_argument(flag, **kwargs)
+    config_groups = config_options(defaults=COLORIZE_DEFAULTS, leave_out=COLORIZE_SETS)
+    _add_config_options(parser, config_groups)
     args = parser.parse_args(argv)
     cli = _output_settings(parser, args, args.sketch, args.styles)
     api_kwargs = {kwargs["dest"]: getattr(args, kwargs["dest"]) for _, kwargs in options}
+    api_kwargs |= _config_of(args, config_groups)
 
     def start(**runtime: Any) -> Image.Image:
         return colorize(args.sketch, args.styles, **api_kwargs, **runtime)
 
     return _run_and_save(start, cli)
-
-
-def _api_names() -> list[str]:
-    from painterly.stylize import stylize
-
-    return [kwargs["dest"] for _, kwargs in api_options(stylize)]
 
 
 def _configure_logging(*, quiet: bool) -> None:

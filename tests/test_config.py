@@ -1,0 +1,130 @@
+"""RunConfig: the one source of the run's options, for stylize(), the command line, colorize and checkpoints."""
+
+from __future__ import annotations
+
+import dataclasses
+import inspect
+import json
+import typing
+
+import pytest
+from PIL import Image
+
+from painterly.cli import build_parser, config_options
+from painterly.config import CONFIG_FIELDS, RunConfig, option_info
+from painterly.errors import OptionError
+from painterly.sketch import COLORIZE_DEFAULTS, COLORIZE_SETS, colorize
+from painterly.stylize import RUNTIME_ARGUMENTS, stylize
+
+from .conftest import run_for
+
+
+def test_stylize_keywords_are_the_config_fields_with_their_defaults_and_types() -> None:
+    parameters = inspect.signature(stylize).parameters
+    keywords = [name for name, p in parameters.items() if p.kind is inspect.Parameter.KEYWORD_ONLY]
+    options = [name for name in keywords if name not in RUNTIME_ARGUMENTS]
+    assert options == list(CONFIG_FIELDS)
+    hints, field_hints, defaults = typing.get_type_hints(stylize), typing.get_type_hints(RunConfig), RunConfig()
+    for name in options:
+        assert parameters[name].default == getattr(defaults, name), name
+        assert hints[name] == field_hints[name], name
+
+
+def test_every_field_says_what_it_does_and_the_docstring_shows_it() -> None:
+    for name in CONFIG_FIELDS:
+        info = option_info(name)
+        assert len(info.help) > 20 and info.group in ("common", "advanced"), name
+        assert f"        {name}: {info.help[:30]}" in " ".join((stylize.__doc__ or "").split("\n")), name
+
+
+def test_json_round_trip_keeps_every_value() -> None:
+    config = RunConfig(
+        size=300, start_size=None, style_weight=1e-3 / 3, style_blend=[0.7, 0.3], style_scales=(1.5, 0.5),
+        style_layer_sets=["relu1_1,relu2_1", "all"], style_masks=["a.png", "b.png"], color_control="luminance",
+        content_layers=["relu3_2"], style_layers=("relu1_1", "relu2_1"), style_layer_weights=[0.25, 0.75],
+        init="noise", optimizer="adam", learning_rate=0.05, lr_decay=0.1, average=0.9, mixed_precision=False,
+        weights="w.pt", tile_size=0, checkpoint="run.ckpt", checkpoint_every=5, seed=7, device="cpu",
+    )  # fmt: skip
+    text = config.to_json()
+    again = RunConfig.from_json(text)
+    assert again == config
+    assert again.style_blend == (0.7, 0.3) and isinstance(again.style_layers, tuple)
+    assert json.loads(text)["style_weight"] == 1e-3 / 3  # exact, not rounded
+    assert RunConfig.from_json(RunConfig().to_json()) == RunConfig()
+
+
+def test_a_config_is_checked_once_when_made_with_the_command_lines_sentences() -> None:
+    with pytest.raises(OptionError, match="size must be at least 16 pixels, not 8"):
+        RunConfig(size=8)
+    with pytest.raises(OptionError, match="style weight must be non-negative and finite"):
+        RunConfig(style_weight=float("nan"))
+    with pytest.raises(OptionError, match="not used by the adam optimizer"):
+        RunConfig(optimizer="adam", history_size=10)
+    with pytest.raises(OptionError, match="tiling cannot be used with style masks"):
+        RunConfig(tile_size=128, style_masks=["m.png"])
+    with pytest.raises(OptionError, match="size must be at least 16"):  # a replaced field is checked again
+        RunConfig().replace(size=4)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        RunConfig().size = 64  # type: ignore[misc]
+
+
+def test_what_needs_the_inputs_is_checked_against_them() -> None:
+    config = RunConfig(style_blend=[1.0, 2.0])
+    config.check_inputs(2)
+    with pytest.raises(OptionError, match="2 blend weights given for 3 style images"):
+        config.check_inputs(3)
+    with pytest.raises(OptionError, match="at least one style image"):
+        RunConfig().check_inputs(0)
+    with pytest.raises(OptionError, match="init must be 'content', 'noise' or an existing image file"):
+        RunConfig(init="/no/such/picture.png").check_inputs(1)
+
+
+def test_json_refuses_objects_and_unknown_names_in_one_sentence() -> None:
+    with pytest.raises(OptionError, match="style_masks holds an object of type Image, which cannot be written as JSON"):
+        RunConfig(style_masks=[Image.new("L", (4, 4))]).to_json()
+    with pytest.raises(OptionError, match=r"unknown option.*stlye_weight"):
+        RunConfig.from_dict({"stlye_weight": 3})
+
+
+def test_the_command_line_offers_every_field_in_its_group_with_its_default() -> None:
+    parser = build_parser()
+    args = parser.parse_args(["c.jpg", "s.jpg"])
+    defaults = RunConfig()
+    for name in CONFIG_FIELDS:
+        assert getattr(args, name) == getattr(defaults, name), name
+    groups = config_options()
+    assert {kwargs["dest"] for _, kwargs in groups["common"]} == {
+        name for name in CONFIG_FIELDS if option_info(name).group == "common"
+    }
+    assert "--laplacian-weight" in [flag for flag, _ in groups["advanced"]]
+    text = parser.format_help()
+    assert "advanced options" in text and "--tile-margin" in text
+
+
+def test_colorize_offers_every_style_transfer_option_except_those_it_sets(tmp_path) -> None:
+    groups = config_options(defaults=COLORIZE_DEFAULTS, leave_out=COLORIZE_SETS)
+    offered = {kwargs["dest"]: kwargs["default"] for options in groups.values() for _, kwargs in options}
+    assert set(offered) == set(CONFIG_FIELDS) - COLORIZE_SETS
+    assert offered["iterations"] == 200 and offered["style_weight"] == 10.0 and offered["size"] == 512
+    sketch = tmp_path / "sketch.png"
+    Image.new("RGB", (32, 32), "white").save(sketch)
+    with pytest.raises(OptionError, match="colorize\\(\\) sets the stylize option 'init' itself"):
+        colorize(sketch, sketch, init="noise")
+    with pytest.raises(OptionError, match="unknown option 'colour'"):
+        colorize(sketch, sketch, colour="red")
+    with pytest.raises(OptionError, match="laplacian weight must be non-negative"):  # checked by RunConfig
+        colorize(sketch, sketch, laplacian_weight=-1.0)
+
+
+def test_a_checkpoint_stores_the_config_with_its_automatic_choices_made(pair, weights_file, tmp_path) -> None:
+    run = run_for(*pair, weights=str(weights_file), size=48, start_size=24, device="cpu",
+                  checkpoint=str(tmp_path / "run.ckpt"))  # fmt: skip
+    stored = run.checkpoint_config()
+    assert stored["revision"] == run.revision and stored["tile_plan"] == run.tile_cores
+    assert stored["content"] == str(pair[0].resolve())
+    settings = {name: value for name, value in stored.items() if name not in ("content", "styles", "revision",
+                                                                               "tile_plan")}  # fmt: skip
+    again = RunConfig.from_dict(json.loads(json.dumps(settings)))
+    assert again == run.resolved_config
+    assert again.mixed_precision is not None and again.history_size == run.settings.history_size
+    assert run.config.history_size is None  # what the user chose stays apart from what the run chose
