@@ -100,7 +100,7 @@ def thumb(path: Path | Image.Image, size: int) -> Image.Image:
 
 def color_figure(runner: Runner, size: int) -> Image.Image:
     panels: list[Panel] = [("content", thumb(COFFEE, size)), ("style", thumb(WAVE, size))]
-    for mode in ("none", "luminance", "histogram", "histogram-full", "original-colors"):
+    for mode in ("none", "luminance", "linear", "match-histograms", "original-colors"):
         panels.append((mode, runner.run(f"color_{mode}", COFFEE, [WAVE], color_control=mode)))
     return sheet([panels[:4], panels[4:]], round(size * 400 / 600))
 
@@ -154,11 +154,11 @@ def scale_figure(runner: Runner, size: int) -> Image.Image:
         ("content", thumb(CHELSEA, size)),
         ("style A", thumb(STARRY, size)),
         ("style B", thumb(KANDINSKY, size)),
-        ("A, style_scales 0.5", runner.run("scale_a_half", CHELSEA, [STARRY], style_scales=[0.5])),
-        ("A, style_scales 2", runner.run("scale_a_double", CHELSEA, [STARRY], style_scales=[2.0])),
+        ("A, per_style_scale 0.5", runner.run("scale_a_half", CHELSEA, [STARRY], per_style_scale=[0.5])),
+        ("A, per_style_scale 2", runner.run("scale_a_double", CHELSEA, [STARRY], per_style_scale=[2.0])),
         ("B", runner.run("scale_b", CHELSEA, [KANDINSKY])),
-        ("A coarse + B fine", runner.run("scale_a_coarse", CHELSEA, both, style_layer_sets=[coarse, fine])),
-        ("A fine + B coarse", runner.run("scale_a_fine", CHELSEA, both, style_layer_sets=[fine, coarse])),
+        ("A coarse + B fine", runner.run("scale_a_coarse", CHELSEA, both, per_style_layers=[coarse, fine])),
+        ("A fine + B coarse", runner.run("scale_a_fine", CHELSEA, both, per_style_layers=[fine, coarse])),
     ]
     return sheet([panels[:3], panels[3:6], panels[6:]], round(size * 300 / 451))
 

@@ -145,11 +145,11 @@ def test_prepare_colour_inputs_per_mode(photo_pair) -> None:
     assert abs(float(style_y.mean() - content_y.mean())) < 0.01
     assert abs(float(style_y.std() - content_y.std())) < 0.02  # clipped to [0, 1] after matching
 
-    _, (matched,) = prepare_color_inputs(content, [style], "histogram")
+    _, (matched,) = prepare_color_inputs(content, [style], "linear")
     mean, cov = _mean_cov(pil_to_tensor(matched))
     assert (mean - target_mean).abs().max() < 0.02 and (cov - target_cov).abs().max() < 0.01
 
-    _, (full,) = prepare_color_inputs(content, [style], "histogram-full")
+    _, (full,) = prepare_color_inputs(content, [style], "match-histograms")
     full_t = pil_to_tensor(full)
     assert (full_t.mean((2, 3)) - content_t.mean((2, 3))).abs().max() < 0.01
     assert (full_t.std((2, 3)) - content_t.std((2, 3))).abs().max() < 0.01
@@ -195,7 +195,7 @@ def test_histogram_modes_change_the_result(photo_pair, tiny_weights: VGGWeights)
     options = {"weights": tiny_weights, "size": 40, "start_size": None, "iterations": 4, "style_weight": 1e4}
     plain = np.asarray(stylize(content, style, **options), dtype=float)
     content_mean = np.asarray(resize_long_side(content, 40), dtype=float).mean((0, 1))
-    for mode in ("histogram", "histogram-full"):
+    for mode in ("linear", "match-histograms"):
         out = np.asarray(stylize(content, style, color_control=mode, **options), dtype=float)
         # The style now carries the content's palette, so the result's mean colour stays nearer the content's.
         assert np.abs(out.mean((0, 1)) - content_mean).max() < np.abs(plain.mean((0, 1)) - content_mean).max()
@@ -203,5 +203,5 @@ def test_histogram_modes_change_the_result(photo_pair, tiny_weights: VGGWeights)
 
 def test_restore_colors_is_identity_for_other_modes() -> None:
     image = torch.rand(1, 3, 5, 5, generator=torch.Generator().manual_seed(3))
-    for mode in ("none", "histogram", "histogram-full"):
+    for mode in ("none", "linear", "match-histograms"):
         assert restore_colors(image, torch.zeros_like(image), mode) is image  # type: ignore[arg-type]

@@ -7,10 +7,13 @@ import inspect
 import json
 import typing
 
+import numpy as np
 import pytest
 from PIL import Image
 
-from painterly.cli import build_parser, config_options
+from painterly import Interrupted, resume
+from painterly.checkpoint import load_checkpoint, save_checkpoint
+from painterly.cli import build_parser, config_options, parse_stylize_arguments
 from painterly.config import CONFIG_FIELDS, RunConfig, option_info
 from painterly.errors import OptionError
 from painterly.sketch import COLORIZE_DEFAULTS, COLORIZE_SETS, colorize
@@ -39,8 +42,8 @@ def test_every_field_says_what_it_does_and_the_docstring_shows_it() -> None:
 
 def test_json_round_trip_keeps_every_value() -> None:
     config = RunConfig(
-        size=300, start_size=None, style_weight=1e-3 / 3, style_blend=[0.7, 0.3], style_scales=(1.5, 0.5),
-        style_layer_sets=["relu1_1,relu2_1", "all"], style_masks=["a.png", "b.png"], color_control="luminance",
+        size=300, start_size=None, style_weight=1e-3 / 3, style_blend=[0.7, 0.3], per_style_scale=(1.5, 0.5),
+        per_style_layers=["relu1_1,relu2_1", "all"], style_masks=["a.png", "b.png"], color_control="luminance",
         content_layers=["relu3_2"], style_layers=("relu1_1", "relu2_1"), style_layer_weights=[0.25, 0.75],
         init="noise", optimizer="adam", learning_rate=0.05, lr_decay=0.1, average=0.9, mixed_precision=False,
         weights="w.pt", tile_size=0, checkpoint="run.ckpt", checkpoint_every=5, seed=7, device="cpu",
@@ -128,3 +131,50 @@ def test_a_checkpoint_stores_the_config_with_its_automatic_choices_made(pair, we
     assert again == run.resolved_config
     assert again.mixed_precision is not None and again.history_size == run.settings.history_size
     assert run.config.history_size is None  # what the user chose stays apart from what the run chose
+
+
+def test_values_written_before_the_image_paths_do_not_swallow_them() -> None:
+    _, args, config = parse_stylize_arguments(["--style-layers", "relu1_1", "relu2_1", "photo.jpg", "art.jpg"])
+    assert config["style_layers"] == ["relu1_1", "relu2_1"]
+    assert (str(args.content), [str(s) for s in args.styles]) == ("photo.jpg", ["art.jpg"])
+    _, args, config = parse_stylize_arguments(["--style-blend", "0.3", "0.7", "p.png", "a.png", "b.png", "-o", "x.png"])
+    assert config["style_blend"] == [0.3, 0.7] and [str(s) for s in args.styles] == ["a.png", "b.png"]
+    _, args, config = parse_stylize_arguments(["--style-masks", "m1.png", "m2.png", "p.png", "a.png", "b.png"])
+    assert config["style_masks"] == ["m1.png", "m2.png"] and str(args.content) == "p.png"
+    _, args, config = parse_stylize_arguments(["p.png", "a.png", "--style-layers", "relu1_1", "--style-layers=relu3_1"])
+    assert config["style_layers"] == ["relu1_1", "relu3_1"]  # one at a time adds up
+    _, _, config = parse_stylize_arguments(["p.png", "a.png", "--content-layer-weights", "-1", "--size", "64"])
+    assert config["content_layer_weights"] == [-1.0] and config["size"] == 64  # refused later, by RunConfig
+
+
+def test_old_names_work_with_a_one_line_note_on_the_command_line_and_in_json(caplog) -> None:
+    argv = ["p.png", "a.png", "b.png", "--style-scales", "2", "1", "--style-layer-sets", "all", "relu1_1",
+            "--color-control", "histogram"]  # fmt: skip
+    with caplog.at_level("WARNING", logger="painterly"):
+        _, _, config = parse_stylize_arguments(argv)
+    assert config["per_style_scale"] == [2.0, 1.0] and config["per_style_layers"] == ["all", "relu1_1"]
+    assert config["color_control"] == "linear"
+    assert "--style-scales is now called --per-style-scale" in caplog.text
+    assert "--color-control histogram is now called linear" in caplog.text
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="painterly"):
+        old = RunConfig.from_json(json.dumps({"style_layer_sets": ["all"], "color_control": "histogram-full"}))
+    assert old == RunConfig(per_style_layers=["all"], color_control="match-histograms")
+    assert "style_layer_sets is now called per_style_layers" in caplog.text and len(caplog.records) == 2
+
+
+def test_a_checkpoint_with_the_old_names_resumes_as_one_with_the_new(pair, tmp_path, weights_file, caplog) -> None:
+    options = {"weights": str(weights_file), "size": 48, "start_size": 24, "iterations": 8, "color_control": "linear",
+               "per_style_scale": [1.5], "per_style_layers": ["relu1_1,relu2_1,relu3_1"]}  # fmt: skip
+    checkpoint = tmp_path / "new.ckpt"
+    with pytest.raises(Interrupted):
+        stylize(*pair, **options, checkpoint=checkpoint, should_stop=lambda: True)
+    state = load_checkpoint(checkpoint)
+    renamed = {"per_style_scale": "style_scales", "per_style_layers": "style_layer_sets"}
+    state.config = {renamed.get(name, name): value for name, value in state.config.items()}
+    state.config["color_control"] = "histogram"
+    old = save_checkpoint(tmp_path / "old.ckpt", state)
+    with caplog.at_level("WARNING", logger="painterly"):
+        from_old = np.asarray(resume(old))
+    assert "style_scales is now called per_style_scale" in caplog.text
+    assert np.array_equal(from_old, np.asarray(resume(checkpoint)))

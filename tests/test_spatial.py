@@ -195,11 +195,11 @@ def pair_paths(tmp_path: Path) -> tuple[Path, Path]:
     [
         ({"style_masks": []}, "0 style masks given for 1"),
         ({"style_masks": ["m.png"], "style_loss": "wasserstein"}, "gram style loss only"),
-        ({"style_scales": [1.0, 2.0]}, "2 style scales given for 1"),
-        ({"style_scales": [0.0]}, "each style scale must be positive"),
-        ({"style_layer_sets": ["relu1_1", "relu2_1"]}, "2 style layer sets given for 1"),
-        ({"style_layer_sets": ["relu4_2"]}, "not among the style layers"),
-        ({"style_layer_sets": ["relu9_9"]}, "unknown layer"),
+        ({"per_style_scale": [1.0, 2.0]}, "2 style scales given for 1"),
+        ({"per_style_scale": [0.0]}, "each style scale must be positive"),
+        ({"per_style_layers": ["relu1_1", "relu2_1"]}, "2 style layer sets given for 1"),
+        ({"per_style_layers": ["relu4_2"]}, "not among the style layers"),
+        ({"per_style_layers": ["relu9_9"]}, "unknown layer"),
         ({"color_control": "sepia"}, "unknown color control"),
     ],
 )
@@ -238,7 +238,7 @@ def test_style_scales_resize_each_style_and_layer_sets_pick_its_terms(
     monkeypatch.setattr(Objective, "build", classmethod(spy))
     content, style = pair_paths
     stylize(content, [style, style], weights=tiny_weights, size=64, start_size=None, iterations=1, style_weight=1.0,
-            style_scales=[0.5, 1.5], style_layer_sets=["relu1_1,relu2_1", "relu3_1,relu4_1,relu5_1"])  # fmt: skip
+            per_style_scale=[0.5, 1.5], per_style_layers=["relu1_1,relu2_1", "relu3_1,relu4_1,relu5_1"])  # fmt: skip
     ((shapes, terms),) = seen
     assert [max(shape) for shape in shapes] == [32, 96], "style 40x40 resized to 0.5 and 1.5 times the 64 px output"
     style_terms = [(layer, weight) for layer, weight in terms if layer != "relu4_2"]

@@ -93,7 +93,7 @@ def test_coarse_stages_leave_the_fine_style_layers_to_the_last_stage(pair, tiny_
     # stages match neither's fine layers (the second sits them out), and the last stage both.
     content, style = pair
     two = _run(
-        (content, [style, style]), tiny_weights, size=64, start_size=32, style_layer_sets=["all", "relu1_1,relu2_1"]
+        (content, [style, style]), tiny_weights, size=64, start_size=32, per_style_layers=["all", "relu1_1,relu2_1"]
     )
     first, second = two._style_weights_at(two.sizes[0])
     assert [layer for layer, w in first.items() if w] == coarse and not any(second.values())

@@ -29,11 +29,12 @@ from typing import Any
 from PIL import Image
 
 from painterly.atomic import check_writable
+from painterly.config import RENAMED_OPTIONS, RENAMED_VALUES, renamed_value_note
 from painterly.errors import OutputError, PainterlyError
 from painterly.events import Event, Failed, Finished, Stopped, StopToken
 from painterly.records import StepRecord
 
-__all__ = ["api_options", "build_parser", "config_options", "main"]
+__all__ = ["api_options", "build_parser", "config_options", "main", "parse_stylize_arguments"]
 
 log = logging.getLogger("painterly")
 
@@ -97,6 +98,110 @@ def _scalar(kind: type, optional: bool) -> Callable[[str], Any]:
     return parse
 
 
+def _renamed_values(name: str) -> Callable[[str], str]:
+    """A value parser taking an option's old value names too, with a one-line note (argparse checks the choices
+    after it)."""
+
+    def parse(text: str) -> str:
+        if text in RENAMED_VALUES[name]:
+            log.warning(renamed_value_note(name, text))
+            return RENAMED_VALUES[name][text]
+        return text
+
+    parse.__name__ = "value"
+    return parse
+
+
+class _ListValues(argparse.Action):
+    """An option taking several values that may also be given one at a time (``--style-layers relu1_1
+    --style-layers=relu2_1``): the first occurrence replaces the default, later ones add to it.  Renamed options
+    keep their old flag as a hidden alias that says so once."""
+
+    def __init__(self, *args: Any, note: str | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.note = note
+
+    def __call__(
+        self, parser: argparse.ArgumentParser, namespace: argparse.Namespace, values: Any, option: str | None = None
+    ) -> None:
+        if self.note is not None:
+            log.warning(self.note)
+            self.note = None
+        seen = f"_given_{self.dest}"
+        earlier = list(getattr(namespace, self.dest)) if getattr(namespace, seen, False) else []
+        setattr(namespace, self.dest, [*earlier, *values])
+        setattr(namespace, seen, True)
+
+
+#: Where an image file's name ends (a value that ends so is not a layer name or a number: it is an input image).
+_IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".webp", ".tif", ".tiff", ".bmp", ".gif"})
+
+
+def _is_number(token: str) -> bool:
+    try:
+        float(token)
+    except ValueError:
+        return False
+    return True
+
+
+def _takes_value(kwargs: dict[str, Any]) -> Callable[[str], bool]:
+    """Whether a token after a several-valued option is one of its values, not the next option or an image path."""
+    parse = kwargs.get("type", str)
+
+    def takes(token: str) -> bool:
+        if token.startswith("-"):  # the next option, unless a negative number where numbers are taken
+            return _is_number(token) and parse is not str and _parses(token)
+        looks_like_a_file = Path(token).suffix.lower() in _IMAGE_SUFFIXES or os.sep in token or "/" in token
+        return _parses(token) and (not looks_like_a_file or kwargs.get("metavar") == "PATH")
+
+    def _parses(token: str) -> bool:
+        try:
+            parse(token)
+        except (argparse.ArgumentTypeError, ValueError):
+            return False
+        return True
+
+    return takes
+
+
+def _separate_list_values(argv: Sequence[str], options: Sequence[tuple[str, dict[str, Any]]]) -> list[str]:
+    """argv with each several-valued option's values written ``--flag=value`` one by one, so the image paths that
+    follow them are not taken as more values (``--style-layers relu1_1 relu2_1 photo.jpg art.jpg``).
+
+    A value is one that parses as the option's type and is not an image's file name; a list of paths (style
+    masks) runs to the next option, except that when it runs to the end of the command line it leaves the
+    content and one style per mask: ``--style-masks m1.png m2.png photo.jpg a.jpg b.jpg``.
+    """
+    lists = {flag: kwargs for flag, kwargs in options if kwargs.get("nargs") == "+"}
+    result: list[str] = []
+    index = 0
+    while index < len(argv):
+        token = argv[index]
+        index += 1
+        if token == "--":
+            result += argv[index - 1 :]
+            break
+        if token not in lists:
+            result.append(token)
+            continue
+        takes = _takes_value(lists[token])
+        end = index
+        while (
+            end < len(argv)
+            and argv[end] != "--"
+            and takes(argv[end])
+            and (lists[token].get("metavar") != "PATH" or not argv[end].startswith("-"))
+        ):
+            end += 1
+        values = list(argv[index:end])
+        if lists[token].get("metavar") == "PATH" and end == len(argv) and len(values) >= 3 and len(values) % 2:
+            values = values[: (len(values) - 1) // 2]  # masks, then the content and one style per mask
+        result += [f"{token}={value}" for value in values] or [token]
+        index += len(values)
+    return result
+
+
 def _flag(name: str, hint: Any, default: Any, help_text: str, choices: Sequence[str] | None) -> dict[str, Any]:
     """argparse keywords for one option, from its type annotation, default and help."""
     annotation, optional = _strip_optional(hint)
@@ -106,8 +211,11 @@ def _flag(name: str, hint: Any, default: Any, help_text: str, choices: Sequence[
         kwargs["action"] = argparse.BooleanOptionalAction
     elif origin is typing.Literal:
         kwargs["choices"] = list(typing.get_args(annotation))
+        if name in RENAMED_VALUES:
+            kwargs["type"] = _renamed_values(name)
     elif origin in (Sequence, list, tuple) or annotation in (list, tuple):
         (item,) = typing.get_args(annotation)[:1] or (str,)
+        kwargs["action"] = _ListValues
         if typing.get_origin(item) in (typing.Union, types.UnionType):  # e.g. path | PIL image: a path here
             kwargs.update(nargs="+", type=str, metavar="PATH")
         else:
@@ -157,6 +265,11 @@ def config_options(
         default = (defaults or {}).get(name, getattr(base, name))
         kwargs = _flag(name, hints[name], default, info.help, info.choices() if info.choices else None)
         groups[info.group].append((f"--{name.replace('_', '-')}", kwargs))
+        for old in (old for old, new in RENAMED_OPTIONS.items() if new == name):  # several-valued options, all
+            old_flag, flag = f"--{old.replace('_', '-')}", f"--{name.replace('_', '-')}"
+            note = f"{old_flag} is now called {flag} (the old name still works, for now)"
+            hidden = {**kwargs, "default": argparse.SUPPRESS, "help": argparse.SUPPRESS, "note": note}
+            groups[info.group].append((old_flag, hidden))
     return groups
 
 
@@ -171,7 +284,19 @@ def _add_config_options(parser: argparse.ArgumentParser, groups: dict[str, list[
 
 def _config_of(args: argparse.Namespace, groups: dict[str, list[tuple[str, dict[str, Any]]]]) -> dict[str, Any]:
     """The parsed values of the config options (by field name)."""
-    return {kwargs["dest"]: getattr(args, kwargs["dest"]) for options in groups.values() for _, kwargs in options}
+    return {
+        kwargs["dest"]: getattr(args, kwargs["dest"])
+        for options in groups.values()
+        for flag, kwargs in options
+        if kwargs.get("help") is not argparse.SUPPRESS  # an old name's alias: its value is under the new name
+    }
+
+
+def _parse(
+    parser: argparse.ArgumentParser, argv: Sequence[str], options: Sequence[tuple[str, dict[str, Any]]]
+) -> argparse.Namespace:
+    """Parse ``argv``, several-valued options first cut off from the image paths after them."""
+    return parser.parse_intermixed_args(_separate_list_values(argv, options))
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -454,16 +579,21 @@ def _output_settings(
 def _stylize_command(argv: list[str]) -> int:
     from painterly.stylize import stylize
 
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    parser, args, api_kwargs = parse_stylize_arguments(argv)
     cli = _output_settings(parser, args, args.content, args.styles, keeps_checkpoint=True)
-    api_kwargs = _config_of(args, config_options())
     api_kwargs["checkpoint"] = cli["checkpoint"]
 
     def start(**runtime: Any) -> Image.Image:
         return stylize(args.content, args.styles, **api_kwargs, checkpoint_extra={"cli": cli}, **runtime)
 
     return _run_and_save(start, cli)
+
+
+def parse_stylize_arguments(argv: Sequence[str]) -> tuple[argparse.ArgumentParser, argparse.Namespace, dict[str, Any]]:
+    """The parser, what it parsed from ``argv``, and the RunConfig keywords among it (old names made new)."""
+    parser, groups = build_parser(), config_options()
+    args = _parse(parser, argv, [option for options in groups.values() for option in options])
+    return parser, args, _config_of(args, groups)
 
 
 def _output_for_api_checkpoint(checkpoint: Path) -> Path:
@@ -532,7 +662,7 @@ def _colorize_command(argv: list[str]) -> int:
         group.add_argument(flag, **kwargs)
     config_groups = config_options(defaults=COLORIZE_DEFAULTS, leave_out=COLORIZE_SETS)
     _add_config_options(parser, config_groups)
-    args = parser.parse_args(argv)
+    args = _parse(parser, argv, [*options, *(option for group in config_groups.values() for option in group)])
     cli = _output_settings(parser, args, args.sketch, args.styles)
     api_kwargs = {kwargs["dest"]: getattr(args, kwargs["dest"]) for _, kwargs in options}
     api_kwargs |= _config_of(args, config_groups)

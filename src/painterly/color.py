@@ -40,7 +40,7 @@ __all__ = [
 ]
 
 #: ``stylize(color_control=...)``: see :func:`prepare_color_inputs` and docs/perceptual_control.md.
-ColorControl = Literal["none", "luminance", "histogram", "histogram-full", "original-colors"]
+ColorControl = Literal["none", "luminance", "linear", "match-histograms", "original-colors"]
 COLOR_CONTROLS: tuple[str, ...] = get_args(ColorControl)
 
 #: How :func:`match_color_linear` takes the matrix square root of a covariance.
@@ -225,8 +225,10 @@ def prepare_color_inputs(
 
     * ``"luminance"``: content and styles become grey images of their luminance, each style's luminance
       first matched to the content's mean and variance (the paper's luminance-only transfer).
-    * ``"histogram"``: each style gets the content's colour mean and covariance (:func:`match_color_linear`).
-    * ``"histogram-full"``: each style's RGB channels get the content's histograms (:func:`match_histograms`).
+    * ``"linear"``: each style gets the content's colour mean and covariance (:func:`match_color_linear`; called
+      "histogram" before issue 17, a name that also meant a style loss).
+    * ``"match-histograms"``: each style's RGB channels get the content's histograms (:func:`match_histograms`;
+      called "histogram-full" before).
     * ``"none"`` and ``"original-colors"``: unchanged.
     """
     if mode not in COLOR_CONTROLS:
@@ -241,7 +243,7 @@ def prepare_color_inputs(
         content_luma = luminance(content_tensor)
         styles_out = [gray_to_rgb(match_luminance(luminance(s), content_luma).clamp(0, 1)) for s in style_tensors]
         content_tensor = gray_to_rgb(content_luma)
-    elif mode == "histogram":
+    elif mode == "linear":
         styles_out = [match_color_linear(s, content_tensor) for s in style_tensors]
     else:
         styles_out = [match_histograms(s, content_tensor) for s in style_tensors]

@@ -14,7 +14,9 @@ checkpointed or sent to another process: :meth:`RunConfig.to_dict` says so in on
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
+import logging
 import math
 import os
 import textwrap
@@ -44,6 +46,8 @@ __all__ = [
     "options_docstring",
 ]
 
+log = logging.getLogger("painterly")
+
 ImageInput = str | os.PathLike[str] | Image.Image
 Pooling = Literal["max", "avg"]
 Group = Literal["common", "advanced"]
@@ -53,6 +57,33 @@ DEFAULT_STYLE_LAYERS: tuple[str, ...] = ("relu1_1", "relu2_1", "relu3_1", "relu4
 
 #: Smallest core a tile may have, in pixels (smaller cores spend most of the time on their margins).
 MIN_TILE = 64
+
+
+#: Options renamed in issue 17 (old name -> new): a name should say what it takes. The old names keep working
+#: in JSON and checkpoints (:func:`upgrade_names`) and on the command line, each with a one-line note.
+RENAMED_OPTIONS: dict[str, str] = {"style_scales": "per_style_scale", "style_layer_sets": "per_style_layers"}
+#: Option values renamed (option -> {old value: new}): colour control's "histogram" was a linear transfer, and
+#: "histogram" also names a style loss.
+RENAMED_VALUES: dict[str, dict[str, str]] = {
+    "color_control": {"histogram": "linear", "histogram-full": "match-histograms"}
+}
+
+
+def renamed_value_note(name: str, old: str) -> str:
+    new = RENAMED_VALUES[name][old]
+    flag = "--" + name.replace("_", "-")
+    return f"{flag} {old} is now called {new} (the old name still works, for now)"
+
+
+def upgrade_names(values: Mapping[str, Any]) -> dict[str, Any]:
+    """Old option names and values replaced by today's, each with a one-line note (a job file, a checkpoint)."""
+    upgraded: dict[str, Any] = {}
+    for name, value in values.items():
+        if name in RENAMED_OPTIONS:
+            log.warning(f"option {name} is now called {RENAMED_OPTIONS[name]} (the old name still works, for now)")
+            name = RENAMED_OPTIONS[name]
+        upgraded[name] = value
+    return upgraded
 
 
 @dataclass(frozen=True)
@@ -123,17 +154,18 @@ class RunConfig:
         and motifs, <1 smaller ones.""",
         group="common",
     )
-    style_scales: Sequence[float] | None = _option(
+    per_style_scale: Sequence[float] | None = _option(
         None,
         """one size factor per style image, multiplying style_scale (scale control: e.g. one
-        style's large motifs with another's fine strokes). Default: 1 for every style.""",
+        style's large motifs with another's fine strokes). Default: 1 for every style. (Called style_scales
+        before.)""",
     )
-    style_layer_sets: Sequence[str] | None = _option(
+    per_style_layers: Sequence[str] | None = _option(
         None,
-        """one comma-separated subset of style_layers per style image, or "all"; each style
-        then feeds only those layers (scale control, Gatys et al. 2017: e.g. "relu1_1,relu2_1" for one
-        style's fine scale and "relu3_1,relu4_1,relu5_1" for another's coarse scale). Blend weights are
-        normalised per layer over the styles that feed it. Default: every style feeds every layer.""",
+        """one entry per style image: the style_layers that style feeds, joined by commas, or "all" (scale
+        control, Gatys et al. 2017: e.g. "relu1_1,relu2_1" for one style's fine scale and
+        "relu3_1,relu4_1,relu5_1" for another's coarse scale). Blend weights are normalised per layer over the
+        styles that feed it. Default: every style feeds every layer. (Called style_layer_sets before.)""",
     )
     style_masks: Sequence[ImageInput] | None = _option(
         None,
@@ -146,9 +178,11 @@ class RunConfig:
         "none",
         """keep the content's colours (Gatys et al. 2017): "none"; "luminance" (transfer on
         luminance only, the style's luminance matched to the content's mean and variance, then the
-        content's colour put back); "histogram" (style colours first given the content's colour mean and
-        covariance); "histogram-full" (style RGB histograms matched to the content's); "original-colors"
-        (after ordinary transfer, the result's luminance with the content's colour).""",
+        content's colour put back); "linear" (a linear colour transfer: the style images first given the
+        content's colour mean and covariance); "match-histograms" (each style RGB channel's histogram matched
+        to the content's); "original-colors" (after ordinary transfer, the result's luminance with the
+        content's colour). "linear" and "match-histograms" were called "histogram" and "histogram-full"
+        before.""",
         group="common",
     )
     content_layers: Sequence[str] = _option(
@@ -264,10 +298,19 @@ class RunConfig:
             value = getattr(self, item.name)
             if isinstance(value, list):
                 object.__setattr__(self, item.name, tuple(value))
+        for name, renamed in RENAMED_VALUES.items():
+            old = getattr(self, name)
+            if isinstance(old, str) and old in renamed:
+                log.warning(renamed_value_note(name, old))
+                object.__setattr__(self, name, renamed[old])
         self._validate()
 
     def _validate(self) -> None:
         """Everything that can be told without the inputs, in the command line's words."""
+        for name in CHOICE_FIELDS:
+            value, choices = getattr(self, name), option_choices(name)
+            if value not in choices:
+                raise OptionError(f"unknown {name.replace('_', ' ')} {value!r}; choose one of {', '.join(choices)}")
         if isinstance(self.size, bool) or self.size < 16:
             raise OptionError(f"size must be at least 16 pixels, not {self.size}")
         if self.start_size is not None and self.start_size < 16:
@@ -285,7 +328,7 @@ class RunConfig:
             raise OptionError(
                 f"style blend weights must be non-negative with a positive sum, got {list(self.style_blend)}"
             )
-        for value in self.style_scales or ():
+        for value in self.per_style_scale or ():
             _check_positive("each style scale", value)
         if self.style_masks is not None and self.style_loss != "gram":
             raise OptionError(f"style masks work with the gram style loss only, not {self.style_loss!r}")
@@ -311,7 +354,7 @@ class RunConfig:
         """What depends on the inputs: one value per style image where a list is per style, an init file."""
         if style_count < 1:
             raise OptionError("at least one style image is needed")
-        for name, values in (("blend weights", self.style_blend), ("style scales", self.style_scales),
+        for name, values in (("blend weights", self.style_blend), ("style scales", self.per_style_scale),
                              ("style masks", self.style_masks)):  # fmt: skip
             if values is not None and len(values) != style_count:
                 raise OptionError(f"{len(values)} {name} given for {style_count} style images")
@@ -335,6 +378,7 @@ class RunConfig:
     @classmethod
     def from_dict(cls, values: Mapping[str, Any]) -> RunConfig:
         """The inverse of :meth:`to_dict`; an unknown name is refused (a typo in a job file should not pass)."""
+        values = upgrade_names(values)
         unknown = sorted(set(values) - set(CONFIG_FIELDS))
         if unknown:
             raise OptionError(f"unknown option(s) {', '.join(unknown)}; the options are the fields of RunConfig")
@@ -367,6 +411,8 @@ def _plain(name: str, value: Any) -> Any:
 
 #: The names of every field, in order.
 CONFIG_FIELDS: tuple[str, ...] = tuple(item.name for item in dataclasses.fields(RunConfig))
+#: The fields with a fixed set of valid values (checked by name when a config is made).
+CHOICE_FIELDS: tuple[str, ...] = ("color_control", "style_loss", "optimizer", "pooling")
 
 
 def option_info(name: str) -> OptionInfo:
@@ -375,6 +421,16 @@ def option_info(name: str) -> OptionInfo:
     return info
 
 
+def option_choices(name: str) -> tuple[str, ...]:
+    """The valid values of a field that has a fixed set of them (a Literal type or a registry), else ()."""
+    info = option_info(name)
+    if info.choices is not None:
+        return tuple(info.choices())
+    annotation = field_types()[name]
+    return tuple(typing.get_args(annotation)) if typing.get_origin(annotation) is Literal else ()
+
+
+@functools.cache
 def field_types() -> dict[str, Any]:
     """``{field: resolved annotation}`` (the CLI reads them to choose a parser per option)."""
     return typing.get_type_hints(RunConfig)

@@ -7,7 +7,7 @@
   term acts and only the content (and smoothness) terms shape the image.
 * Scale control: per-style layer sets (:func:`per_style_layer_weights`) let one style supply the
   fine scale (low layers) and another the coarse scale (high layers); per-style sizes are handled
-  in :func:`painterly.stylize` (``style_scales``).
+  in :func:`painterly.stylize` (``per_style_scale``).
 
 Colour control lives in :mod:`painterly.color`.
 """

@@ -355,10 +355,10 @@ class StyleTransferRun:
             o.content_layers, o.content_layer_weights, "content", scale=o.content_weight
         )
         self.style_weights = _layer_weights(o.style_layers, o.style_layer_weights, "style", scale=o.style_weight)
-        self.scales = list(o.style_scales) if o.style_scales is not None else [1.0] * count
+        self.scales = list(o.per_style_scale) if o.per_style_scale is not None else [1.0] * count
         # Masked styles act in their own regions, so their blend weights are not shared out.
         self.per_style_weights = per_style_layer_weights(
-            self.style_weights, blend, o.style_layer_sets, normalize=o.style_masks is None
+            self.style_weights, blend, o.per_style_layers, normalize=o.style_masks is None
         )
         if not self._has_target():
             raise OptionError(
