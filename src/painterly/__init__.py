@@ -8,6 +8,7 @@ same options on the command line.
 from painterly._version import __version__ as __version__  # the one place it is written
 from painterly.config import RunConfig
 from painterly.errors import ImageError, OptionError, OutputError, PainterlyError
+from painterly.reproduction import reproduce
 from painterly.run import Interrupted
 from painterly.sketch import colorize
 from painterly.stylize import StepRecord, resume, run_with_config, stylize
@@ -21,6 +22,7 @@ __all__ = [
     "RunConfig",
     "StepRecord",
     "colorize",
+    "reproduce",
     "resume",
     "run_with_config",
     "stylize",

@@ -43,7 +43,7 @@ class Checkpoint:
     extra: dict[str, Any] = field(default_factory=dict)  #: caller data, e.g. the CLI's output path
 
 
-def file_sha256(path: Path | str) -> str:
+def file_sha256(path: str | os.PathLike[str]) -> str:
     digest = hashlib.sha256()
     with open(path, "rb") as handle:
         for chunk in iter(lambda: handle.read(1 << 20), b""):

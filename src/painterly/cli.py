@@ -50,6 +50,7 @@ other commands:
   painterly resume OUTPUT.ckpt                 continue a run stopped with Ctrl-C (or SIGTERM)
   painterly colorize SKETCH STYLE... -o OUT    colour a line drawing, keeping its lines (docs/sketch.md)
   painterly precision [measure]                whether this CPU runs faster in bfloat16 (measured, cached)
+  painterly reproduce PICTURE [--show]         make a picture again from the record its file carries
 
 Ctrl-C stops a run cleanly: the image so far goes to OUTPUT_partial.EXT and a checkpoint to
 OUTPUT.EXT.ckpt, from which `painterly resume` continues exactly where it stopped.
@@ -642,6 +643,39 @@ def _resume_command(argv: list[str]) -> int:
     return _run_and_save(start, cli)
 
 
+def _reproduce_command(argv: list[str]) -> int:
+    """``painterly reproduce PICTURE``: make a picture again from the provenance its file carries."""
+    from painterly.images import check_output_path
+    from painterly.provenance import read_provenance
+    from painterly.reproduction import reproduce
+
+    parser = argparse.ArgumentParser(
+        prog="painterly reproduce",
+        description="Make a picture painterly wrote again, from what its file records (settings, input files and "
+        "their sha256, weights digest, version); the input files must be unchanged. With --show, only print "
+        "that record.",
+    )
+    parser.add_argument("picture", type=Path, help="a picture painterly wrote (PNG, JPEG, WebP or TIFF)")
+    parser.add_argument("--show", action="store_true", help="print the picture's record as JSON and stop")
+    _add_output_arguments(parser, "PICTURE_again.png")
+    args = parser.parse_args(argv)
+    if args.show:
+        found = read_provenance(args.picture)
+        if found is None:
+            raise OutputError(f"{args.picture}: carries no painterly provenance")
+        print(json.dumps(found, indent=2))
+        return 0
+    output = args.output or args.picture.with_name(f"{args.picture.stem}_again.png")
+    check_output_path(output, overwrite=args.overwrite, inputs=(args.picture,))
+    cli = {"output": str(output), "overwrite": args.overwrite, "save_every": args.save_every,
+           "trace": str(args.trace) if args.trace else None, "quiet": args.quiet, "checkpoint": None}  # fmt: skip
+
+    def start(**runtime: Any) -> Image.Image:
+        return reproduce(args.picture, **runtime)
+
+    return _run_and_save(start, cli)
+
+
 def _colorize_command(argv: list[str]) -> int:
     """``painterly colorize SKETCH STYLE... -o OUT``: colorize's own options, then every RunConfig field it does
     not set itself (with colorize's defaults)."""
@@ -698,6 +732,8 @@ def main(argv: list[str] | None = None) -> int:
             return _precision_command(argv[1:])
         if argv and argv[0] == "colorize":
             return _colorize_command(argv[1:])
+        if argv and argv[0] == "reproduce":
+            return _reproduce_command(argv[1:])
         return _stylize_command(argv)
     except PainterlyError as error:
         print(f"painterly: error: {error}", file=sys.stderr)

@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from PIL import Image, ImageCms, ImageOps, UnidentifiedImageError
+from PIL.PngImagePlugin import PngInfo
 from torch import Tensor
 
 from painterly.atomic import atomic_write_with, check_writable
@@ -219,8 +220,14 @@ def check_output_path(path: Path | str, *, overwrite: bool = False, inputs: tupl
     return path
 
 
+#: Where a picture keeps its provenance (painterly.provenance): the key of a PNG text chunk and of ``Image.info``;
+#: JPEG, WebP and TIFF keep the same text as EXIF ImageDescription (tag 0x010E).
+PROVENANCE_KEY = "painterly"
+EXIF_IMAGE_DESCRIPTION = 0x010E
+
+
 def save_image(image: Image.Image, path: Path | str, *, overwrite: bool = False, quality: int = 95) -> Path:
-    """Write ``image`` atomically in the format its extension names.
+    """Write ``image`` atomically in the format its extension names, with its provenance if it carries one.
 
     JPEG has no alpha, so an RGBA image is flattened onto white for JPEG.
     """
@@ -231,8 +238,17 @@ def save_image(image: Image.Image, path: Path | str, *, overwrite: bool = False,
     if fmt == "JPEG" and image.mode == "RGBA":
         white = Image.new("RGBA", image.size, (255, 255, 255, 255))
         image = Image.alpha_composite(white, image).convert("RGB")
+    provenance = image.info.get(PROVENANCE_KEY)
     options: dict[str, object] = {"quality": quality} if fmt in ("JPEG", "WEBP") else {}
     if fmt == "TIFF":
         options["compression"] = "tiff_deflate"
+    if isinstance(provenance, str) and fmt == "PNG":
+        text = PngInfo()
+        text.add_text(PROVENANCE_KEY, provenance, zip=True)
+        options["pnginfo"] = text
+    elif isinstance(provenance, str):
+        exif = Image.Exif()
+        exif[EXIF_IMAGE_DESCRIPTION] = provenance  # JSON with ensure_ascii: the ASCII text EXIF asks for
+        options["exif"] = exif.tobytes()
     atomic_write_with(path, lambda handle: image.save(handle, format=fmt, **options))
     return path

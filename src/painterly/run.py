@@ -36,7 +36,15 @@ from painterly.encoder import VGGEncoder, validate_layers
 from painterly.engine import NumericalError, StepInfo, optimize
 from painterly.errors import OptionError, PainterlyError
 from painterly.events import EventStream, Failed, Finished, RunStarted, Sink, StageStarted, Stopped, on_steps
-from painterly.images import LoadedImage, load_image, normalize_image, pil_to_tensor, resize_long_side, tensor_to_pil
+from painterly.images import (
+    PROVENANCE_KEY,
+    LoadedImage,
+    load_image,
+    normalize_image,
+    pil_to_tensor,
+    resize_long_side,
+    tensor_to_pil,
+)
 from painterly.loss_registry import make_style_loss
 from painterly.losses import ContentLoss, GramLoss
 from painterly.memory import (
@@ -50,6 +58,7 @@ from painterly.objective import Objective
 from painterly.optim import DEFAULT_MOMENTUM, OptimizerSettings, auto_history_size
 from painterly.precision import compute_dtype, resolve_mixed_precision
 from painterly.progress import ProgressBar
+from painterly.provenance import make_provenance, weights_sha256
 from painterly.records import StepRecord
 from painterly.tiling import TiledObjective, grid_step
 from painterly.weights import VGGWeights, default_weights, load_weights
@@ -479,6 +488,16 @@ class StyleTransferRun:
         return {**self.resolved_config.to_dict(), "revision": self.revision, "tile_plan": self.tile_cores,
                 "content": str(self.content_source), "styles": [str(s) for s in self.style_sources]}  # fmt: skip
 
+    @functools.cached_property
+    def provenance(self) -> str | None:
+        """What made this run's pictures (painterly.provenance); None when an input is an in-memory object."""
+        o = self.config
+        sources = [self.content_source, *self.style_sources, *(o.style_masks or [])]
+        if any(isinstance(s, Image.Image) for s in sources) or isinstance(o.weights, VGGWeights):
+            return None
+        hashes = self.input_hashes()
+        return make_provenance(self.checkpoint_config(), hashes, weights_sha256(o.weights, hashes))
+
     def input_hashes(self) -> dict[str, str]:
         """sha256 of every input file (a checkpointed run has only files: :meth:`_validate` refuses objects)."""
         sources = [self.content_source, *self.style_sources, *(self.config.style_masks or []), self.config.weights]
@@ -583,6 +602,9 @@ class StyleTransferRun:
         result = tensor_to_pil(image)
         if self.content.alpha is not None:
             result.putalpha(self.content.alpha.resize(result.size, Image.Resampling.LANCZOS))
+        provenance = self.provenance
+        if provenance is not None:  # save_image writes it into the file
+            result.info[PROVENANCE_KEY] = provenance
         return result
 
     def execute(

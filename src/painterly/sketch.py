@@ -29,6 +29,7 @@ import logging
 import math
 import os
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any, Literal, get_args
 
 import numpy as np
@@ -40,8 +41,10 @@ from painterly.config import CONFIG_FIELDS, RunConfig
 from painterly.errors import ImageError, OptionError
 from painterly.events import Event, Failed, Finished, Sink, Stopped
 from painterly.images import load_image, normalize_image, resize_long_side
+from painterly.provenance import PROVENANCE_KEY, input_hashes_of, make_provenance, weights_sha256
 from painterly.records import StepRecord
 from painterly.run import Interrupted
+from painterly.weights import VGGWeights
 
 __all__ = [
     "FILL_MODES",
@@ -458,6 +461,28 @@ def _colorize_config(options: dict[str, Any]) -> RunConfig:
     return RunConfig(**{**COLORIZE_DEFAULTS, **options})
 
 
+def _colorize_provenance(
+    sketch: ImageInput, styles: Sequence[ImageInput], own: dict[str, Any], config: RunConfig
+) -> str | None:
+    """What makes this colorize picture again (painterly.provenance); None when an input is an in-memory object."""
+    weights = config.weights
+    if isinstance(weights, VGGWeights):
+        return None
+    files = [sketch, *styles, *([own["hints"]] if own["hints"] is not None else []), *(own["masks"] or [])]
+    paths = [os.fspath(f) for f in files if isinstance(f, (str, os.PathLike))]
+    if len(paths) < len(files):
+        return None
+    paths += [os.fspath(weights)] if weights is not None else []
+    absolute = {path: str(Path(path).resolve()) for path in paths}
+    settings = {name: value for name, value in config.to_dict().items() if name not in COLORIZE_SETS}
+    job = {**own, **settings, "sketch": absolute[paths[0]], "styles": [absolute[p] for p in paths[1 : len(styles) + 1]],
+           "hints": None if own["hints"] is None else absolute[os.fspath(own["hints"])],
+           "masks": None if own["masks"] is None else [absolute[os.fspath(m)] for m in own["masks"]],
+           "weights": None if weights is None else absolute[os.fspath(weights)]}  # fmt: skip
+    hashes = input_hashes_of(paths)
+    return make_provenance(job, hashes, weights_sha256(job["weights"], hashes), kind="colorize")
+
+
 def _with_lines(sink: Sink, finish: Callable[[Image.Image], Image.Image]) -> Sink:
     """``sink``, handed colorize's own pictures (lines put back) in the events that end a run."""
 
@@ -560,8 +585,16 @@ def colorize(
     )
     page_masks = None if mask_images is None else [m.resize(lines.size, Image.Resampling.LANCZOS) for m in mask_images]
 
+    own = {"hints": hints, "masks": masks, "fill": fill, "saturation": saturation, "min_lightness": min_lightness,
+           "line_opacity": line_opacity, "line_width": line_width, "despeckle": despeckle}  # fmt: skip
+    record = _colorize_provenance(sketch, style_sources, own, config)
+
     def finish(painted: Image.Image) -> Image.Image:
-        return composite_lines(painted, lines, min_lightness=min_lightness, opacity=line_opacity, saturation=saturation)
+        result = composite_lines(painted, lines, min_lightness=min_lightness, opacity=line_opacity,
+                                 saturation=saturation)  # fmt: skip
+        if record is not None:
+            result.info[PROVENANCE_KEY] = record
+        return result
 
     try:
         painted = run_with_config(
