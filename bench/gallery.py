@@ -106,8 +106,8 @@ def worker(args: argparse.Namespace) -> None:
     """Run one variant on one pair; print a JSON line with timings and memory."""
     import torch
 
+    from painterly.nets_registry import default_weights
     from painterly.stylize import stylize
-    from painterly.weights import default_weights
 
     torch.set_num_threads(args.threads)
     weights = default_weights()

@@ -34,9 +34,9 @@ import itertools
 from floor import bare_pass
 from painterly.encoder import VGGEncoder
 from painterly.images import load_image, pil_to_tensor, resize_long_side
+from painterly.nets_registry import default_weights
 from painterly.precision import compute_dtype, resolve_mixed_precision
 from painterly.stylize import DEFAULT_CONTENT_LAYERS, DEFAULT_STYLE_LAYERS, stylize
-from painterly.weights import default_weights
 
 REPO = Path(__file__).resolve().parents[1]
 CONTENT = REPO / "examples" / "tubingen.jpg"

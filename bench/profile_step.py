@@ -18,8 +18,8 @@ from torch.profiler import ProfilerActivity, profile
 
 from floor import bare_pass
 from painterly.config import RunConfig
+from painterly.nets_registry import default_weights
 from painterly.run import StyleTransferRun
-from painterly.weights import default_weights
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -18,7 +18,7 @@ from PIL import Image
 from painterly.encoder import VGGEncoder
 from painterly.images import load_image, pil_to_tensor, resize_long_side
 from painterly.losses import gram_matrix
-from painterly.weights import default_weights
+from painterly.nets_registry import default_weights
 
 __all__ = ["Score", "Scorer"]
 

@@ -43,9 +43,9 @@ def measure(
     from painterly.allocator import reuse_freed_memory
     from painterly.config import RunConfig
     from painterly.losses import gram_difference, times_features
+    from painterly.nets_registry import default_weights
     from painterly.run import StyleTransferRun
     from painterly.stylize import DEFAULT_STYLE_LAYERS, resolve_device
-    from painterly.weights import default_weights
 
     if not keep_freed:  # no run qualifies for keeping freed memory (painterly.allocator)
         painterly.run.KEEP_FREED_MARGIN = math.inf

@@ -81,9 +81,9 @@ def measure(
     size: int, steps: int, tile: int, margin: int, history: int, revision: int | None, heap: bool = False
 ) -> dict[str, Any]:
     from painterly.config import RunConfig
+    from painterly.nets_registry import default_weights
     from painterly.run import StyleTransferRun
     from painterly.tiling import grid_step
-    from painterly.weights import default_weights
 
     config = RunConfig(size=size, start_size=None, iterations=steps, tile_size=tile, tile_margin=margin,
                        history_size=history, max_pixels=2**31, weights=default_weights())  # fmt: skip
@@ -133,10 +133,11 @@ def _in_child(
 
 
 def memory(args: argparse.Namespace) -> None:
-    from painterly.encoder import LAYER_NAMES
     from painterly.memory import estimate_run_bytes
+    from painterly.nets_registry import network
+    from painterly.nets_vgg import LAYER_NAMES
 
-    names = LAYER_NAMES[: LAYER_NAMES.index("relu5_1") + 1]
+    names = network("vgg19").layers[: LAYER_NAMES.index("relu5_1") + 1]
     print(f"tiled stages: {args.tile} px cores, {args.margin} px margins, L-BFGS history {args.history}, "
           f"{args.steps} steps each, revision {args.revision or 'current'}")  # fmt: skip
     print(
@@ -180,10 +181,10 @@ def agreement(args: argparse.Namespace) -> None:
     from painterly.encoder import VGGEncoder
     from painterly.images import load_image, pil_to_tensor, resize_long_side
     from painterly.losses import ContentLoss, GramLoss
+    from painterly.nets_registry import default_weights
     from painterly.objective import Objective
     from painterly.stylize import DEFAULT_CONTENT_LAYERS, DEFAULT_STYLE_LAYERS
     from painterly.tiling import TiledObjective
-    from painterly.weights import default_weights
 
     encoder = VGGEncoder(default_weights(), [*DEFAULT_CONTENT_LAYERS, *DEFAULT_STYLE_LAYERS])
     content = pil_to_tensor(resize_long_side(load_image(CONTENT).rgb, args.size))

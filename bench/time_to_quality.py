@@ -28,9 +28,9 @@ from PIL import Image, ImageDraw
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from painterly.images import save_image, tensor_to_pil
+from painterly.nets_registry import default_weights
 from painterly.records import StepRecord
 from painterly.stylize import stylize
-from painterly.weights import default_weights
 from scorer import Score, Scorer
 
 REPO = Path(__file__).resolve().parents[1]

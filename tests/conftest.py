@@ -11,8 +11,9 @@ import torch
 from PIL import Image
 
 from painterly.config import RunConfig
+from painterly.nets_vgg import VGG19_CONV_LAYERS
 from painterly.run import StyleTransferRun
-from painterly.weights import VGG19_CONV_LAYERS, VGGWeights
+from painterly.weights import VGGWeights
 
 REPO = Path(__file__).resolve().parents[1]
 EXAMPLES = REPO / "examples"

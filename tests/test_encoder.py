@@ -5,9 +5,10 @@ from __future__ import annotations
 import pytest
 import torch
 
-from painterly.encoder import LAYER_NAMES, VGGEncoder
+from painterly.encoder import LAYER_NAMES, VGGEncoder, measure_channel_means
 from painterly.errors import OptionError
-from painterly.normalization import channel_means, fold_normalization
+from painterly.nets_vgg import VGG19_CONV_LAYERS
+from painterly.normalization import fold_normalization
 from painterly.weights import VGGWeights
 
 from .conftest import random_vgg_weights
@@ -75,7 +76,7 @@ def test_average_pooling_changes_pooled_features(tiny_weights: VGGWeights) -> No
 def test_normalisation_divides_every_activation_by_its_filter_mean() -> None:
     weights = random_vgg_weights(width=6)
     images = [torch.rand(1, 3, 24, 24, generator=torch.Generator().manual_seed(i)) for i in range(3)]
-    means = channel_means(weights, images)
+    means = measure_channel_means(weights, images)
     raw = VGGEncoder(weights, ["relu1_2", "relu3_1", "relu5_1"], normalize=False)
     normalised = VGGEncoder(
         VGGWeights(weights.state, weights.preprocessing, "t", means), ["relu1_2", "relu3_1", "relu5_1"]
@@ -87,9 +88,9 @@ def test_normalisation_divides_every_activation_by_its_filter_mean() -> None:
         scale = torch.where(means[conv] > 1e-8, 1 / means[conv].clamp_min(1e-8), torch.ones_like(means[conv]))
         assert torch.allclose(norm_features[layer], raw_features[layer] * scale.view(1, -1, 1, 1), rtol=1e-4, atol=1e-5)
     # on the calibration images themselves, every live filter now averages one
-    folded = fold_normalization(weights.state, means)
+    folded = fold_normalization(weights.state, means, VGG19_CONV_LAYERS)
     assert set(folded) == set(weights.state)
-    calibrated = channel_means(VGGWeights(folded, weights.preprocessing, "t"), images)
+    calibrated = measure_channel_means(VGGWeights(folded, weights.preprocessing, "t"), images)
     live = means["conv3_1"] > 1e-8
     assert torch.allclose(calibrated["conv3_1"][live], torch.ones(int(live.sum())), atol=1e-4)
 

@@ -8,27 +8,56 @@ from pathlib import Path
 import pytest
 
 from painterly import OptionError, stylize
-from painterly.encoder import LAYER_NAMES
-from painterly.memory import estimate_run_bytes, largest_fitting_size
+from painterly.encoder import VGGEncoder
+from painterly.memory import estimate_run_bytes, estimate_tiled_run_bytes, gram_pass_core, largest_fitting_size
+from painterly.nets_vgg import LAYER_NAMES, VGG19_LAYERS
 from painterly.weights import VGGWeights
 
 from .conftest import make_image
 
-NAMES = LAYER_NAMES[: LAYER_NAMES.index("relu5_1") + 1]
+LAYERS = VGG19_LAYERS[: LAYER_NAMES.index("relu5_1") + 1]
+
+
+def test_vgg19_estimates_are_the_numbers_the_name_based_estimates_gave() -> None:
+    """Read from the layers' descriptions, the estimates for VGG-19 are byte for byte what they were when memory.py
+    parsed layer names and held VGG-19's widths itself (numbers from that code, at 8c2cc76)."""
+    shallow = VGG19_LAYERS[: LAYER_NAMES.index("relu3_1") + 1]
+    relu3_1 = shallow[-1]
+    for layers, untiled, adam, tiled, cores in [
+        (LAYERS, [728498176, 1278214144, 3336864000], 1188560896, [2349858816, 9758048256], [512, 768, 1024]),
+        (shallow, [685244416, 1105199104, 2680779520], 1015545856, [1989410816, 9397600256], [512, 384, 1024]),
+    ]:
+        assert [estimate_run_bytes(layers, w, h) for w, h in [(256, 192), (512, 384), (1000, 750)]] == untiled
+        assert estimate_run_bytes(layers, 512, 384, optimizer="adam", history=5) == adam
+        assert [
+            estimate_tiled_run_bytes(layers, w, h, core=512, margin=64, content_layers=[relu3_1])
+            for w, h in [(1024, 768), (4096, 3072)]
+        ] == tiled
+        assert [
+            gram_pass_core(layers, w, h, core=core, margin=64)
+            for w, h, core in [(1024, 768, 256), (2048, 1536, 384), (600, 400, 512)]
+        ] == cores
+
+
+def test_estimates_count_the_widths_of_the_weights_in_use(tiny_weights: VGGWeights) -> None:
+    """A narrow network needs less memory than VGG-19's widths would say: the encoder describes its own layers."""
+    tiny = VGGEncoder(tiny_weights, ["relu5_1"]).computed_layers
+    assert [info.channels for info in tiny] == [4] * len(tiny)
+    assert estimate_run_bytes(tiny, 512, 384) < estimate_run_bytes(LAYERS, 512, 384)
 
 
 def test_estimate_grows_with_size_and_history() -> None:
     sizes = [64, 128, 256, 512, 1024, 2048]
-    estimates = [estimate_run_bytes(NAMES, s, s * 3 // 4) for s in sizes]
+    estimates = [estimate_run_bytes(LAYERS, s, s * 3 // 4) for s in sizes]
     assert estimates == sorted(estimates) and len(set(estimates)) == len(estimates)
-    assert estimate_run_bytes(NAMES, 512, 384, optimizer="adam") < estimate_run_bytes(NAMES, 512, 384)
+    assert estimate_run_bytes(LAYERS, 512, 384, optimizer="adam") < estimate_run_bytes(LAYERS, 512, 384)
 
 
 def test_largest_fitting_size_fits_and_one_more_pixel_does_not() -> None:
-    budget = estimate_run_bytes(NAMES, 1000, 750)
-    fits = largest_fitting_size(NAMES, 4000, 0.75, budget, optimizer="lbfgs")
-    assert estimate_run_bytes(NAMES, fits, int(fits * 0.75)) <= budget
-    assert estimate_run_bytes(NAMES, fits + 1, int((fits + 1) * 0.75)) > budget
+    budget = estimate_run_bytes(LAYERS, 1000, 750)
+    fits = largest_fitting_size(LAYERS, 4000, 0.75, budget, optimizer="lbfgs")
+    assert estimate_run_bytes(LAYERS, fits, int(fits * 0.75)) <= budget
+    assert estimate_run_bytes(LAYERS, fits + 1, int((fits + 1) * 0.75)) > budget
     assert 990 <= fits <= 1000
 
 
@@ -36,7 +65,7 @@ def test_too_large_a_run_is_refused_before_any_work(tmp_path: Path, tiny_weights
     import painterly.run
 
     content, style = make_image(tmp_path / "c.png", (64, 48)), make_image(tmp_path / "s.png")
-    budget = estimate_run_bytes(NAMES, 1200, 900)
+    budget = estimate_run_bytes(VGGEncoder(tiny_weights, ["relu5_1"]).computed_layers, 1200, 900)
     monkeypatch.setattr(painterly.run, "available_bytes", lambda device: budget)
     calls: list[int] = []
     with pytest.raises(OptionError, match=r"needs about .* GiB but only .* GiB is free") as info:
@@ -57,7 +86,7 @@ def test_a_run_too_large_even_tiled_is_refused_with_a_size_that_fits(
     import painterly.run
 
     content, style = make_image(tmp_path / "c.png", (64, 48)), make_image(tmp_path / "s.png")
-    budget = estimate_run_bytes(NAMES, 1200, 900)
+    budget = estimate_run_bytes(VGGEncoder(tiny_weights, ["relu5_1"]).computed_layers, 1200, 900)
     monkeypatch.setattr(painterly.run, "available_bytes", lambda device: budget)
     with pytest.raises(OptionError, match=r"even tiled.*largest size that fits is about (\d+)") as info:
         stylize(content, style, weights=tiny_weights, size=8000, iterations=1)  # tiled automatically, still too big

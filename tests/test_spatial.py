@@ -84,7 +84,7 @@ def test_masks_are_carried_down_to_every_layer_shape(tiny_weights: VGGWeights, h
     features = encoder(torch.rand(1, 3, height, width, generator=generator))
     mask = torch.rand(1, 1, height, width, generator=generator)
     for layer in LAYERS:
-        down = mask_for_layer(mask, layer)
+        down = mask_for_layer(mask, layer, encoder.computed_layers)
         assert down.shape[-2:] == features[layer].shape[-2:], layer
         assert float(down.min()) >= 0 and float(down.max()) <= 1
 

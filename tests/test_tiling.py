@@ -8,13 +8,14 @@ import pytest
 import torch
 
 from painterly import StepRecord, stylize
-from painterly.encoder import LAYER_NAMES, VGGEncoder
+from painterly.encoder import VGGEncoder
 from painterly.errors import OptionError
 from painterly.losses import ContentLoss, GramLoss
 from painterly.memory import estimate_run_bytes, estimate_tiled_run_bytes
+from painterly.nets_vgg import LAYER_NAMES, VGG19_LAYERS
 from painterly.objective import Objective
 from painterly.tiling import GRID_POSITIONS, TiledObjective, grid_step, plan_tiles, tiled_features, tiled_grams
-from painterly.weights import VGGWeights
+from painterly.weights import VGGWeights, load_weights
 
 SHALLOW = ["relu1_1", "relu2_1", "relu3_1"]  # reach 10 px: a 16 px margin already makes tiling exact
 
@@ -23,7 +24,7 @@ SHALLOW = ["relu1_1", "relu2_1", "relu3_1"]  # reach 10 px: a 16 px margin alrea
 def test_cores_partition_the_image_and_windows_hold_them(offset: tuple[int, int]) -> None:
     height, width = 100, 131
     owner = torch.zeros(height, width, dtype=torch.int64)
-    for tile in plan_tiles(height, width, 48, 16, offset=offset):
+    for tile in plan_tiles(height, width, 48, 16, offset=offset, align=16):
         y0, y1, x0, x1 = tile.core
         wy0, wy1, wx0, wx1 = tile.window
         owner[y0:y1, x0:x1] += 1
@@ -35,7 +36,7 @@ def test_cores_partition_the_image_and_windows_hold_them(offset: tuple[int, int]
 
 def test_unaligned_tiling_is_refused() -> None:
     with pytest.raises(ValueError, match="multiples of 16"):
-        plan_tiles(64, 64, 40, 16)
+        plan_tiles(64, 64, 40, 16, align=16)
 
 
 def _pair(seed: int = 0) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -147,7 +148,7 @@ def test_a_core_is_laid_out_as_reshaping_float32_features_always_did(core_width:
 def test_the_gram_pass_windows_are_as_wide_as_the_backward_windows_memory_allows() -> None:
     from painterly.memory import _gram_pass_window_bytes, _window_activation_bytes, gram_pass_core
 
-    names = LAYER_NAMES[: LAYER_NAMES.index("relu5_1") + 1]
+    names = VGG19_LAYERS[: LAYER_NAMES.index("relu5_1") + 1]
     for width, height, core in [(1024, 768, 256), (2048, 1536, 384), (8192, 6144, 512), (600, 400, 512)]:
         chosen = gram_pass_core(names, width, height, core=core, margin=64)
         assert chosen % core == 0 and chosen >= core
@@ -198,7 +199,7 @@ def test_the_grid_moves_among_a_few_positions_so_windows_come_in_a_few_shapes(ti
             (t.window[1] - t.window[0], t.window[3] - t.window[2])
             for y in range(0, core, step)
             for x in range(0, core, step)
-            for t in plan_tiles(768, 1024, core, 64, offset=(y, x))
+            for t in plan_tiles(768, 1024, core, 64, offset=(y, x), align=16)
         }
 
     assert len(shapes(grid_step(256, 16))) * 8 < len(shapes(16))  # 16 px steps, as revisions 1-4 moved
@@ -239,12 +240,12 @@ def test_tiled_targets_equal_whole_image_features(tiny_weights: VGGWeights) -> N
 
 
 def test_memory_estimates_grow_with_size_and_tiling_bounds_the_activations() -> None:
-    names = LAYER_NAMES[: LAYER_NAMES.index("relu5_1") + 1]
+    names = VGG19_LAYERS[: LAYER_NAMES.index("relu5_1") + 1]
+    relu4_2 = names[LAYER_NAMES.index("relu4_2")]
     sizes = [256, 512, 1024, 2048, 4096, 8192]
     untiled = [estimate_run_bytes(names, s, s * 3 // 4) for s in sizes]
     tiled = [
-        estimate_tiled_run_bytes(names, s, s * 3 // 4, core=512, margin=64, content_layers={"relu4_2": 8})
-        for s in sizes
+        estimate_tiled_run_bytes(names, s, s * 3 // 4, core=512, margin=64, content_layers=[relu4_2]) for s in sizes
     ]
     assert untiled == sorted(untiled) and len(set(untiled)) == len(untiled)
     assert tiled == sorted(tiled) and len(set(tiled)) == len(tiled)
@@ -316,7 +317,7 @@ def test_bad_tiling_options_are_refused(
 def test_no_core_is_a_sliver_whatever_the_offset() -> None:
     """A last core narrower than the deepest stride would leave its window too small for the pooling layers."""
     for offset in range(0, 512, 16):
-        tiles = plan_tiles(1000, 700, 512, 0, offset=(offset, offset))
+        tiles = plan_tiles(1000, 700, 512, 0, offset=(offset, offset), align=16)
         assert all(t.core[1] - t.core[0] >= 16 and t.core[3] - t.core[2] >= 16 for t in tiles), offset
 
 
@@ -331,7 +332,7 @@ def test_a_tiled_run_resumes_exactly_even_if_free_memory_changed(
     options = {"weights": str(weights_file), "size": 96, "start_size": 48, "iterations": 8, "seed": 3,
                "history_size": 20, "style_layers": SHALLOW, "content_layers": ["relu2_1"]}  # fmt: skip
     # Little free memory: the automatic plan tiles the last stage (96 px); the 48 and 68 px ones fit whole.
-    budget = estimate_run_bytes(LAYER_NAMES[: LAYER_NAMES.index("relu3_1") + 1], 80, 60)
+    budget = estimate_run_bytes(VGGEncoder(load_weights(weights_file), ["relu3_1"]).computed_layers, 80, 60)
     monkeypatch.setattr(painterly.run, "available_bytes", lambda device: budget)
     monkeypatch.setattr(painterly.run, "AUTO_TILE", 64)
     monkeypatch.setattr(painterly.run, "estimate_tiled_run_bytes", lambda *a, **k: 0)

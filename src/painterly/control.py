@@ -20,26 +20,34 @@ import torch.nn.functional as F
 from PIL import Image
 from torch import Tensor
 
-from painterly.encoder import LAYER_NAMES, validate_layers
 from painterly.errors import OptionError
 from painterly.images import pil_to_tensor
+from painterly.nets_base import LayerInfo
+from painterly.nets_vgg import validate_layers
 
 __all__ = ["mask_for_layer", "parse_layer_set", "per_style_layer_weights", "resize_mask"]
 
 
-def mask_for_layer(mask: Tensor, layer: str) -> Tensor:
+def mask_for_layer(mask: Tensor, layer: str, layers: Sequence[LayerInfo]) -> Tensor:
     """Carry an image-resolution ``mask`` (1 x 1 x H x W) down to ``layer``'s resolution.
 
-    Convolutions keep the size and every 2 x 2 pooling halves it (rounding down), so the mask is
-    average-pooled 2 x 2 once per pooling layer before ``layer``: the result has exactly the
-    layer's shape and each value is the mask's mean over the pooled block (the paper's simple
-    down-sampling of guidance channels).
+    ``layers`` are the encoder's layers in forward order (:attr:`~painterly.nets_base.Encoder.computed_layers`).
+    Wherever the stride grows by a factor ``f`` on the way to ``layer`` (VGG's 2 x 2 poolings double it), the mask
+    is average-pooled ``f`` x ``f``, rounding down as such a pooling does: the result has exactly the layer's
+    shape and each value is the mask's mean over the pooled block (the paper's simple down-sampling of guidance
+    channels).
     """
-    (layer,) = validate_layers([layer])
-    pools = sum(1 for name in LAYER_NAMES[: LAYER_NAMES.index(layer)] if name.startswith("pool"))
-    for _ in range(pools):
-        mask = F.avg_pool2d(mask, 2, 2)
-    return mask
+    stride = 1
+    for info in layers:
+        if info.stride != stride:
+            if info.stride % stride:
+                raise ValueError(f"{info.name}'s stride {info.stride} is not a multiple of the stride before it")
+            factor = info.stride // stride
+            mask = F.avg_pool2d(mask, factor, factor)
+            stride = info.stride
+        if info.name == layer:
+            return mask
+    raise ValueError(f"{layer} is not among the encoder's layers ({', '.join(info.name for info in layers)})")
 
 
 def resize_mask(mask: Image.Image, like: Tensor) -> Tensor:

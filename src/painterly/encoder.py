@@ -1,58 +1,41 @@
-"""VGG-19 feature extractor that returns every requested layer in one pass.
+"""VGG-19 feature extractor that returns every requested layer in one pass (an :class:`~painterly.nets_base.Encoder`).
 
 Callers hand in RGB images in [0, 1]; the network's own input convention
 (Caffe: BGR, 0-255, mean-subtracted; or torchvision's normalisation) is applied
 inside, so no caller ever has to think about it.  The network is built only up
 to the deepest layer any loss needs: with the paper's layers (deepest relu5_1)
-the last three convolutions of VGG-19 are never run.
+the last three convolutions of VGG-19 are never run.  Its layers are described
+by :data:`painterly.nets_vgg.VGG19_LAYERS`, with the widths of the weights in use.
 """
 
 from __future__ import annotations
 
 import copy
+import dataclasses
 from collections.abc import Iterable, Iterator
-from typing import Literal
 
 import torch
 from torch import Tensor, nn
 
 from painterly.errors import OptionError
-from painterly.weights import VGG19_CONV_LAYERS, Preprocessing, VGGWeights
+from painterly.nets_base import LayerInfo, Pooling
+from painterly.nets_vgg import LAYER_NAMES, VGG19_CONV_LAYERS, VGG19_LAYERS, layer_names, validate_layers
+from painterly.normalization import fold_normalization, mean_activations
+from painterly.weights import Preprocessing, VGGWeights
 
-__all__ = ["LAYER_NAMES", "Pooling", "VGGEncoder", "layer_names", "validate_layers"]
-
-Pooling = Literal["max", "avg"]
+__all__ = ["LAYER_NAMES", "Pooling", "VGGEncoder", "layer_names", "measure_channel_means", "validate_layers"]
 
 CAFFE_MEAN_BGR = (103.939, 116.779, 123.68)
 TORCHVISION_MEAN = (0.485, 0.456, 0.406)
 TORCHVISION_STD = (0.229, 0.224, 0.225)
 
 
-def layer_names() -> tuple[str, ...]:
-    """All addressable layers in forward order: conv1_1, relu1_1, conv1_2, relu1_2, pool1, ..."""
-    names: list[str] = []
-    for position, conv in enumerate(VGG19_CONV_LAYERS):
-        block, index = conv[4:].split("_")
-        names += [conv, f"relu{block}_{index}"]
-        following = VGG19_CONV_LAYERS[position + 1] if position + 1 < len(VGG19_CONV_LAYERS) else ""
-        if not following.startswith(f"conv{block}_"):
-            names.append(f"pool{block}")
-    return tuple(names)
-
-
-LAYER_NAMES: tuple[str, ...] = layer_names()
-
-
-def validate_layers(layers: Iterable[str]) -> list[str]:
-    """Return the layers as a list, or raise a one-sentence error naming the unknown ones."""
-    layers = list(layers)
-    unknown = [name for name in layers if name not in LAYER_NAMES]
-    if unknown:
-        raise OptionError(
-            f"unknown layer name(s) {', '.join(unknown)}; valid names look like relu4_2, conv1_1, pool3 "
-            f"(VGG-19 has {', '.join(n for n in LAYER_NAMES if n.startswith('relu'))})"
-        )
-    return layers
+def measure_channel_means(weights: VGGWeights, images: list[Tensor] | None = None) -> dict[str, Tensor]:
+    """Mean ReLU activation of every filter of every conv layer over ``images`` (default: the calibration
+    pictures) and positions, keyed by the convolution: what the encoder divides by (normalization.py)."""
+    relus = {conv: conv.replace("conv", "relu") for conv in VGG19_CONV_LAYERS}
+    means = mean_activations(VGGEncoder(weights, relus.values(), normalize=False), images)
+    return {conv: means[relu] for conv, relu in relus.items()}
 
 
 class VGGEncoder(nn.Module):
@@ -77,13 +60,12 @@ class VGGEncoder(nn.Module):
         self.preprocessing: Preprocessing = weights.preprocessing
         deepest = max(LAYER_NAMES.index(name) for name in self.layers)
         self.names = LAYER_NAMES[: deepest + 1]
+        self._computed = self._describe(weights, VGG19_LAYERS[: deepest + 1])
         self.normalized = normalize
         state = weights.state
         if normalize:
-            from painterly.normalization import channel_means, fold_normalization
-
-            used = sum(1 for name in self.names if name.startswith("conv"))
-            state = fold_normalization(state, weights.channel_means or channel_means(weights), used)
+            convs = [name for name in self.names if name.startswith("conv")]
+            state = fold_normalization(state, weights.channel_means or measure_channel_means(weights), convs)
         modules: list[nn.Module] = []
         for name in self.names:
             if name.startswith("conv"):
@@ -139,19 +121,37 @@ class VGGEncoder(nn.Module):
                 if relu.startswith("relu") and relu not in self.layers and conv not in self.layers:
                     modules[index - 1], modules[index] = modules[index], modules[index - 1]
 
+    @staticmethod
+    def _describe(weights: VGGWeights, layers: tuple[LayerInfo, ...]) -> tuple[LayerInfo, ...]:
+        """VGG-19's description of ``layers`` with the widths of ``weights`` (a ReLU or pooling keeps its conv's)."""
+        described, width = [], 3
+        for info in layers:
+            if info.name.startswith("conv"):
+                width = weights.state[f"{info.name}.weight"].shape[0]
+            described.append(dataclasses.replace(info, channels=width))
+        return tuple(described)
+
+    @property
+    def computed_layers(self) -> tuple[LayerInfo, ...]:
+        """Every layer the pass runs, in forward order, through the deepest requested one (``names``, described)."""
+        return self._computed
+
     @property
     def min_side(self) -> int:
-        """Smallest input side that still leaves one pixel at the deepest layer (2 ** pools before it)."""
-        return 2 ** sum(1 for name in self.names[:-1] if name.startswith("pool"))
+        """Smallest input side that still leaves one pixel at the deepest layer: its stride (pooling rounds down)."""
+        return self.max_stride
 
     def stride(self, layer: str) -> int:
         """Input pixels per position of ``layer`` along each axis: 2 ** (pooling layers up to it)."""
-        return 2 ** sum(1 for name in LAYER_NAMES[: LAYER_NAMES.index(layer) + 1] if name.startswith("pool"))
+        for info in self._computed:
+            if info.name == layer:
+                return info.stride
+        raise KeyError(f"{layer} is not among the layers this encoder computes ({', '.join(self.names)})")
 
     @property
     def max_stride(self) -> int:
         """The stride of the deepest computed layer: windows aligned to it share the whole image's pooling grid."""
-        return self.stride(self.names[-1])
+        return self._computed[-1].stride
 
     def preprocess(self, image: Tensor) -> Tensor:
         """RGB [0, 1] -> the network's input convention."""

@@ -5,15 +5,21 @@ to the deepest layer (the ReLU outputs autograd saves, max-pool indices), the
 gradient buffers of backward, and the optimiser's copies of the image (L-BFGS
 keeps ``history`` pairs of image-sized vectors).  ``OVERHEAD_FACTOR`` and
 ``BASE_BYTES`` were fitted to measured peak RSS (numbers below).
+
+The network enters only through the description of the layers its encoder runs
+(:attr:`painterly.nets_base.Encoder.computed_layers`): each layer's channels, its stride (a layer of stride
+``s`` holds ``H // s`` x ``W // s`` positions) and the values each element keeps for the backward pass.
 """
 
 from __future__ import annotations
 
 import math
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import torch
+
+from painterly.nets_base import LayerInfo
 
 __all__ = [
     "available_bytes",
@@ -35,21 +41,14 @@ BASE_BYTES = 520 * 2**20
 LBFGS_HISTORY = 20
 
 
-def _activation_elements(names: tuple[str, ...], channels: dict[str, int], height: int, width: int) -> int:
-    """Sum of C*H*W over every layer the encoder runs (pooling halves H and W, rounding down)."""
-    total = 0
-    for name in names:
-        if name.startswith("pool"):
-            height, width = height // 2, width // 2
-            total += channels[name] * height * width * 2  # output + int64 indices (2 float32 slots)
-        else:
-            total += channels[name] * height * width
-    return total
+def _positions(layer: LayerInfo, height: int, width: int) -> int:
+    """Positions of ``layer``'s feature map for an input of ``height`` x ``width`` (downsampling rounds down)."""
+    return (height // layer.stride) * (width // layer.stride)
 
 
-def vgg19_channels(names: tuple[str, ...]) -> dict[str, int]:
-    widths = {"1": 64, "2": 128, "3": 256, "4": 512, "5": 512}
-    return {name: widths[name.removeprefix("conv").removeprefix("relu").removeprefix("pool")[0]] for name in names}
+def _activation_elements(layers: Sequence[LayerInfo], height: int, width: int) -> int:
+    """Sum of C*H*W over every layer the encoder runs, in float32 slots (max pooling's int64 indices count 2)."""
+    return sum(layer.channels * _positions(layer, height, width) * layer.memory_slots for layer in layers)
 
 
 def _optimizer_image_copies(optimizer: str, history: int) -> int:
@@ -58,34 +57,33 @@ def _optimizer_image_copies(optimizer: str, history: int) -> int:
 
 
 def estimate_run_bytes(
-    names: tuple[str, ...], width: int, height: int, *, optimizer: str = "lbfgs", history: int = LBFGS_HISTORY
+    layers: Sequence[LayerInfo], width: int, height: int, *, optimizer: str = "lbfgs", history: int = LBFGS_HISTORY
 ) -> int:
-    """Peak bytes of one stage at ``width`` x ``height`` for an encoder running ``names``."""
-    elements = _activation_elements(names, vgg19_channels(names), height, width)
+    """Peak bytes of one stage at ``width`` x ``height`` for an encoder running ``layers`` (its computed layers)."""
+    elements = _activation_elements(layers, height, width)
     image_copies = _optimizer_image_copies(optimizer, history)
     return int(BASE_BYTES + 4 * (OVERHEAD_FACTOR * elements + image_copies * 3 * width * height))
 
 
 def estimate_tiled_run_bytes(
-    names: tuple[str, ...],
+    layers: Sequence[LayerInfo],
     width: int,
     height: int,
     *,
     core: int,
     margin: int,
-    content_layers: dict[str, int],
+    content_layers: Sequence[LayerInfo],
     optimizer: str = "lbfgs",
     history: int = LBFGS_HISTORY,
 ) -> int:
     """Peak bytes of one tiled stage (painterly.tiling): one window's activations plus image-sized buffers.
 
-    ``content_layers`` maps each content layer to its stride; its whole feature map is kept as the target.
+    ``content_layers`` are the content layers: each one's whole feature map is kept as the target.
     The window term stops growing once the image is larger than a window, so beyond that the estimate grows
     only by the per-pixel buffers: the image's optimiser copies, its gradient and the content targets.
     """
-    window = _window_activation_bytes(names, *_largest_window(width, height, core, margin))
-    channels = vgg19_channels(tuple(content_layers))
-    targets = sum(channels[layer] * (height // stride) * (width // stride) for layer, stride in content_layers.items())
+    window = _window_activation_bytes(layers, *_largest_window(width, height, core, margin))
+    targets = sum(layer.channels * _positions(layer, height, width) for layer in content_layers)
     image_copies = _optimizer_image_copies(optimizer, history) + 3  # + tiled gradient, luminance view, window grad
     return int(BASE_BYTES + window + 4 * (targets + image_copies * 3 * width * height))
 
@@ -95,12 +93,12 @@ def _largest_window(width: int, height: int, core: int, margin: int) -> tuple[in
     return min(width, core + 2 * margin), min(height, core + 2 * margin)
 
 
-def _window_activation_bytes(names: tuple[str, ...], width: int, height: int) -> int:
+def _window_activation_bytes(layers: Sequence[LayerInfo], width: int, height: int) -> int:
     """The activation term of one window of a tiled stage's backward pass, as estimate_tiled_run_bytes counts it."""
-    return int(4 * OVERHEAD_FACTOR * _activation_elements(names, vgg19_channels(names), height, width))
+    return int(4 * OVERHEAD_FACTOR * _activation_elements(layers, height, width))
 
 
-def _gram_pass_window_bytes(names: tuple[str, ...], width: int, height: int) -> int:
+def _gram_pass_window_bytes(layers: Sequence[LayerInfo], width: int, height: int) -> int:
     """Peak bytes of a forward pass without autograd that forms each layer's Gram matrix as it is reached.
 
     Alive at once: a layer's input and output, and a float32 copy of one layer's features (the core whose Gram
@@ -108,17 +106,14 @@ def _gram_pass_window_bytes(names: tuple[str, ...], width: int, height: int) -> 
     what a backend may allocate besides (max-pooling indices, a second core copy) and is measured in
     docs/performance.md (tiling, round 4: peaks fell).
     """
-    channels = vgg19_channels(names)
-    pairs, widest, previous = 0, 0, 3 * height * width
-    for name in names:
-        if name.startswith("pool"):
-            height, width = height // 2, width // 2
-        current = channels[name] * height * width
+    pairs, widest, previous = 0, 0, 3 * height * width  # the RGB input
+    for layer in layers:
+        current = layer.channels * _positions(layer, height, width)
         pairs, widest, previous = max(pairs, previous + current), max(widest, current), current
     return 4 * (pairs + widest)
 
 
-def gram_pass_core(names: tuple[str, ...], width: int, height: int, *, core: int, margin: int) -> int:
+def gram_pass_core(layers: Sequence[LayerInfo], width: int, height: int, *, core: int, margin: int) -> int:
     """The core for a tiled stage's first pass (the image's Gram matrices, painterly.tiling): a multiple of ``core``.
 
     That pass keeps no activations for a backward, so a window of it needs several times less memory than one of
@@ -126,10 +121,10 @@ def gram_pass_core(names: tuple[str, ...], width: int, height: int, *, core: int
     window's peak (:func:`_gram_pass_window_bytes`) stays within the second pass's window term: the tiled estimate
     then bounds both passes.
     """
-    budget = _window_activation_bytes(names, *_largest_window(width, height, core, margin))
+    budget = _window_activation_bytes(layers, *_largest_window(width, height, core, margin))
     multiple = 1
     while multiple * core < max(width, height):
-        if _gram_pass_window_bytes(names, *_largest_window(width, height, (multiple + 1) * core, margin)) > budget:
+        if _gram_pass_window_bytes(layers, *_largest_window(width, height, (multiple + 1) * core, margin)) > budget:
             break
         multiple += 1
     return multiple * core
@@ -154,11 +149,17 @@ def available_bytes(device: torch.device) -> int | None:
 
 
 def largest_fitting_size(
-    names: tuple[str, ...], size: int, aspect: float, budget: int, *, optimizer: str, history: int = LBFGS_HISTORY
+    layers: Sequence[LayerInfo],
+    size: int,
+    aspect: float,
+    budget: int,
+    *,
+    optimizer: str,
+    history: int = LBFGS_HISTORY,
 ) -> int:
     """Largest long side (<= size) whose untiled estimate fits ``budget`` bytes; ``aspect`` = short/long side."""
     return largest_size_within(
-        budget, size, aspect, lambda w, h: estimate_run_bytes(names, w, h, optimizer=optimizer, history=history)
+        budget, size, aspect, lambda w, h: estimate_run_bytes(layers, w, h, optimizer=optimizer, history=history)
     )
 
 

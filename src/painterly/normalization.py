@@ -10,18 +10,24 @@ loss ~10^5 times larger, so one layer would drown the other four.
 
 The means are measured on a small calibration set of photos and paintings
 shipped with the package (``painterly/data/calibration``), not ImageNet.
+
+This module measures with whatever encoder it is handed and knows no network: the encoder that folds the
+means builds the unnormalised network it measures with (:func:`painterly.encoder.measure_channel_means`), and
+the weights' conversion is handed that measurer by its caller, so encoder, weights and this module import one
+another in one direction only.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from importlib import resources
 
 import torch
 from torch import Tensor
 
-from painterly.weights import VGG19_CONV_LAYERS, VGGWeights
+from painterly.nets_base import Encoder
 
-__all__ = ["calibration_images", "channel_means", "fold_normalization"]
+__all__ = ["calibration_images", "fold_normalization", "mean_activations"]
 
 
 def calibration_images() -> list[Tensor]:
@@ -39,36 +45,32 @@ def calibration_images() -> list[Tensor]:
     return images
 
 
-def channel_means(weights: VGGWeights, images: list[Tensor] | None = None) -> dict[str, Tensor]:
-    """Mean ReLU activation of every filter of every conv layer over ``images`` and positions."""
-    from painterly.encoder import VGGEncoder  # local: the encoder itself folds these means
-
+def mean_activations(encoder: Encoder, images: Sequence[Tensor] | None = None) -> dict[str, Tensor]:
+    """Mean activation of every channel of each of ``encoder``'s layers over ``images`` (default: the calibration
+    pictures) and positions: each image's mean over its positions, averaged over the images."""
     images = calibration_images() if images is None else images
-    relus = [name.replace("conv", "relu") for name in VGG19_CONV_LAYERS]
-    encoder = VGGEncoder(weights, relus, normalize=False)
-    sums = {
-        name: torch.zeros(weights.state[f"{name}.bias"].shape[0], dtype=torch.float64) for name in VGG19_CONV_LAYERS
-    }
+    sums: dict[str, Tensor] = {}
     with torch.no_grad():
         for image in images:
-            features = encoder(image)
-            for conv, relu in zip(VGG19_CONV_LAYERS, relus, strict=True):
-                sums[conv] += features[relu].double().mean(dim=(0, 2, 3))
-    return {name: (total / len(images)).float() for name, total in sums.items()}
+            for layer, features in encoder(image).items():
+                mean = features.double().mean(dim=(0, 2, 3))
+                if layer not in sums:
+                    sums[layer] = torch.zeros_like(mean)
+                sums[layer] += mean
+    return {layer: (total / len(images)).float() for layer, total in sums.items()}
 
 
-def fold_normalization(
-    state: dict[str, Tensor], means: dict[str, Tensor], layers: int = len(VGG19_CONV_LAYERS)
-) -> dict[str, Tensor]:
+def fold_normalization(state: dict[str, Tensor], means: dict[str, Tensor], convs: Sequence[str]) -> dict[str, Tensor]:
     r"""Rescale conv weights so each ReLU output channel is divided by its mean.
 
     With :math:`s_l = 1/m_l` (1 for dead filters):
     :math:`W'_l[o, i] = s_l[o]\,W_l[o, i] / s_{l-1}[i]`, :math:`b'_l = s_l b_l`, :math:`s_0 = 1`.
-    Only the first ``layers`` convolutions are folded (an encoder truncated early needs no more).
+    ``convs`` are the convolutions of a chain in forward order, each feeding the next through ReLU and pooling
+    (which commute with positive scaling); only they are folded (an encoder truncated early needs no more).
     """
     folded: dict[str, Tensor] = {}
     previous = torch.ones(3)
-    for name in VGG19_CONV_LAYERS[:layers]:
+    for name in convs:
         mean = means[name]
         scale = torch.where(mean > 1e-8, 1.0 / mean.clamp_min(1e-8), torch.ones_like(mean))
         weight = state[f"{name}.weight"]

@@ -19,9 +19,9 @@ import torch
 from torch import Tensor
 
 from painterly.control import mask_for_layer
-from painterly.encoder import VGGEncoder
 from painterly.errors import OptionError
 from painterly.losses import GuidedGramLoss, LayerLoss, is_low_precision, laplacian, total_variation
+from painterly.nets_base import Encoder
 
 __all__ = ["Evaluator", "NormalizeGradient", "Objective", "Term"]
 
@@ -64,7 +64,7 @@ class Objective:
 
     def __init__(
         self,
-        encoder: VGGEncoder,
+        encoder: Encoder,
         terms: Sequence[Term],
         tv_weight: float = 0.0,
         laplacian_weight: float = 0.0,
@@ -83,7 +83,7 @@ class Objective:
     @classmethod
     def build(
         cls,
-        encoder: VGGEncoder,
+        encoder: Encoder,
         *,
         content: Tensor,
         styles: Sequence[Tensor],
@@ -130,7 +130,7 @@ class Objective:
                 for layer, weight in layer_weights.items():
                     loss = style_loss
                     if mask is not None:
-                        layer_mask = mask_for_layer(mask, layer)
+                        layer_mask = mask_for_layer(mask, layer, encoder.computed_layers)
                         if float(layer_mask.pow(2).sum()) < 1e-12:
                             continue  # the region vanished at this resolution: nothing to compare
                         loss = GuidedGramLoss(layer_mask)

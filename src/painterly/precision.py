@@ -115,13 +115,15 @@ class PrecisionProbe:
 def _probe_pass() -> Callable[[torch.dtype | None], None]:
     """One forward and backward pass through VGG-19's convolutions (random weights: speed, not values, is measured)."""
     from painterly.encoder import VGGEncoder
-    from painterly.weights import VGG19_CONV_LAYERS, VGGWeights
+    from painterly.nets_vgg import VGG19_CONV_LAYERS, VGG19_LAYERS
+    from painterly.weights import VGGWeights
 
+    widths = {info.name: info.channels for info in VGG19_LAYERS}
     generator = torch.Generator().manual_seed(0)
     state: dict[str, torch.Tensor] = {}
     in_channels = 3
     for name in VGG19_CONV_LAYERS:
-        width = min(512, 64 * 2 ** (int(name[4]) - 1))
+        width = widths[name]
         scale = (2 / (9 * in_channels)) ** 0.5  # He initialisation: activations keep their magnitude
         state[f"{name}.weight"] = torch.randn(width, in_channels, 3, 3, generator=generator) * scale
         state[f"{name}.bias"] = torch.zeros(width)

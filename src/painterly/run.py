@@ -32,7 +32,7 @@ from painterly.checkpoint import Checkpoint, file_sha256, save_checkpoint
 from painterly.color import gray_to_rgb, luminance, prepare_color_inputs, restore_colors
 from painterly.config import RunConfig
 from painterly.control import per_style_layer_weights, resize_mask
-from painterly.encoder import VGGEncoder, validate_layers
+from painterly.encoder import validate_layers
 from painterly.engine import NumericalError, StepInfo, optimize
 from painterly.errors import OptionError, PainterlyError
 from painterly.events import EventStream, Failed, Finished, RunStarted, Sink, StageStarted, Stopped, on_steps
@@ -54,6 +54,7 @@ from painterly.memory import (
     gram_pass_core,
     largest_size_within,
 )
+from painterly.nets_registry import network
 from painterly.objective import Objective
 from painterly.optim import DEFAULT_MOMENTUM, OptimizerSettings, auto_history_size
 from painterly.precision import compute_dtype, resolve_mixed_precision
@@ -61,7 +62,7 @@ from painterly.progress import ProgressBar
 from painterly.provenance import make_provenance, weights_sha256
 from painterly.records import StepRecord
 from painterly.tiling import TiledObjective, grid_step
-from painterly.weights import VGGWeights, default_weights, load_weights
+from painterly.weights import VGGWeights, load_weights
 
 __all__ = ["Interrupted", "StyleTransferRun", "pyramid_sizes", "resolve_device", "split_iterations"]
 
@@ -312,8 +313,8 @@ class StyleTransferRun:
             if isinstance(o.weights, VGGWeights)
             else (load_weights(os.fspath(o.weights)) if o.weights else None)
         )
-        vgg = vgg or default_weights()
-        self.encoder = VGGEncoder(vgg, [*self.content_weights, *self.style_weights], pooling=o.pooling)
+        vgg = vgg or network("vgg19").default_weights()
+        self.encoder = network("vgg19").build(vgg, [*self.content_weights, *self.style_weights], pooling=o.pooling)
         self.encoder = self.encoder.to(self.device)
         # Decided once (measured on CPUs, painterly.precision) and kept in the checkpoint and the trace: a resumed
         # run computes in the precision it began with.
@@ -329,8 +330,7 @@ class StyleTransferRun:
             elif self.revision >= 3:  # and the forward too, no copies
                 self.style_comparison.accepts_low_precision = True
         if self.device.type == "cpu":
-            # nn.Module.to takes memory_format (documented); torch's type stubs omit it
-            self.encoder = self.encoder.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
+            self.encoder = self.encoder.to(memory_format=torch.channels_last)
         self.sizes = _feasible_sizes(pyramid_sizes(o.size, o.start_size), self.content.rgb.size, self.encoder.min_side)
         self.sizes = self.sizes[-o.iterations :]  # fewer steps than stages: keep the finest stages only
         final_share = FINAL_STAGE_SHARE if self.revision >= 2 else None
@@ -435,11 +435,12 @@ class StyleTransferRun:
     def _stage_bytes(self, shape: tuple[int, int], core: int | None, history: int | None = None) -> int:
         """Estimated peak of a stage of this shape (``history``: L-BFGS pairs, default this run's)."""
         history = self.settings.history_size if history is None else history
+        layers = self.encoder.computed_layers
         if core is None:
-            return estimate_run_bytes(self.encoder.names, *shape, optimizer=self.settings.name, history=history)
-        content_layers = {layer: self.encoder.stride(layer) for layer, w in self.content_weights.items() if w}
+            return estimate_run_bytes(layers, *shape, optimizer=self.settings.name, history=history)
+        content_layers = [layer for layer in layers if self.content_weights.get(layer.name)]
         return estimate_tiled_run_bytes(
-            self.encoder.names, *shape, core=core, margin=self.margin, content_layers=content_layers,
+            layers, *shape, core=core, margin=self.margin, content_layers=content_layers,
             optimizer=self.settings.name, history=history,
         )  # fmt: skip
 
@@ -535,7 +536,7 @@ class StyleTransferRun:
             # revision 5: a few grid positions.
             height, width = content.shape[-2:]
             gram_core = (
-                gram_pass_core(self.encoder.names, width, height, core=core, margin=self.margin)
+                gram_pass_core(self.encoder.computed_layers, width, height, core=core, margin=self.margin)
                 if self.revision >= 4
                 else core
             )

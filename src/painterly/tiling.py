@@ -15,7 +15,8 @@ per evaluation keep the style statistics global:
    :math:`\\frac{2}{|P_l|}(F - P)` for content, and its pixel gradient is added into the image's.
 
 Windows start on multiples of the deepest layer's stride, so their pooling grids
-are the whole image's and, with a margin as wide as the receptive field reaches,
+are the whole image's and, with a margin as wide as the receptive field reaches
+(:func:`exact_margin`, from the encoder's :class:`~painterly.nets_base.LayerInfo`),
 features and gradients equal the untiled ones; a narrower margin leaves small
 errors along core borders.  The core grid is shifted at every evaluation (by an
 offset derived from the image itself, so the objective stays a deterministic
@@ -36,10 +37,19 @@ import torch
 from torch import Tensor
 
 from painterly.allocator import release_free_memory
-from painterly.encoder import VGGEncoder
 from painterly.losses import laplacian, times_features, total_variation
+from painterly.nets_base import Encoder
 
-__all__ = ["GRID_POSITIONS", "Tile", "TiledObjective", "grid_step", "plan_tiles", "tiled_features", "tiled_grams"]
+__all__ = [
+    "GRID_POSITIONS",
+    "Tile",
+    "TiledObjective",
+    "exact_margin",
+    "grid_step",
+    "plan_tiles",
+    "tiled_features",
+    "tiled_grams",
+]
 
 #: Positions per axis the moving grid takes at most (run revision 5): shifts by about a quarter of a core.
 #: Every window's shape follows from the grid's position, and glibc's heap serves the next window best from blocks
@@ -56,6 +66,20 @@ def grid_step(core: int, align: int, positions: int = GRID_POSITIONS) -> int:
     Rounded up, so the grid takes at most ``positions`` positions per axis: ``core // step`` of them.
     """
     return max(align, math.ceil(core / positions / align) * align)
+
+
+def exact_margin(encoder: Encoder, layers: Sequence[str]) -> int:
+    """The narrowest margin with which every window computes ``layers`` on its core as the whole image does.
+
+    The widest :attr:`~painterly.nets_base.LayerInfo.reach` among them, rounded up to the deepest stride that
+    windows are aligned to (theory.md §10): 80 px for VGG-19's ``relu5_1`` (reach 70 px, stride 16).
+    """
+    reaches = {info.name: info.reach for info in encoder.computed_layers}
+    missing = [layer for layer in layers if layer not in reaches]
+    if missing:
+        raise ValueError(f"the encoder computes no layer {', '.join(missing)}")
+    reach = max((reaches[layer] for layer in layers), default=0)
+    return math.ceil(reach / encoder.max_stride) * encoder.max_stride
 
 
 @dataclass(frozen=True)
@@ -86,7 +110,7 @@ def _cuts(length: int, core: int, offset: int, align: int) -> list[tuple[int, in
 
 
 def plan_tiles(
-    height: int, width: int, core: int, margin: int, *, offset: tuple[int, int] = (0, 0), align: int = 16
+    height: int, width: int, core: int, margin: int, *, offset: tuple[int, int] = (0, 0), align: int
 ) -> list[Tile]:
     """Cores of ``core`` px (shifted by ``offset``) partitioning the image, each with ``margin`` px of context.
 
@@ -122,16 +146,14 @@ def _flat_core(features: Tensor, tile: Tile, stride: int, dtype: torch.dtype) ->
     return core.to(dtype).reshape(core.shape[0], core.shape[1], -1)
 
 
-def tiled_grams(encoder: VGGEncoder, image: Tensor, layers: Sequence[str], core: int, margin: int) -> dict[str, Tensor]:
+def tiled_grams(encoder: Encoder, image: Tensor, layers: Sequence[str], core: int, margin: int) -> dict[str, Tensor]:
     """Gram matrices :math:`F F^\\top / N` of the whole image at ``layers`` (1 x C x C), one window at a time."""
     height, width = image.shape[-2:]
     return _grams_over(encoder, image, layers, plan_tiles(height, width, core, margin, align=encoder.max_stride))
 
 
 @torch.no_grad()
-def tiled_features(
-    encoder: VGGEncoder, image: Tensor, layers: Sequence[str], core: int, margin: int
-) -> dict[str, Tensor]:
+def tiled_features(encoder: Encoder, image: Tensor, layers: Sequence[str], core: int, margin: int) -> dict[str, Tensor]:
     """The whole image's feature maps at ``layers``, assembled from the windows' cores."""
     height, width = image.shape[-2:]
     wanted = set(layers)
@@ -188,7 +210,7 @@ class TiledObjective:
 
     def __init__(
         self,
-        encoder: VGGEncoder,
+        encoder: Encoder,
         content_terms: Sequence[_ContentTerm],
         style_terms: Sequence[_StyleTerm],
         *,
@@ -230,7 +252,7 @@ class TiledObjective:
     @classmethod
     def build(
         cls,
-        encoder: VGGEncoder,
+        encoder: Encoder,
         *,
         content: Tensor,
         styles: Sequence[Tensor],
@@ -361,7 +383,7 @@ def _positions(image: Tensor, stride: int) -> int:
 
 
 @torch.no_grad()
-def _grams_over(encoder: VGGEncoder, image: Tensor, layers: Sequence[str], tiles: Sequence[Tile]) -> dict[str, Tensor]:
+def _grams_over(encoder: Encoder, image: Tensor, layers: Sequence[str], tiles: Sequence[Tile]) -> dict[str, Tensor]:
     """Sum each window's core Gram products, then divide by the whole image's positions (pass 1)."""
     if not layers:
         return {}

