@@ -10,10 +10,10 @@ import torch
 from painterly import StepRecord, stylize
 from painterly.encoder import VGGEncoder
 from painterly.errors import OptionError
-from painterly.losses import ContentLoss, GramLoss
+from painterly.losses import ContentLoss, GramLoss, GuidedGramLoss, LaplacianLoss, TotalVariationLoss
 from painterly.memory import estimate_run_bytes, estimate_tiled_run_bytes
 from painterly.nets_vgg import LAYER_NAMES, VGG19_LAYERS
-from painterly.objective import Objective
+from painterly.objective import Objective, Term
 from painterly.tiling import GRID_POSITIONS, TiledObjective, grid_step, plan_tiles, tiled_features, tiled_grams
 from painterly.weights import VGGWeights, load_weights
 
@@ -54,6 +54,7 @@ def _objectives(
     *,
     gram_core: int | None = None,
     compute_dtype: torch.dtype | None = None,
+    laplacian_weight: float = 0.0,
 ) -> tuple[Objective, TiledObjective, torch.Tensor]:
     encoder = VGGEncoder(weights, layers)
     encoder.compute_dtype = compute_dtype
@@ -64,12 +65,12 @@ def _objectives(
     whole = Objective.build(
         encoder, content=content, styles=[style], content_loss=ContentLoss(accepts_low_precision=low),
         style_loss=GramLoss(accepts_low_precision=low), content_layer_weights=content_weights,
-        style_layer_weights=style_weights, style_blend=[1.0], tv_weight=0.1,
+        style_layer_weights=style_weights, style_blend=[1.0], tv_weight=0.1, laplacian_weight=laplacian_weight,
     )  # fmt: skip
     tiled = TiledObjective.build(
         encoder, content=content, styles=[style], content_layer_weights=content_weights,
         style_layer_weights=[style_weights], core=32, margin=margin, gram_core=gram_core, low_precision=low,
-        tv_weight=0.1,
+        tv_weight=0.1, laplacian_weight=laplacian_weight,
     )  # fmt: skip
     return whole, tiled, image
 
@@ -113,6 +114,56 @@ def test_tiled_loss_and_gradient_equal_untiled_with_a_full_margin(
     for name, value in untiled_losses.items():
         assert tiled_losses[name] == pytest.approx(value, rel=1e-4), name
     assert torch.allclose(tiled_grad, untiled_grad, rtol=1e-3, atol=1e-5 * float(untiled_grad.abs().max()))
+
+
+def test_both_objectives_evaluate_the_same_pixel_terms(tiny_weights: VGGWeights) -> None:
+    """Total variation and the Laplacian term: one implementation, on the same judged image, in both objectives."""
+    whole, tiled, image = _objectives(tiny_weights, margin=32, layers=SHALLOW, laplacian_weight=3.0)
+    kinds = [TotalVariationLoss, LaplacianLoss]
+    assert [type(term.loss) for term in whole.pixel_terms] == [type(term.loss) for term in tiled.pixel_terms] == kinds
+    untiled_losses, untiled_grad = _loss_and_grad(whole, image)
+    tiled_losses, tiled_grad = _loss_and_grad(tiled, image)
+    assert untiled_losses["laplacian"] > 0 and untiled_losses["tv"] > 0
+    assert tiled_losses["tv"] == untiled_losses["tv"] and tiled_losses["laplacian"] == untiled_losses["laplacian"]
+    assert torch.allclose(tiled_grad, untiled_grad, rtol=1e-3, atol=1e-5 * float(untiled_grad.abs().max()))
+
+
+def test_tiling_refuses_a_loss_it_cannot_tile_by_its_type(
+    tiny_weights: VGGWeights, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import re
+
+    import painterly.tiling
+    from painterly.loss_registry import STYLE_LOSSES
+    from painterly.style_losses import MRFLoss
+
+    class Renamed(GramLoss):  # the loss's type decides, not its name
+        name = "my-gram"
+
+    assert [name for name, kind in STYLE_LOSSES.items() if TiledObjective.can_tile(kind(), "style")] == ["gram"]
+    assert TiledObjective.can_tile(Renamed(), "style") and TiledObjective.can_tile(ContentLoss(), "content")
+    assert not TiledObjective.can_tile(ContentLoss(), "style") and not TiledObjective.can_tile(GramLoss(), "content")
+
+    def never(*args: object, **kwargs: object) -> None:
+        raise AssertionError("a target was encoded before the loss was refused")
+
+    monkeypatch.setattr(painterly.tiling, "tiled_features", never)
+    monkeypatch.setattr(painterly.tiling, "tiled_grams", never)
+    encoder = VGGEncoder(tiny_weights, SHALLOW)
+    content, style, _ = _pair()
+    options = {"content": content, "styles": [style], "content_layer_weights": {"relu3_1": 1.0},
+               "style_layer_weights": [dict.fromkeys(SHALLOW, 1.0)], "core": 32, "margin": 16}  # fmt: skip
+    sentence = (
+        "tiling cannot evaluate the mrf style loss, which has no feature gradient one window can compute alone; "
+        "use the gram style loss, or no tiling"
+    )
+    with pytest.raises(OptionError, match=f"^{re.escape(sentence)}$"):
+        TiledObjective.build(encoder, **options, style_loss=MRFLoss())  # type: ignore[arg-type]
+    with pytest.raises(OptionError, match=r"the gram content loss, .* use the mse content loss, or no tiling"):
+        TiledObjective.build(encoder, **options, content_loss=GramLoss())  # type: ignore[arg-type]
+    masked = Term("style", "relu1_1", 1.0, GuidedGramLoss(torch.ones(1, 1, 88, 120)), torch.eye(4)[None])
+    with pytest.raises(OptionError, match="the guided-gram style loss"):
+        TiledObjective(encoder, [masked], core=32, margin=16)
 
 
 def test_a_mixed_precision_tiled_objective_follows_the_untiled_one(tiny_weights: VGGWeights) -> None:

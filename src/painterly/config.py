@@ -344,7 +344,10 @@ class RunConfig:
 
     def tiling_unsupported(self) -> str:
         """What in the settings tiling cannot do (an empty string when it can do them all)."""
-        if self.style_loss != "gram":
+        from painterly.loss_registry import make_style_loss
+        from painterly.tiling import TiledObjective  # decided by the loss's type: can one window compute its share?
+
+        if not TiledObjective.can_tile(make_style_loss(self.style_loss), "style"):
             return f"the {self.style_loss} style loss (tiling keeps Gram matrices global; use the gram loss)"
         if self.style_masks is not None:
             return "style masks"

@@ -1,10 +1,15 @@
-"""Losses on encoder features, under one small interface.
+"""Losses on encoder features, under one small interface, and the two losses on pixels.
 
 Each :class:`LayerLoss` compares one layer's features ``F`` (shape B x C x H x W)
 with a *target representation* computed once from the target image's features
 (``prepare``), so the style's Gram matrices are never recomputed during the
-optimisation.  The mathematics is written down in ``docs/theory.md``; every
-function here names the section it implements.
+optimisation.  A loss with a closed-form feature gradient owns it: a
+:class:`PositionwiseLoss` (content MSE) or a :class:`GramStatisticLoss` (Gram
+MSE) hands the tiled evaluator one window's gradient without autograd through the
+whole image, and its own autograd backward uses the same formula.  Total
+variation and the Laplacian term are :class:`PixelLoss` terms both evaluators
+share.  The mathematics is written down in ``docs/theory.md``; every function here
+names the section it implements.
 """
 
 from __future__ import annotations
@@ -18,13 +23,19 @@ from torch import Tensor
 __all__ = [
     "ContentLoss",
     "GramLoss",
+    "GramStatisticLoss",
     "GuidedGramLoss",
+    "LaplacianLoss",
     "LayerLoss",
+    "PixelLoss",
+    "PositionwiseLoss",
+    "TotalVariationLoss",
     "gram_difference",
     "gram_matrix",
     "guided_gram_matrix",
     "is_low_precision",
     "laplacian",
+    "square_slope",
     "times_features",
     "total_variation",
 ]
@@ -87,12 +98,26 @@ def laplacian(image: Tensor, pool: int = 4) -> Tensor:
     return torch.nn.functional.conv2d(padded, kernel.expand(channels, 1, 3, 3), groups=channels)
 
 
+def square_slope(tensor: Tensor, weight: Tensor | float, count: int) -> Tensor:
+    r"""``tensor`` times :math:`2 w / n`: the gradient of :math:`w \sum x^2 / n` at :math:`x` = ``tensor``.
+
+    The one place the factor of a mean square's gradient is written (theory.md §2, §3, §7): the content and Gram
+    losses' autograd backward and the tiled evaluator all form it here.  ``weight`` is a float in the tiled
+    evaluator and the incoming gradient (a tensor) inside a backward; either way the scalar factor is formed first
+    and multiplies the tensor once.  The Gram matrix's own factor has the same form: for a symmetric :math:`S`,
+    :math:`\partial_F \langle S, F F^\top \rangle / M = 2 S F / M` (:meth:`GramStatisticLoss.feature_grad`).
+    """
+    return tensor * (2.0 * weight / count)
+
+
 class LayerLoss(ABC):
     """A comparison of one layer's features against a precomputed target.
 
     Subclasses implement ``prepare`` (target features -> representation, run once)
     and ``__call__`` (current features, representation -> scalar loss, run every
-    step).  A new style loss is one small subclass.
+    step).  A new style loss is one small subclass; one whose feature gradient has a
+    closed form that windows can share subclasses :class:`PositionwiseLoss` or
+    :class:`GramStatisticLoss` instead, and the tiled evaluator can then take it.
     """
 
     #: Name used by ``--style-loss`` and in reports.
@@ -110,7 +135,71 @@ class LayerLoss(ABC):
         """Return the scalar loss of ``features`` against ``target``."""
 
 
-class ContentLoss(LayerLoss):
+class PositionwiseLoss(LayerLoss):
+    """A loss that sums a function of each position's features and target, over all positions.
+
+    Each position's gradient then depends only on that position, so a window's core gives its own share of the
+    loss and of the feature gradient by itself: what the tiled evaluator needs (theory.md §10).  ``prepare`` must
+    keep positions where they are (the tiled evaluator hands it the target's whole feature map and cuts each core's
+    region out of the result).
+    """
+
+    @abstractmethod
+    def value_and_feature_grad(
+        self, features: Tensor, target: Tensor, weight: float, count: int
+    ) -> tuple[Tensor, Tensor]:
+        """``weight`` times the loss's sum over ``features`` divided by ``count``, and its gradient w.r.t. ``features``.
+
+        Why: the tiled evaluator computes the loss and its gradient one window at a time, without autograd through
+        the whole image.  ``features`` are one core's, ``target`` the same positions of the prepared target, and
+        ``count`` the number of entries of the whole image's feature map, so the cores' shares add up to the whole
+        image's mean.  The gradient comes back in the features' dtype, to join the window's backward as it is.
+        """
+
+
+class GramStatisticLoss(LayerLoss):
+    r"""A loss that sees the features only through their Gram matrix :math:`G = F F^\top / M` (theory.md §3, §10).
+
+    The tiled evaluator sums :math:`G` over windows (its pass 1), takes the loss and :math:`\partial L / \partial G`
+    from :meth:`value_and_gram_grad`, and turns that into each window's feature gradient with :meth:`feature_grad`,
+    from the window's own features (pass 2); the whole-image backward uses the same :meth:`feature_grad`.
+    ``prepare`` must return the mean Gram matrix of the target's features (1 x C x C), which is what the tiled
+    evaluator computes for it window by window.
+    """
+
+    @abstractmethod
+    def value_and_gram_grad(self, gram: Tensor, target: Tensor, weight: float) -> tuple[Tensor, Tensor]:
+        r"""``weight`` times the loss of the Gram matrix ``gram`` against ``target``, and its gradient w.r.t. ``gram``.
+
+        Why: the tiled evaluator knows the whole image's Gram matrix only as a sum over windows, so the loss is
+        taken on that matrix, and its gradient :math:`\partial L / \partial G` (symmetric, C x C) is what every
+        window's :meth:`feature_grad` needs.
+        """
+
+    @staticmethod
+    def feature_grad(
+        gram_grad: Tensor,
+        flat: Tensor,
+        positions: int,
+        dtype: torch.dtype | None = None,
+        *,
+        weight: Tensor | float = 1.0,
+    ) -> Tensor:
+        r""":math:`\partial L / \partial F = \frac{2w}{M} (\partial L / \partial G) F` for ``flat`` = F (B x C x M').
+
+        Why: a window's features give their own share of the gradient once :math:`\partial L / \partial G` is
+        known for the whole image, so the tiled evaluator needs no autograd through the whole image; ``positions``
+        is :math:`M`, the number of positions :math:`G` was normalised by (the whole image's, however few of them
+        ``flat`` holds).  ``gram_grad`` must be symmetric (the identity behind one product instead of autograd's
+        two, theory.md §7).  The product runs in ``dtype`` (default: the features' own) and the result comes back
+        in the features' dtype, laid out as they are (:func:`times_features`).  ``weight`` scales it.
+        """
+        dtype = dtype or flat.dtype
+        scaled = square_slope(gram_grad, weight, positions)
+        return times_features(scaled.to(dtype), flat.to(dtype)).to(flat.dtype)
+
+
+class ContentLoss(PositionwiseLoss):
     r"""Mean squared error of feature maps (theory.md §2): :math:`\operatorname{mean}(F - P)^2`."""
 
     name = "mse"
@@ -129,13 +218,27 @@ class ContentLoss(LayerLoss):
             return _FeatureMSE.apply(features, target)
         return torch.nn.functional.mse_loss(features, target.expand_as(features))
 
+    def value_and_feature_grad(
+        self, features: Tensor, target: Tensor, weight: float, count: int
+    ) -> tuple[Tensor, Tensor]:
+        r""":math:`w \sum (F - P)^2 / n` and :math:`2 w (F - P) / n`: the difference in float32, as
+        :class:`_FeatureMSE` forms it, the gradient rounded once to the features' dtype."""
+        difference = _feature_difference(features, target)
+        value = weight * difference.pow(2).sum() / count
+        return value, square_slope(difference, weight, count).to(features.dtype)
+
+
+def _feature_difference(features: Tensor, target: Tensor) -> Tensor:
+    """``F - P`` in the target's dtype (float32) for features of any precision, broadcasting a target of batch 1."""
+    return features.to(target.dtype) - target
+
 
 class _FeatureMSE(torch.autograd.Function):
     r"""``mean((F - P)²)`` in float32 for features of any precision; gradient :math:`2 (F - P) / N` in ``F``'s dtype."""
 
     @staticmethod
     def forward(ctx: torch.autograd.function.FunctionCtx, features: Tensor, target: Tensor) -> Tensor:
-        difference = features.to(target.dtype) - target  # broadcasts a target of batch 1 over the features' batch
+        difference = _feature_difference(features, target)
         ctx.save_for_backward(difference)
         ctx.dtype = features.dtype  # type: ignore[attr-defined]
         return difference.pow(2).mean()
@@ -143,10 +246,10 @@ class _FeatureMSE(torch.autograd.Function):
     @staticmethod
     def backward(ctx: torch.autograd.function.FunctionCtx, grad: Tensor) -> tuple[Tensor, None]:
         (difference,) = ctx.saved_tensors  # type: ignore[attr-defined]
-        return (difference * (2.0 * grad / difference.numel())).to(ctx.dtype), None  # type: ignore[attr-defined]
+        return square_slope(difference, grad, difference.numel()).to(ctx.dtype), None  # type: ignore[attr-defined]
 
 
-class GramLoss(LayerLoss):
+class GramLoss(GramStatisticLoss):
     r"""Gatys et al.'s style loss (theory.md §3): :math:`\operatorname{mean}(G(F) - G(S))^2`.
 
     The mean runs over the :math:`C^2` entries, i.e. the paper's
@@ -159,6 +262,7 @@ class GramLoss(LayerLoss):
         #: Precision of the backward product (None: the features' own).  Mixed-precision runs of revision 2 set the
         #: encoder's compute dtype: the gradient is rounded to it by the convolutions' backward anyway, so only
         #: the difference matrix is rounded in addition, and the product runs about 4x faster (theory.md §7).
+        #: The tiled evaluator chooses its own precision (``TiledObjective.low_precision``) and does not read this.
         self.gradient_dtype = gradient_dtype
         #: Take bfloat16 features as they come (revision 3): the Gram difference is then formed inside one
         #: bfloat16 product with float32 accumulation (:func:`gram_difference`), and no float32 copy of the
@@ -166,10 +270,20 @@ class GramLoss(LayerLoss):
         self.accepts_low_precision = accepts_low_precision
 
     def prepare(self, target_features: Tensor) -> Tensor:
-        return gram_matrix(target_features.detach()).mean(0, keepdim=True)
+        return _mean_gram(target_features)
 
     def __call__(self, features: Tensor, target: Tensor) -> Tensor:
         return _GramMSE.apply(features, target, self.gradient_dtype)
+
+    def value_and_gram_grad(self, gram: Tensor, target: Tensor, weight: float) -> tuple[Tensor, Tensor]:
+        r""":math:`w \operatorname{mean}(G - A)^2` and :math:`2 w (G - A) / C^2`."""
+        difference = gram - target
+        return weight * difference.pow(2).mean(), square_slope(difference, weight, difference.numel())
+
+
+def _mean_gram(target_features: Tensor) -> Tensor:
+    """The style target of the Gram losses: the mean of the target features' Gram matrices (1 x C x C)."""
+    return gram_matrix(target_features.detach()).mean(0, keepdim=True)
 
 
 class _GramMSE(torch.autograd.Function):
@@ -196,9 +310,16 @@ class _GramMSE(torch.autograd.Function):
     @staticmethod
     def backward(ctx: torch.autograd.function.FunctionCtx, grad: Tensor) -> tuple[Tensor, None, None]:
         flat, difference = ctx.saved_tensors  # type: ignore[attr-defined]
-        d_gram = difference * (2.0 * grad * 2.0 / (difference.numel() * flat.shape[-1]))
-        dtype = ctx.gradient_dtype or flat.dtype  # type: ignore[attr-defined]
-        d_features = times_features(d_gram.to(dtype), flat.to(dtype)).to(flat.dtype)
+        # dL/dG = square_slope(G - A, grad, C²) (as GramLoss.value_and_gram_grad); its factor 2 grad / C² is folded
+        # into the product's 2 / M, so the C x C matrix is scaled once, by 2 (2 grad) / (C² M): the order in which
+        # this backward has always rounded (the tiled evaluator scales the sum of a layer's dL/dG instead).
+        d_features = GramStatisticLoss.feature_grad(
+            difference,
+            flat,
+            difference.numel() * flat.shape[-1],
+            ctx.gradient_dtype,  # type: ignore[attr-defined]
+            weight=2.0 * grad,
+        )
         return d_features.reshape(ctx.shape), None, None  # type: ignore[attr-defined]
 
 
@@ -243,12 +364,14 @@ def times_features(matrix: Tensor, flat: Tensor) -> Tensor:
     return torch.matmul(matrix, flat)
 
 
-class GuidedGramLoss(GramLoss):
+class GuidedGramLoss(LayerLoss):
     """:class:`GramLoss` restricted to a region of the generated image (spatial control).
 
     The style target is the ordinary Gram matrix of the whole style image; the generated image's
     Gram matrix is :func:`guided_gram_matrix` under ``mask``, the region's mask at this layer's
     resolution (:func:`painterly.control.mask_for_layer`).  Not registered by name: built per term.
+    Not a :class:`GramStatisticLoss`: its Gram matrix weights positions by the mask, which the tiled
+    evaluator's sum over windows does not.
     """
 
     name = "guided-gram"
@@ -257,6 +380,49 @@ class GuidedGramLoss(GramLoss):
     def __init__(self, mask: Tensor) -> None:
         self.mask = mask
 
+    def prepare(self, target_features: Tensor) -> Tensor:
+        return _mean_gram(target_features)
+
     def __call__(self, features: Tensor, target: Tensor) -> Tensor:
         gram = guided_gram_matrix(features, self.mask)
         return torch.nn.functional.mse_loss(gram, target.expand(features.shape[0], -1, -1))
+
+
+class PixelLoss(ABC):
+    """A loss on the image's pixels rather than its features (theory.md §4, §6).
+
+    Both evaluators differentiate it by autograd on the whole image they judge (grey under luminance-only
+    transfer): it costs little next to the encoder, and needs no tiling.
+    """
+
+    #: The part of the objective it is reported as.
+    name: ClassVar[str]
+
+    @abstractmethod
+    def __call__(self, image: Tensor) -> Tensor:
+        """Return the scalar loss of ``image`` (B x 3 x H x W)."""
+
+
+class TotalVariationLoss(PixelLoss):
+    """Smoothness: :func:`total_variation` of the image (theory.md §4); no target."""
+
+    name = "tv"
+
+    def __call__(self, image: Tensor) -> Tensor:
+        return total_variation(image)
+
+
+class LaplacianLoss(PixelLoss):
+    r"""Content structure: :math:`\operatorname{mean}(D(x) - D(c))^2`, :math:`D` = :func:`laplacian` (theory.md §6).
+
+    :math:`D(c)` is computed once, from the stage's content image.
+    """
+
+    name = "laplacian"
+
+    def __init__(self, content: Tensor) -> None:
+        self.target = laplacian(content).detach()
+
+    def __call__(self, image: Tensor) -> Tensor:
+        difference = laplacian(image) - self.target
+        return difference.pow(2).mean()

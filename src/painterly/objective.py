@@ -6,7 +6,9 @@ the encoder once on the image and sums the terms (theory.md §5):
 .. math:: L(x) = \\alpha \\sum_l w^c_l L^c_l(x) + \\beta \\sum_s b_s \\sum_l w^s_l L^s_l(x) + \\gamma\\,\\mathrm{TV}(x)
           + \\lambda \\operatorname{mean}(D(x) - D(c))^2
 
-where :math:`D` is :func:`painterly.losses.laplacian` (theory.md §6).
+where :math:`D` is :func:`painterly.losses.laplacian` (theory.md §6).  The feature terms are
+:class:`Term` objects and the pixel terms (TV, Laplacian) :class:`PixelTerm` objects;
+:class:`painterly.tiling.TiledObjective` evaluates the same two kinds of list window by window.
 """
 
 from __future__ import annotations
@@ -20,17 +22,24 @@ from torch import Tensor
 
 from painterly.control import mask_for_layer
 from painterly.errors import OptionError
-from painterly.losses import GuidedGramLoss, LayerLoss, is_low_precision, laplacian, total_variation
+from painterly.losses import (
+    GuidedGramLoss,
+    LaplacianLoss,
+    LayerLoss,
+    PixelLoss,
+    TotalVariationLoss,
+    is_low_precision,
+)
 from painterly.nets_base import Encoder
 
-__all__ = ["Evaluator", "NormalizeGradient", "Objective", "Term"]
+__all__ = ["Evaluator", "NormalizeGradient", "Objective", "PixelTerm", "Term", "make_pixel_terms"]
 
 
 class Evaluator(Protocol):
     """What the engine optimises: ``image -> (total, parts)``, the total's gradient reaching ``image``.
 
     :class:`Objective` evaluates the whole image in one pass; :class:`painterly.tiling.TiledObjective` window by
-    window; the engine needs no more than this.
+    window, over the same kinds of terms; the engine needs no more than this.
     """
 
     def __call__(self, image: Tensor) -> tuple[Tensor, dict[str, Tensor]]: ...
@@ -59,24 +68,34 @@ class Term:
     target: Tensor
 
 
+@dataclass
+class PixelTerm:
+    """One weighted loss on the image's pixels, reported under its loss's name (``"tv"``, ``"laplacian"``)."""
+
+    weight: float
+    loss: PixelLoss
+
+    def __call__(self, image: Tensor) -> Tensor:
+        return self.weight * self.loss(image)
+
+
+def make_pixel_terms(content: Tensor, tv_weight: float, laplacian_weight: float) -> list[PixelTerm]:
+    """A stage's total-variation and Laplacian terms (theory.md §4, §6), for either evaluator; weight 0: no term."""
+    terms = []
+    if tv_weight:
+        terms.append(PixelTerm(tv_weight, TotalVariationLoss()))
+    if laplacian_weight:
+        terms.append(PixelTerm(laplacian_weight, LaplacianLoss(content)))
+    return terms
+
+
 class Objective:
     """Callable ``image -> (total, {"content": .., "style": .., "tv": .., "laplacian": ..})``."""
 
-    def __init__(
-        self,
-        encoder: Encoder,
-        terms: Sequence[Term],
-        tv_weight: float = 0.0,
-        laplacian_weight: float = 0.0,
-        laplacian_target: Tensor | None = None,
-    ) -> None:
+    def __init__(self, encoder: Encoder, terms: Sequence[Term], pixel_terms: Sequence[PixelTerm] = ()) -> None:
         self.encoder = encoder
         self.terms = list(terms)
-        self.tv_weight = tv_weight
-        if laplacian_weight and laplacian_target is None:
-            raise ValueError("a laplacian_weight needs the content's laplacian_target")
-        self.laplacian_weight = laplacian_weight
-        self.laplacian_target = laplacian_target
+        self.pixel_terms = list(pixel_terms)
         self.luminance_only = False  # see build()
         self.normalize_gradients = False  # see build()
 
@@ -144,8 +163,7 @@ class Objective:
                 f"at {width}x{height} px no loss has anything to compare (the content weight is 0 and every style "
                 "mask vanishes at this size); use larger mask regions, a positive content weight or --start-size none"
             )
-        laplacian_target = laplacian(content).detach() if laplacian_weight else None
-        objective = cls(encoder, terms, tv_weight, laplacian_weight, laplacian_target)
+        objective = cls(encoder, terms, make_pixel_terms(content, tv_weight, laplacian_weight))
         objective.luminance_only = luminance_only
         objective.normalize_gradients = normalize_gradients
         return objective
@@ -168,11 +186,7 @@ class Objective:
                 layer_features = NormalizeGradient.apply(layer_features)
             value = term.weight * term.loss(layer_features, term.target)
             parts[term.kind] = parts[term.kind] + value if term.kind in parts else value
-        if self.tv_weight:
-            parts["tv"] = self.tv_weight * total_variation(image)
-        if self.laplacian_weight:
-            assert self.laplacian_target is not None
-            difference = laplacian(image) - self.laplacian_target
-            parts["laplacian"] = self.laplacian_weight * difference.pow(2).mean()
+        for pixel_term in self.pixel_terms:
+            parts[pixel_term.loss.name] = pixel_term(image)
         total = torch.stack(list(parts.values())).sum()
         return total, parts

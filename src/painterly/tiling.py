@@ -14,6 +14,12 @@ per evaluation keep the style statistics global:
    :math:`\\partial L/\\partial F = \\frac{2}{N_l}(\\partial L/\\partial G_l) F` for style and
    :math:`\\frac{2}{|P_l|}(F - P)` for content, and its pixel gradient is added into the image's.
 
+The formulas are the losses' own (:class:`~painterly.losses.GramStatisticLoss`,
+:class:`~painterly.losses.PositionwiseLoss`), the ones their whole-image backward
+uses; the terms are :class:`~painterly.objective.Term` and
+:class:`~painterly.objective.PixelTerm` objects, as in the untiled objective, and a
+term of a loss without such a gradient is refused (:meth:`TiledObjective.can_tile`).
+
 Windows start on multiples of the deepest layer's stride, so their pooling grids
 are the whole image's and, with a margin as wide as the receptive field reaches
 (:func:`exact_margin`, from the encoder's :class:`~painterly.nets_base.LayerInfo`),
@@ -37,8 +43,10 @@ import torch
 from torch import Tensor
 
 from painterly.allocator import release_free_memory
-from painterly.losses import laplacian, times_features, total_variation
+from painterly.errors import OptionError
+from painterly.losses import ContentLoss, GramLoss, GramStatisticLoss, LayerLoss, PositionwiseLoss
 from painterly.nets_base import Encoder
+from painterly.objective import PixelTerm, Term, make_pixel_terms
 
 __all__ = [
     "GRID_POSITIONS",
@@ -173,20 +181,6 @@ def tiled_features(encoder: Encoder, image: Tensor, layers: Sequence[str], core:
     return full
 
 
-@dataclass
-class _StyleTerm:
-    layer: str
-    weight: float
-    target: Tensor  # 1 x C x C Gram matrix of the style
-
-
-@dataclass
-class _ContentTerm:
-    layer: str
-    weight: float
-    target: Tensor  # the content's whole feature map at this layer
-
-
 class _KnownGradient(torch.autograd.Function):
     """A loss value whose gradient with respect to ``image`` was computed beforehand (tile by tile)."""
 
@@ -201,32 +195,45 @@ class _KnownGradient(torch.autograd.Function):
         return grad * grad_output, None, None
 
 
+def _untileable(loss: LayerLoss, kind: str) -> OptionError:
+    """The refusal of a loss the tiled evaluator cannot take in a term of ``kind``, in one sentence."""
+    instead = "the mse content loss" if kind == "content" else "the gram style loss"
+    return OptionError(
+        f"tiling cannot evaluate the {loss.name} {kind} loss, which has no feature gradient one window can compute "
+        f"alone; use {instead}, or no tiling"
+    )
+
+
 class TiledObjective:
     """Callable ``image -> (total, parts)`` like :class:`painterly.objective.Objective`, in bounded memory.
 
-    Supports content (MSE) and Gram style terms, several styles, total variation, the Laplacian term and
-    luminance-only transfer; the pixel-level terms are computed on the whole image as usual.
+    It evaluates the same kinds of terms: :class:`~painterly.objective.Term` objects whose loss owns a feature
+    gradient windows can share (:meth:`can_tile`: content MSE, the Gram loss; several styles alike), and the
+    pixel terms (total variation, Laplacian), which act on the whole image as in the untiled objective; and
+    luminance-only transfer.  A term of another loss is refused (:class:`~painterly.errors.OptionError`).  The
+    feature gradients are formed in the features' own dtype (:attr:`low_precision` decides it), whatever the
+    losses' ``accepts_low_precision`` and ``gradient_dtype``, which are the untiled objective's choices.
     """
 
     def __init__(
         self,
         encoder: Encoder,
-        content_terms: Sequence[_ContentTerm],
-        style_terms: Sequence[_StyleTerm],
+        terms: Sequence[Term],
+        pixel_terms: Sequence[PixelTerm] = (),
         *,
         core: int,
         margin: int,
         gram_core: int | None = None,
         low_precision: bool = False,
         grid_step: int | None = None,
-        tv_weight: float = 0.0,
-        laplacian_weight: float = 0.0,
-        laplacian_target: Tensor | None = None,
         luminance_only: bool = False,
     ) -> None:
         self.encoder = encoder
-        self.content_terms = list(content_terms)
-        self.style_terms = list(style_terms)
+        for term in terms:
+            if not self.can_tile(term.loss):
+                raise _untileable(term.loss, term.kind)
+        self.terms = list(terms)
+        self.pixel_terms = list(pixel_terms)
         self.core, self.margin = core, margin
         #: Cores of the first pass (the image's Gram matrices; default ``core``): it keeps no activations for a
         #: backward, so its windows can be wider for the same memory and spend less on margins
@@ -243,11 +250,25 @@ class TiledObjective:
                 f"grid step {self.grid_step} must be a positive multiple of the stride {encoder.max_stride} "
                 f"no larger than the core ({core})"
             )
-        self.tv_weight = tv_weight
-        self.laplacian_weight = laplacian_weight
-        self.laplacian_target = laplacian_target
         self.luminance_only = luminance_only
         self.last_offset: tuple[int, int] = (0, 0)
+
+    @staticmethod
+    def can_tile(loss: LayerLoss, kind: str | None = None) -> bool:
+        """Whether a term of ``loss`` can be evaluated window by window: decided by its type, the closed-form feature
+        gradient it owns (theory.md §10).
+
+        A :class:`~painterly.losses.PositionwiseLoss` gives each core's gradient from the core alone, a
+        :class:`~painterly.losses.GramStatisticLoss` from the core and the whole image's Gram matrix; any other loss
+        needs autograd through the whole image's features.  With ``kind``, whether :meth:`build` can take it in that
+        role: a style's target is a statistic of another image, so a ``"style"`` loss must be a Gram statistic loss,
+        and a ``"content"`` loss, compared position by position, a positionwise one.
+        """
+        if kind == "style":
+            return isinstance(loss, GramStatisticLoss)
+        if kind == "content":
+            return isinstance(loss, PositionwiseLoss)
+        return isinstance(loss, (PositionwiseLoss, GramStatisticLoss))
 
     @classmethod
     def build(
@@ -266,25 +287,35 @@ class TiledObjective:
         tv_weight: float = 0.0,
         laplacian_weight: float = 0.0,
         luminance_only: bool = False,
+        content_loss: LayerLoss | None = None,
+        style_loss: LayerLoss | None = None,
     ) -> TiledObjective:
         """Targets as in :meth:`Objective.build`, but encoded window by window (content and styles alike).
 
         Encoding the targets keeps no activations for a backward, so it uses the first pass's cores (``gram_core``).
+        ``content_loss`` (default :class:`~painterly.losses.ContentLoss`) and ``style_loss`` (default
+        :class:`~painterly.losses.GramLoss`) must suit their role (:meth:`can_tile`); any other is refused, with an
+        :class:`~painterly.errors.OptionError`, before anything is encoded.
         """
+        content_loss = ContentLoss() if content_loss is None else content_loss
+        style_loss = GramLoss() if style_loss is None else style_loss
+        for kind, loss in (("content", content_loss), ("style", style_loss)):
+            if not cls.can_tile(loss, kind):
+                raise _untileable(loss, kind)
         layers = [layer for layer, weight in content_layer_weights.items() if weight]
         gram_core = core if gram_core is None else gram_core
         content_features = tiled_features(encoder, content, layers, gram_core, margin)
-        content_terms = [_ContentTerm(layer, content_layer_weights[layer], content_features[layer]) for layer in layers]
-        style_terms = []
+        terms = []
+        for layer in layers:
+            target = content_loss.prepare(content_features[layer])
+            terms.append(Term("content", layer, content_layer_weights[layer], content_loss, target))
         for style, weights in zip(styles, style_layer_weights, strict=True):
             used = [layer for layer, weight in weights.items() if weight]
-            grams = tiled_grams(encoder, style, used, gram_core, margin)
-            style_terms += [_StyleTerm(layer, weights[layer], grams[layer]) for layer in used]
-        laplacian_target = laplacian(content).detach() if laplacian_weight else None
+            grams = tiled_grams(encoder, style, used, gram_core, margin)  # what GramStatisticLoss.prepare makes
+            terms += [Term("style", layer, weights[layer], style_loss, grams[layer]) for layer in used]
         return cls(
-            encoder, content_terms, style_terms, core=core, margin=margin, gram_core=gram_core,
-            low_precision=low_precision, grid_step=grid_step, tv_weight=tv_weight, laplacian_weight=laplacian_weight,
-            laplacian_target=laplacian_target, luminance_only=luminance_only,
+            encoder, terms, make_pixel_terms(content, tv_weight, laplacian_weight), core=core, margin=margin,
+            gram_core=gram_core, low_precision=low_precision, grid_step=grid_step, luminance_only=luminance_only,
         )  # fmt: skip
 
     def _offset_for(self, image: Tensor) -> tuple[int, int]:
@@ -296,58 +327,66 @@ class TiledObjective:
         return (digest[0] % choices) * step, (digest[1] % choices) * step
 
     def value_and_grad(self, image: Tensor) -> tuple[dict[str, Tensor], Tensor]:
-        """Content and style losses of ``image`` and their sum's gradient, one window's activations alive at a time."""
+        """The feature terms' losses of ``image`` by kind and their sum's gradient, one window's activations alive at
+        a time."""
         encoder = self.encoder
         self.last_offset = self._offset_for(image)
         height, width = image.shape[-2:]
         tiles = plan_tiles(height, width, self.core, self.margin, offset=self.last_offset, align=encoder.max_stride)
-        style_layers = list(dict.fromkeys(term.layer for term in self.style_terms))
+        gram_terms = [(term, term.loss) for term in self.terms if isinstance(term.loss, GramStatisticLoss)]
+        positionwise = [(term, term.loss) for term in self.terms if isinstance(term.loss, PositionwiseLoss)]
+        gram_layers = list(dict.fromkeys(term.layer for term, _ in gram_terms))
         # Pass 1: the image's own Gram matrices, global over all cores: its own, wider ones, shifted alike, or one
         # window, unshifted, where one core holds the whole image (no border there, so no seam to move).
         offset = (0, 0) if self.gram_core >= max(image.shape[-2:]) else self.last_offset
         gram_tiles = plan_tiles(height, width, self.gram_core, self.margin, offset=offset, align=encoder.max_stride)
-        grams = _grams_over(encoder, image, style_layers, gram_tiles)
+        grams = _grams_over(encoder, image, gram_layers, gram_tiles)
         # Its windows differ in shape from the second pass's: handing their buffers back before that pass keeps the
         # heap from growing over a run (revision 4, 1024 px, 80 steps, 256 px cores: peak 2.71 GiB without this,
         # 2.32 with).
         release_free_memory()
-        style_value = image.new_zeros(())
-        gram_grads: dict[str, Tensor] = {}
-        for style_term in self.style_terms:
-            layer = style_term.layer
-            difference = grams[layer][0] - style_term.target[0]
-            style_value = style_value + style_term.weight * difference.pow(2).mean()
-            step = difference * (2.0 * style_term.weight / difference.numel())
-            gram_grads[layer] = gram_grads[layer] + step if layer in gram_grads else step
+        values = {kind: image.new_zeros(()) for kind in dict.fromkeys(term.kind for term in self.terms)}
+        # dL/dG per layer, summed over the layer's terms (one per style) so each window forms one product, with the
+        # loss (the layer's first) whose feature_grad turns it into dL/dF.
+        gram_grads: dict[str, tuple[GramStatisticLoss, Tensor]] = {}
+        for term, gram_loss in gram_terms:
+            value, gram_grad = gram_loss.value_and_gram_grad(grams[term.layer][0], term.target[0], term.weight)
+            values[term.kind] = values[term.kind] + value
+            if term.layer in gram_grads:
+                first, total = gram_grads[term.layer]
+                gram_grads[term.layer] = (first, total + gram_grad)
+            else:
+                gram_grads[term.layer] = (gram_loss, gram_grad)
         positions = {layer: _positions(image, encoder.stride(layer)) for layer in grams}
         # Pass 2: each window's pixel gradient from the exact feature gradients of its core.
         grad = torch.zeros_like(image)
-        content_value = image.new_zeros(())
         for tile in tiles:
             window = _window(image, tile).detach().requires_grad_(True)
             with torch.enable_grad():  # even when the caller evaluates under no_grad
                 features = encoder(window, in_compute_dtype=self.low_precision)
             outputs, output_grads = [], []
-            for layer in dict.fromkeys([*style_layers, *(t.layer for t in self.content_terms)]):
+            for layer in dict.fromkeys([*gram_layers, *(term.layer for term, _ in positionwise)]):
                 stride = encoder.stride(layer)
                 rows, cols = tile.core_at(stride)
-                core = features[layer][..., rows, cols]
-                if core.numel() == 0:
+                core_features = features[layer][..., rows, cols]
+                if core_features.numel() == 0:
                     continue
                 core_grad = torch.zeros_like(features[layer])
                 with torch.no_grad():
                     if layer in gram_grads:
-                        flat = core.reshape(core.shape[0], core.shape[1], -1)
+                        gram_loss, gram_grad = gram_grads[layer]
+                        flat = core_features.reshape(core_features.shape[0], core_features.shape[1], -1)
                         # in the features' dtype, as GramLoss's backward product (theory.md §7)
-                        d_gram = (gram_grads[layer] * (2.0 / positions[layer])).to(flat.dtype)
-                        core_grad[..., rows, cols] += times_features(d_gram, flat).reshape(core.shape)
-                    for term in self.content_terms:
+                        step = gram_loss.feature_grad(gram_grad, flat, positions[layer], flat.dtype)
+                        core_grad[..., rows, cols] += step.reshape(core_features.shape)
+                    for term, loss in positionwise:
                         if term.layer == layer:
                             target = term.target[..., *tile.core_in_image(stride)]
-                            difference = core.to(target.dtype) - target  # in float32, as ContentLoss forms it
-                            content_value += term.weight * difference.pow(2).sum() / term.target.numel()
-                            step = difference * (2.0 * term.weight / term.target.numel())
-                            core_grad[..., rows, cols] += step.to(core_grad.dtype)
+                            value, step = loss.value_and_feature_grad(
+                                core_features, target, term.weight, term.target.numel()
+                            )
+                            values[term.kind] = values[term.kind] + value
+                            core_grad[..., rows, cols] += step
                 outputs.append(features[layer])
                 output_grads.append(core_grad)
             if outputs:
@@ -356,24 +395,15 @@ class TiledObjective:
                 grad[..., tile.window[0] : tile.window[1], tile.window[2] : tile.window[3]] += window.grad
             del features, outputs, output_grads, window  # one window's tensors alive at a time
         release_free_memory()
-        parts: dict[str, Tensor] = {}
-        if self.content_terms:
-            parts["content"] = content_value
-        if self.style_terms:
-            parts["style"] = style_value
-        return parts, grad
+        return values, grad
 
     def __call__(self, image: Tensor) -> tuple[Tensor, dict[str, Tensor]]:
         judged = image.mean(1, keepdim=True).expand_as(image) if self.luminance_only else image
         parts, grad = self.value_and_grad(judged.detach())
         total = _KnownGradient.apply(judged, sum(parts.values(), judged.new_zeros(())), grad)
-        if self.tv_weight:  # on the judged image, as Objective does (grey under luminance-only transfer)
-            parts["tv"] = self.tv_weight * total_variation(judged)
-            total = total + parts["tv"]
-        if self.laplacian_weight:
-            assert self.laplacian_target is not None
-            parts["laplacian"] = self.laplacian_weight * (laplacian(judged) - self.laplacian_target).pow(2).mean()
-            total = total + parts["laplacian"]
+        for pixel_term in self.pixel_terms:  # on the judged image, as Objective does (grey under luminance-only)
+            parts[pixel_term.loss.name] = pixel_term(judged)
+            total = total + parts[pixel_term.loss.name]
         return total, parts
 
 
