@@ -243,10 +243,10 @@ def main() -> int:
 
 
 def _revision() -> int:
-    """The run revision the pictures were made with (painterly.run.REVISION), so the page says which engine."""
-    from painterly.run import REVISION
+    """The run revision the pictures were made with (painterly.plan.CURRENT_REVISION), so the page says which engine."""
+    from painterly.plan import CURRENT_REVISION
 
-    return REVISION
+    return CURRENT_REVISION
 
 
 def write_table(args: argparse.Namespace, rows, pairs, variants) -> None:

@@ -26,8 +26,8 @@ from PIL import Image, ImageDraw
 
 from painterly import colorize, stylize
 from painterly.images import load_image, resize_long_side
+from painterly.plan import CURRENT_REVISION
 from painterly.precision import cpu_description
-from painterly.run import REVISION
 from painterly.sketch import colorfulness, composite_lines, line_f1, paper_saturation, prepare_line_art
 
 REPO = Path(__file__).resolve().parents[1]
@@ -244,7 +244,7 @@ def _write_doc(rows: list[dict], sheets: list[str], args: argparse.Namespace) ->
     )
     text = TEMPLATE.format(
         size=args.size, start=args.size // 2, iterations=args.iterations, threads=args.threads,
-        revision=REVISION, cpu=cpu_description(), summary=summary,
+        revision=CURRENT_REVISION, cpu=cpu_description(), summary=summary,
         table="\n".join([*table, *means]), sheets="\n\n".join(f"![{n}](sketch/{n}.jpg)" for n in sheets),
         observations=OBSERVATIONS,
     )  # fmt: skip

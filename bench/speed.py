@@ -38,7 +38,7 @@ def measure(
 ) -> dict[str, float]:
     import torch
 
-    import painterly.run
+    import painterly.plan
     from floor import bare_pass
     from painterly.allocator import reuse_freed_memory
     from painterly.config import RunConfig
@@ -48,7 +48,7 @@ def measure(
     from painterly.stylize import DEFAULT_STYLE_LAYERS, resolve_device
 
     if not keep_freed:  # no run qualifies for keeping freed memory (painterly.allocator)
-        painterly.run.KEEP_FREED_MARGIN = math.inf
+        painterly.plan.KEEP_FREED_MARGIN = math.inf
     config = RunConfig(size=size, start_size=None, weights=default_weights(), device=device, mixed_precision=mixed,
                        iterations=steps + 2)  # fmt: skip
     stamps: list[float] = []
@@ -80,7 +80,7 @@ def measure(
         # (painterly.losses.gram_difference and times_features), in the features' dtype.
         flats = [f.flatten(2) for name, f in features.items() if name in DEFAULT_STYLE_LAYERS]
         targets = [gram_difference(f, torch.zeros(1, f.shape[1], f.shape[1], device=target)) for f in flats]
-    with reuse_freed_memory(run._room_to_keep_freed_memory()):  # as the run evaluated (painterly.allocator)
+    with reuse_freed_memory(run.plan.keep_freed_memory):  # as the run evaluated (painterly.allocator)
         medians = timed({
             "evaluation": lambda: objective(start.clamp(0, 1))[0].backward(),
             "floor": bare_pass(encoder, image),
@@ -114,7 +114,7 @@ def main() -> None:
         "--revision",
         type=int,
         default=None,
-        help="run revision (painterly.run.REVISION; older ones as checkpoints of them resume; the automatic L-BFGS "
+        help="run revision (painterly.plan.RECIPES; older ones as checkpoints of them resume; the automatic L-BFGS "
         "history is today's, 50 pairs at 512 px: round 4 ran with 100)",
     )
     parser.add_argument(

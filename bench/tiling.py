@@ -13,7 +13,7 @@ content and style are the bundled examples, upscaled) in a fresh subprocess, so 
 (``ru_maxrss``) is its own, and prints wall time (loading, targets and steps), seconds per step (the mean after the
 first step, which also loads and encodes the targets) and peak
 RSS, with the untiled run's memory estimate beside it.  ``--untiled`` adds the same run untiled where it fits;
-``--revision N`` computes as run revision N did (painterly.run.REVISION), for comparison.
+``--revision N`` computes as run revision N did (painterly.plan.CURRENT_REVISION), for comparison.
 
 ``agreement`` evaluates the real objective once untiled and once tiled at each margin on the same image
 (the content photo with noise, as in a run) and prints the relative difference of the losses and of
@@ -253,7 +253,9 @@ def main() -> None:
     parser.add_argument("--margins", type=int, nargs="+", default=[0, 32, 64, 112])
     parser.add_argument("--history", type=int, default=5)
     parser.add_argument("--untiled", action="store_true")
-    parser.add_argument("--revision", type=int, default=None, help="run revision (default: painterly.run.REVISION)")
+    parser.add_argument(
+        "--revision", type=int, default=None, help="run revision (default: painterly.plan.CURRENT_REVISION)"
+    )
     parser.add_argument("--revisions", type=int, nargs="+", default=[4, 5], help="heap: the revisions to compare")
     parser.add_argument("--heap", action="store_true", help=argparse.SUPPRESS)  # child: record each step's peak
     parser.add_argument("--iterations", type=int, default=200, help="crop: steps of the whole run")

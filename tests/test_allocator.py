@@ -14,6 +14,8 @@ import torch
 
 import painterly.allocator as allocator
 from painterly.allocator import reuse_freed_memory
+from painterly.memory import estimate_run_bytes
+from painterly.plan import KEEP_FREED_MARGIN, NetworkShape, make_plan
 
 from .conftest import run_for
 
@@ -212,32 +214,30 @@ def test_with_real_glibc_big_blocks_come_from_the_heap_only_inside() -> None:
     assert _new_big_block_is_mapped()
 
 
-def test_a_run_keeps_freed_memory_only_with_room_to_spare(
-    pair: tuple[Path, Path], tiny_weights, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    import painterly.run
-
+def test_a_run_keeps_freed_memory_only_with_room_to_spare(pair: tuple[Path, Path], tiny_weights) -> None:
     run = run_for(*pair, weights=tiny_weights, size=32)
-    needed = run._stage_bytes(run._stage_shape(run.sizes[-1]), run.tile_cores[-1])
-    room = painterly.run.KEEP_FREED_MARGIN * needed
-    monkeypatch.setattr(painterly.run, "available_bytes", lambda device: int(room) + 1)
-    assert run._room_to_keep_freed_memory()
-    monkeypatch.setattr(painterly.run, "available_bytes", lambda device: int(room) - 1)
-    assert not run._room_to_keep_freed_memory()
-    monkeypatch.setattr(painterly.run, "available_bytes", lambda device: None)  # unknown: leave malloc alone
-    assert not run._room_to_keep_freed_memory()
+    network = NetworkShape(run.encoder.computed_layers, run.encoder.max_stride, run.encoder.min_side)
+
+    def keeps(free: int | None, device_type: str = "cpu") -> bool:
+        plan = make_plan(run.config, run.content.rgb.size, network, content_layer_weights=run.content_weights,
+                         per_style_weights=run.per_style_weights, free_bytes=free, device_type=device_type)  # fmt: skip
+        return plan.keep_freed_memory
+
+    needed = estimate_run_bytes(network.layers, *run.plan.stages[-1].shape, history=run.plan.history_size)
+    room = KEEP_FREED_MARGIN * needed
+    assert keeps(int(room) + 1) and not keeps(int(room) - 1)
+    assert not keeps(None)  # unknown: leave malloc alone
+    assert keeps(2**50) and not keeps(2**50, "cuda")  # CUDA's caching allocator reuses its blocks itself
     # tiled runs hand freed memory back after every evaluation instead (their windows fragment the heap)
-    monkeypatch.setattr(painterly.run, "available_bytes", lambda device: 2**50)
-    assert run._room_to_keep_freed_memory()
     tiled = run_for(*pair, weights=tiny_weights, size=160, start_size=None, tile_size=64)
-    assert tiled.tile_cores[-1] is not None and not tiled._room_to_keep_freed_memory()
+    assert tiled.tile_cores[-1] is not None and not tiled.plan.keep_freed_memory
 
 
 @real_glibc
 def test_a_run_executes_inside_and_hands_the_memory_back_after(pair: tuple[Path, Path], tiny_weights) -> None:
     inside: list[bool] = []
     run = run_for(*pair, weights=tiny_weights, size=32, iterations=2)
-    assert run._room_to_keep_freed_memory()
+    assert run.plan.keep_freed_memory
     run.execute(on_step=lambda record: inside.append(_new_big_block_is_mapped()))
     assert inside == [False, False]
     assert _new_big_block_is_mapped()

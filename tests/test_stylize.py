@@ -16,7 +16,8 @@ from painterly.images import load_image, pil_to_tensor, resize_long_side
 from painterly.losses import gram_matrix
 from painterly.objective import Objective
 from painterly.optim import MAX_AUTO_HISTORY, auto_history_size
-from painterly.run import COARSE_STAGE_MIN_STRIDE, FINAL_STAGE_SHARE, StyleTransferRun
+from painterly.plan import COARSE_STAGE_MIN_STRIDE, FINAL_STAGE_SHARE
+from painterly.run import StyleTransferRun
 from painterly.stylize import DEFAULT_STYLE_LAYERS, pyramid_sizes, split_iterations
 from painterly.weights import VGGWeights
 
@@ -83,7 +84,7 @@ def test_coarse_stages_leave_the_fine_style_layers_to_the_last_stage(pair, tiny_
     coarse = [layer for layer in DEFAULT_STYLE_LAYERS if run.encoder.stride(layer) >= COARSE_STAGE_MIN_STRIDE]
     assert style_layers(run, 0) == style_layers(run, 1) == coarse == ["relu3_1", "relu4_1", "relu5_1"]
     assert style_layers(run, 2) == list(DEFAULT_STYLE_LAYERS)  # the full-size stage has them all
-    kept = run._style_weights_at(run.sizes[0])[0]
+    kept = run.plan.stages[0].style_layer_weights[0]
     assert all(kept[layer] == run.per_style_weights[0][layer] for layer in coarse)  # the others keep their weights
     # A checkpoint of revision 4 resumes as it was made; a run weighting only fine layers keeps them everywhere.
     assert style_layers(_run(pair, tiny_weights, size=64, start_size=32, revision=4), 0) == list(DEFAULT_STYLE_LAYERS)
@@ -95,9 +96,11 @@ def test_coarse_stages_leave_the_fine_style_layers_to_the_last_stage(pair, tiny_
     two = _run(
         (content, [style, style]), tiny_weights, size=64, start_size=32, per_style_layers=["all", "relu1_1,relu2_1"]
     )
-    first, second = two._style_weights_at(two.sizes[0])
+    first, second = two.plan.stages[0].style_layer_weights
     assert [layer for layer, w in first.items() if w] == coarse and not any(second.values())
-    assert two._style_weights_at(two.sizes[-1]) == two.per_style_weights and any(two.per_style_weights[1].values())
+    assert list(two.plan.stages[-1].style_layer_weights) == two.per_style_weights and any(
+        two.per_style_weights[1].values()
+    )
     assert style_layers(two, 0) == coarse
 
 

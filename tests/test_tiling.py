@@ -377,6 +377,7 @@ def test_a_tiled_run_resumes_exactly_even_if_free_memory_changed(
 ) -> None:
     import numpy as np
 
+    import painterly.plan
     import painterly.run
     from painterly import Interrupted, resume
 
@@ -385,8 +386,8 @@ def test_a_tiled_run_resumes_exactly_even_if_free_memory_changed(
     # Little free memory: the automatic plan tiles the last stage (96 px); the 48 and 68 px ones fit whole.
     budget = estimate_run_bytes(VGGEncoder(load_weights(weights_file), ["relu3_1"]).computed_layers, 80, 60)
     monkeypatch.setattr(painterly.run, "available_bytes", lambda device: budget)
-    monkeypatch.setattr(painterly.run, "AUTO_TILE", 64)
-    monkeypatch.setattr(painterly.run, "estimate_tiled_run_bytes", lambda *a, **k: 0)
+    monkeypatch.setattr(painterly.plan, "AUTO_TILE", 64)
+    monkeypatch.setattr(painterly.plan, "estimate_tiled_run_bytes", lambda *a, **k: 0)
     uninterrupted = np.asarray(stylize(*pair, **options))
     checkpoint = tmp_path / "run.ckpt"
     seen = {"step": 0}

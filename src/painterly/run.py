@@ -49,14 +49,12 @@ from painterly.loss_registry import make_style_loss
 from painterly.losses import ContentLoss, GramLoss
 from painterly.memory import (
     available_bytes,
-    estimate_run_bytes,
-    estimate_tiled_run_bytes,
     gram_pass_core,
-    largest_size_within,
 )
 from painterly.nets_registry import network
 from painterly.objective import Objective
-from painterly.optim import DEFAULT_MOMENTUM, OptimizerSettings, auto_history_size
+from painterly.optim import DEFAULT_MOMENTUM, OptimizerSettings
+from painterly.plan import CURRENT_REVISION, NetworkShape, make_plan, recipe
 from painterly.precision import compute_dtype, resolve_mixed_precision
 from painterly.progress import ProgressBar
 from painterly.provenance import make_provenance, weights_sha256
@@ -64,7 +62,7 @@ from painterly.records import StepRecord
 from painterly.tiling import TiledObjective, grid_step
 from painterly.weights import VGGWeights, load_weights
 
-__all__ = ["Interrupted", "StyleTransferRun", "pyramid_sizes", "resolve_device", "split_iterations"]
+__all__ = ["Interrupted", "StyleTransferRun", "resolve_device"]
 
 log = logging.getLogger("painterly")
 
@@ -101,83 +99,6 @@ def resolve_device(device: str) -> torch.device:
     return resolved
 
 
-def pyramid_sizes(size: int, start_size: int | None, factor: float = math.sqrt(2)) -> list[int]:
-    """Long-side sizes of the coarse-to-fine stages, ending exactly at ``size``.
-
-    >>> pyramid_sizes(512, 256)
-    [256, 362, 512]
-    """
-    if start_size is None or start_size >= size:
-        return [size]
-    count = math.floor(math.log(size / start_size, factor) + 1e-9)  # first stage never below start_size
-    return [round(size / factor ** (count - index)) for index in range(count)] + [size]
-
-
-#: Core size of the tiles chosen automatically for stages that would not fit in memory whole.
-AUTO_TILE = 512
-
-#: Fewest steps a stage gets when the budget allows: L-BFGS restarts at each stage and its first step
-#: is deliberately tiny, so a stage of one or two steps would do nothing but upsample.
-MIN_STAGE_STEPS = 20
-
-#: Share of all steps that the final (full-size) stage gets.  Measured (docs/performance.md, "Time to quality"):
-#: coarse stages are cheap but what they settle is partly undone at the next size (upsampling blurs away the
-#: fine-scale style), so time spent at full size pays off more; about a tenth of the wall time goes to the
-#: coarse stages at this share.
-FINAL_STAGE_SHARE = 0.7
-
-#: Style layers of a smaller stride than this (``relu1_x``, ``relu2_x``) are left out of every stage but the last
-#: (run revision 5): the fine texture they settle at a coarse stage is blurred away by the upsampling after it, so
-#: those stages' steps go to the coarser layers, whose arrangement the full-size stage is slowest to move. At 512 px
-#: (240 steps, content start) the style score fell 2.4 % at the same content score (docs/performance.md, "Time to
-#: quality"). A stage keeps them where no style weights a coarser layer.
-COARSE_STAGE_MIN_STRIDE = 4
-
-#: A run keeps what it frees for reuse only if free memory holds its estimated peak this many times over: kept
-#: blocks raise resident memory beyond the estimate (a float32 run at 1024x768: peak 3.86 GiB with them, 3.31
-#: without, estimate 3.38), and near the limit the estimate's own slack must not be spent on speed.
-KEEP_FREED_MARGIN = 1.5
-
-#: How a run computes, where that changed after checkpoints had been written; a checkpoint stores its own
-#: ``revision`` so it resumes exactly as it was made.  Revision 1: every stage half the previous one's steps,
-#: plain bicubic upsampling, the Gram gradient in float32.  Revision 2 (issue 8): FINAL_STAGE_SHARE
-#: of the steps at full size, the content's detail restored on upsampling, the Gram gradient in the
-#: convolutions' dtype.  Revision 3 (issue 8): under mixed precision the Gram loss takes the
-#: bfloat16 features as they are (:func:`painterly.losses.gram_difference`), with no float32 copies.
-#: Revision 4 (issue 8): tiled stages form the image's Gram matrices in wider windows
-#: (:func:`painterly.memory.gram_pass_core`) and back-propagate the features as computed (bfloat16 under mixed
-#: precision), as untiled stages do; untiled stages compute as in revision 3.  Revision 5 (this one, issue 8):
-#: the tiled grid moves among four positions per axis (:data:`painterly.tiling.GRID_POSITIONS`) instead of one
-#: per 16 px, so windows come in a few shapes and the heap stops growing; and stages before the last leave out the
-#: fine style layers (:data:`COARSE_STAGE_MIN_STRIDE`).
-REVISION = 5
-
-
-def split_iterations(total: int, stages: int, final_share: float | None = FINAL_STAGE_SHARE) -> list[int]:
-    """Share ``total`` steps over the stages: ``final_share`` of them for the last, the rest halving per stage.
-
-    Each sqrt(2) stage doubles the pixels and so the cost per step: halving the steps over the coarse stages
-    gives each of them about the same wall time.  ``final_share=None`` halves over all stages (the split of
-    revision 1).  Each stage gets at least ``min(MIN_STAGE_STEPS, total // (2 * stages))`` steps (the
-    difference comes out of the earliest stages); and always at least one.
-    """
-    floor = max(1, min(MIN_STAGE_STEPS, total // (2 * stages)))
-    halving = [0.5**index for index in range(stages)]
-    if final_share is None or stages == 1:
-        shares = [share / sum(halving) for share in halving]
-    else:
-        coarse = halving[: stages - 1]
-        shares = [(1 - final_share) * share / sum(coarse) for share in coarse] + [final_share]
-    counts = [max(floor, math.floor(total * share)) for share in shares]
-    excess = sum(counts) - total
-    for index in range(stages):  # too many: take them from the earliest (cheapest) stages that can spare them
-        taken = min(max(0, counts[index] - floor), max(0, excess))
-        counts[index] -= taken
-        excess -= taken
-    counts[0] -= excess  # too few (rounding down): the remainder goes to the first stage
-    return counts
-
-
 def _load(source: ImageInput, role: str, max_pixels: int) -> LoadedImage:
     """A path is opened and checked; a PIL image passed to the API gets the same colour handling."""
     if isinstance(source, Image.Image):
@@ -199,23 +120,6 @@ def _layer_weights(
     if any(not math.isfinite(w) or w < 0 for w in weights):
         raise OptionError(f"{what} layer weights must be finite and non-negative, got {list(weights)}")
     return {layer: scale * weight for layer, weight in zip(layers, weights, strict=True)}
-
-
-def _short_side(image_size: tuple[int, int], long_side: int) -> int:
-    return max(1, round(min(image_size) * long_side / max(image_size)))
-
-
-def _feasible_sizes(sizes: list[int], image_size: tuple[int, int], min_side: int) -> list[int]:
-    """Drop coarse stages too small for the deepest layer; refuse if even the final size is."""
-    feasible = [s for s in sizes if _short_side(image_size, s) >= min_side]
-    if not feasible:
-        width, height = image_size
-        raise OptionError(
-            f"at size {sizes[-1]} the content ({width}x{height}, aspect {max(image_size) / min(image_size):.1f}:1) "
-            f"has a short side of {_short_side(image_size, sizes[-1])} px, but the chosen layers need at least "
-            f"{min_side} px; use a larger --size, shallower layers, or a less extreme aspect ratio"
-        )
-    return feasible
 
 
 def _resize_at_least(image: Image.Image, long_side: int, min_side: int) -> Image.Image:
@@ -278,7 +182,7 @@ class StyleTransferRun:
         styles: ImageInput | Sequence[ImageInput],
         config: RunConfig,
         *,
-        revision: int = REVISION,
+        revision: int = CURRENT_REVISION,
         tile_plan: Sequence[int | None] | None = None,
     ) -> None:
         """``revision`` and ``tile_plan`` are given by a resumed run: its checkpoint's, so it computes as it began."""
@@ -320,39 +224,49 @@ class StyleTransferRun:
         # run computes in the precision it began with.
         mixed_precision = resolve_mixed_precision(self.device, o.mixed_precision)
         self.encoder.compute_dtype = compute_dtype(mixed_precision)
-        self.revision = revision
-        if self.revision not in range(1, REVISION + 1):
-            raise OptionError(f"this checkpoint was made by a newer painterly (revision {self.revision}); upgrade")
+        self.recipe = recipe(revision)
         # Exactly GramLoss (a subclass may form its Gram matrices its own way, in whatever dtype it is handed).
         if type(self.style_comparison) is GramLoss:
-            if self.revision == 2:  # backward in the convolutions' dtype
+            if self.recipe.gram_gradient_in_compute_dtype:
                 self.style_comparison.gradient_dtype = self.encoder.compute_dtype
-            elif self.revision >= 3:  # and the forward too, no copies
+            elif self.recipe.losses_take_low_precision:  # the forward too, no copies
                 self.style_comparison.accepts_low_precision = True
         if self.device.type == "cpu":
             self.encoder = self.encoder.to(memory_format=torch.channels_last)
-        self.sizes = _feasible_sizes(pyramid_sizes(o.size, o.start_size), self.content.rgb.size, self.encoder.min_side)
-        self.sizes = self.sizes[-o.iterations :]  # fewer steps than stages: keep the finest stages only
-        final_share = FINAL_STAGE_SHARE if self.revision >= 2 else None
-        self.steps_per_stage = split_iterations(o.iterations, len(self.sizes), final_share)
-        history = o.history_size
-        if history is None:
-            history = auto_history_size(math.prod(self._stage_shape(self.sizes[-1])))
+        network_shape = NetworkShape(self.encoder.computed_layers, self.encoder.max_stride, self.encoder.min_side)
+        #: the stages and the decisions made once for all of them (painterly.plan); a resumed run's tiling plan is its
+        #: checkpoint's, so it tiles exactly the stages the interrupted one did, whatever memory is free now
+        self.plan = make_plan(
+            o, self.content.rgb.size, network_shape, content_layer_weights=self.content_weights,
+            per_style_weights=self.per_style_weights, free_bytes=available_bytes(self.device),
+            device_type=self.device.type, revision=revision, tile_plan=tile_plan,
+        )  # fmt: skip
         self.settings = OptimizerSettings(
-            name=o.optimizer, learning_rate=o.learning_rate, history_size=history, line_search=o.line_search,
-            momentum=DEFAULT_MOMENTUM if o.momentum is None else o.momentum, lr_decay=o.lr_decay, average=o.average,
+            name=o.optimizer, learning_rate=o.learning_rate, history_size=self.plan.history_size,
+            line_search=o.line_search, momentum=DEFAULT_MOMENTUM if o.momentum is None else o.momentum,
+            lr_decay=o.lr_decay, average=o.average,
         )  # fmt: skip
         #: the settings with the automatic choices made (precision; L-BFGS history): what a checkpoint keeps
         self.resolved_config = config.replace(
-            mixed_precision=mixed_precision, history_size=history if o.optimizer == "lbfgs" else o.history_size
+            mixed_precision=mixed_precision,
+            history_size=self.plan.history_size if o.optimizer == "lbfgs" else o.history_size,
         )
-        # The tiling plan is decided once and kept in the checkpoint: a resumed run tiles exactly the stages the
-        # interrupted one did, whatever memory is free when it resumes.
-        if tile_plan is None:
-            tile_plan = [self._tile_core(self._stage_shape(s)) for s in self.sizes]
-        self.tile_cores: list[int | None] = list(tile_plan)
-        if o.check_memory:
-            self._check_memory()
+
+    @property
+    def revision(self) -> int:
+        return self.recipe.revision
+
+    @property
+    def sizes(self) -> list[int]:
+        return self.plan.sizes
+
+    @property
+    def steps_per_stage(self) -> list[int]:
+        return [stage.steps for stage in self.plan.stages]
+
+    @property
+    def tile_cores(self) -> list[int | None]:
+        return self.plan.tile_plan
 
     def _validate(self) -> None:
         """What the config could not check alone: the layers' names and weights, that something is painted
@@ -399,90 +313,6 @@ class StyleTransferRun:
         for index in empty:
             log.warning(f"style mask {index} is black everywhere, so style image {index} is not used")
 
-    def _room_to_keep_freed_memory(self) -> bool:
-        """Whether this run may keep what it frees for reuse (:mod:`painterly.allocator`): on the CPU, untiled,
-        when free memory holds the final stage's estimate with :data:`KEEP_FREED_MARGIN` to spare."""
-        if self.device.type != "cpu" or any(core is not None for core in self.tile_cores):
-            return False  # CUDA's caching allocator reuses its blocks; tiled runs hand theirs back (tiling.py)
-        free = available_bytes(self.device)
-        needed = self._stage_bytes(self._stage_shape(self.sizes[-1]), None)
-        return free is not None and needed * KEEP_FREED_MARGIN <= free
-
-    def _history_at(self, width: int, height: int) -> int:
-        """The L-BFGS history a run of this final size would keep (automatic unless the user chose one)."""
-        return auto_history_size(width * height) if self.config.history_size is None else self.settings.history_size
-
-    def _tile_core(self, shape: tuple[int, int]) -> int | None:
-        """The core size to tile a stage of this shape with, or None to run it whole.
-
-        An explicit tile size tiles every stage larger than one core; the default (None) tiles, with
-        :data:`AUTO_TILE` px cores, only the stages that would not fit in free memory whole (and none when
-        the memory check is off, or free memory cannot be told).
-        """
-        o = self.config
-        if o.tile_size == 0 or self.config.tiling_unsupported():
-            return None
-        if o.tile_size is None:
-            free = available_bytes(self.device) if o.check_memory else None
-            if free is None or self._stage_bytes(shape, None) <= free:
-                return None
-            core = AUTO_TILE
-        else:
-            core = o.tile_size
-        core = self._aligned(core)
-        return core if max(shape) > core else None
-
-    def _stage_bytes(self, shape: tuple[int, int], core: int | None, history: int | None = None) -> int:
-        """Estimated peak of a stage of this shape (``history``: L-BFGS pairs, default this run's)."""
-        history = self.settings.history_size if history is None else history
-        layers = self.encoder.computed_layers
-        if core is None:
-            return estimate_run_bytes(layers, *shape, optimizer=self.settings.name, history=history)
-        content_layers = [layer for layer in layers if self.content_weights.get(layer.name)]
-        return estimate_tiled_run_bytes(
-            layers, *shape, core=core, margin=self.margin, content_layers=content_layers,
-            optimizer=self.settings.name, history=history,
-        )  # fmt: skip
-
-    def _aligned(self, pixels: int) -> int:
-        """Rounded up to the deepest layer's stride, so windows share the image's pooling grid (tiling)."""
-        align = self.encoder.max_stride
-        return math.ceil(pixels / align) * align
-
-    @property
-    def margin(self) -> int:
-        return self._aligned(self.config.tile_margin)
-
-    def _stage_shape(self, stage_size: int) -> tuple[int, int]:
-        width, height = self.content.rgb.size
-        short = _short_side((width, height), stage_size)
-        return (stage_size, short) if width >= height else (short, stage_size)
-
-    def _check_memory(self) -> None:
-        """Refuse, with the largest size that fits, a run whose estimate exceeds the free memory."""
-        width, height = self._stage_shape(self.sizes[-1])
-        core = self.tile_cores[-1]
-        needed = self._stage_bytes((width, height), core)
-        free = available_bytes(self.device)
-        if free is None or needed <= free:
-            return
-        aspect = min(width, height) / max(width, height)
-        fits = largest_size_within(
-            free, self.config.size, aspect, lambda w, h: self._stage_bytes((w, h), core, self._history_at(w, h))
-        )
-        if core is not None:
-            raise OptionError(
-                f"a {width}x{height} run needs about {needed / 2**30:.1f} GiB even tiled, but only "
-                f"{free / 2**30:.1f} GiB is free on {self.device.type}; the largest size that fits is about {fits} "
-                f"px (--size {fits}), or lower --history-size (each L-BFGS pair is two copies of the image), use "
-                "--optimizer adam, a smaller --tile-size, or pass --no-check-memory to try anyway"
-            )
-        raise OptionError(
-            f"a {width}x{height} run needs about {needed / 2**30:.1f} GiB but only {free / 2**30:.1f} GiB is free "
-            f"on {self.device.type}; the largest size that fits is about {fits} px (--size {fits}), or lower "
-            "--history-size, or pass --no-check-memory to try anyway"
-        )
-
     def checkpoint_config(self) -> dict[str, Any]:
         """What a checkpoint stores to rebuild this run: the resolved settings, the inputs, the revision and the
         tiling plan (flat, as checkpoints have always stored them)."""
@@ -507,22 +337,6 @@ class StyleTransferRun:
         paths = [os.fspath(s) for s in sources if isinstance(s, (str, os.PathLike))]
         return {path: file_sha256(path) for path in paths}
 
-    def _style_weights_at(self, stage_size: int) -> list[dict[str, float]]:
-        """Each style's layer weights in the stage of this size: all of them in the last stage (and before revision
-        5), else without the layers finer than :data:`COARSE_STAGE_MIN_STRIDE`, for every style alike, where any
-        style weights a coarser layer (so a style weighting only fine layers is left out of the coarse stages)."""
-        if self.revision < 5 or stage_size == self.sizes[-1]:
-            return self.per_style_weights
-
-        def fine(layer: str) -> bool:
-            return self.encoder.stride(layer) < COARSE_STAGE_MIN_STRIDE
-
-        if not any(w for weights in self.per_style_weights for layer, w in weights.items() if not fine(layer)):
-            return self.per_style_weights
-        return [
-            {layer: 0.0 if fine(layer) else w for layer, w in weights.items()} for weights in self.per_style_weights
-        ]
-
     def _objective(self, stage_size: int) -> tuple[Objective | TiledObjective, Tensor]:
         o = self.config
         content = pil_to_tensor(resize_long_side(self.working_content, stage_size)).to(self.device)
@@ -530,21 +344,20 @@ class StyleTransferRun:
             pil_to_tensor(_resize_at_least(s, round(stage_size * o.style_scale * k), self.encoder.min_side))
             for s, k in zip(self.style_images, self.scales, strict=True)
         ]
-        core = self.tile_cores[self.sizes.index(stage_size)]
+        stage, recipe, margin = self.plan.stages[self.sizes.index(stage_size)], self.recipe, self.plan.margin
+        core = stage.tile_core
         if core is not None:
-            # Revision 4: the Gram pass in wider windows, the backward pass on the features as computed;
-            # revision 5: a few grid positions.
             height, width = content.shape[-2:]
             gram_core = (
-                gram_pass_core(self.encoder.computed_layers, width, height, core=core, margin=self.margin)
-                if self.revision >= 4
+                gram_pass_core(self.encoder.computed_layers, width, height, core=core, margin=margin)
+                if recipe.tiled_wide_gram_pass
                 else core
             )
             tiled = TiledObjective.build(
                 self.encoder, content=content, styles=[s.to(self.device) for s in styles],
-                content_layer_weights=self.content_weights, style_layer_weights=self._style_weights_at(stage_size),
-                core=core, margin=self.margin, gram_core=gram_core, low_precision=self.revision >= 4,
-                grid_step=grid_step(core, self.encoder.max_stride) if self.revision >= 5 else None,
+                content_layer_weights=self.content_weights, style_layer_weights=stage.style_layer_weights,
+                core=core, margin=margin, gram_core=gram_core, low_precision=recipe.tiled_wide_gram_pass,
+                grid_step=grid_step(core, self.encoder.max_stride) if recipe.tiled_grid_positions else None,
                 tv_weight=o.tv_weight, laplacian_weight=o.laplacian_weight,
                 luminance_only=o.color_control == "luminance",
             )  # fmt: skip
@@ -553,10 +366,10 @@ class StyleTransferRun:
             self.encoder,
             content=content,
             styles=[s.to(self.device) for s in styles],
-            content_loss=ContentLoss(accepts_low_precision=self.revision >= 3),
+            content_loss=ContentLoss(accepts_low_precision=recipe.losses_take_low_precision),
             style_loss=self.style_comparison,
             content_layer_weights=self.content_weights,
-            style_layer_weights=self._style_weights_at(stage_size),
+            style_layer_weights=stage.style_layer_weights,
             style_blend=[1.0] * len(styles),  # folded into per_style_weights
             tv_weight=o.tv_weight,
             laplacian_weight=o.laplacian_weight,
@@ -588,7 +401,7 @@ class StyleTransferRun:
         ``previous_content`` is the content at the previous stage's size, the shape of ``image``.
         """
         height, width = content.shape[-2:]
-        if self.revision < 2 or self.config.init != "content":
+        if not self.recipe.restore_detail or self.config.init != "content":
             return _upsample(image, height, width)
         start = upsample_with_detail(image, content, previous_content)
         if self.config.color_control == "luminance":  # the optimisation runs on grey images
@@ -627,7 +440,7 @@ class StyleTransferRun:
         stream = EventStream([*([ProgressBar()] if progress else []), *([on_steps(on_step)] if on_step else []),
                               *sinks])  # fmt: skip
         # Keep freed blocks for the next evaluation instead of page-faulting them in afresh (painterly.allocator).
-        with reuse_freed_memory(self._room_to_keep_freed_memory()):
+        with reuse_freed_memory(self.plan.keep_freed_memory):
             return self._execute_stages(stream, should_stop=should_stop, resume_from=resume_from, extra=extra)
 
     def _execute_stages(
@@ -654,7 +467,7 @@ class StyleTransferRun:
         def elapsed() -> float:
             return offset + time.perf_counter() - started
 
-        sizes = tuple(self._stage_shape(s) for s in self.sizes)
+        sizes = tuple(stage.shape for stage in self.plan.stages)
         image: Tensor | None = None  # the previous stage's result (a resumed stage starts from its saved state)
         previous_content: Tensor | None = None  # and the content at its size
 

@@ -30,9 +30,10 @@ from painterly.errors import OptionError
 from painterly.events import Sink
 from painterly.images import DEFAULT_MAX_PIXELS
 from painterly.optim import OptimizerName, unused_optimizer_options
+from painterly.plan import pyramid_sizes, split_iterations
 from painterly.precision import flag_rule
 from painterly.records import StepRecord
-from painterly.run import Interrupted, StyleTransferRun, pyramid_sizes, resolve_device, split_iterations
+from painterly.run import Interrupted, StyleTransferRun, resolve_device
 from painterly.weights import VGGWeights
 
 __all__ = [
@@ -159,7 +160,7 @@ def _check_plain(extra: dict[str, Any] | None) -> None:
 
 
 #: Values for settings a checkpoint predates that reproduce how it was made: no tiling, float32, and revision 1
-#: (painterly.run.REVISION; kept in the checkpoint by the run itself, not a stylize() argument).
+#: (painterly.plan.RECIPES; kept in the checkpoint by the run itself, not a stylize() argument).
 LEGACY_DEFAULTS: dict[str, Any] = {"tile_size": 0, "mixed_precision": False, "revision": 1}
 
 #: stylize() arguments that say how to run, not what to compute: not in RunConfig, not stored in a checkpoint.
