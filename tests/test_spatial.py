@@ -16,6 +16,7 @@ from painterly.encoder import VGGEncoder
 from painterly.images import load_image, pil_to_tensor, resize_long_side
 from painterly.losses import ContentLoss, GramLoss, GuidedGramLoss, gram_matrix, guided_gram_matrix
 from painterly.objective import Objective
+from painterly.session import default_session
 from painterly.stylize import pyramid_sizes
 from painterly.weights import VGGWeights
 
@@ -266,8 +267,9 @@ def test_the_schedule_runs_every_stage_and_ends_at_the_requested_size(tmp_path: 
 def test_only_one_stage_is_held_in_memory_at_a_time(
     tmp_path: Path, tiny_weights: VGGWeights, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """When a stage starts, no objective, target or activation of an earlier stage may still be alive,
-    and the encoder only ever sees that stage's content, style and image shapes."""
+    """When a stage starts, no objective, content target or activation of an earlier stage may still be alive (the
+    style targets stay in the session's cache, bounded in bytes, for the next job), and the encoder only ever sees
+    that stage's content, style and image shapes."""
     content = make_image(tmp_path / "c.png", (120, 90), seed=7)
     style = make_image(tmp_path / "s.png", (80, 80), seed=8)
     earlier: list[weakref.ref] = []  # objectives, their targets, and every activation the encoder produced
@@ -280,7 +282,8 @@ def test_only_one_stage_is_held_in_memory_at_a_time(
         alive_at_start.append(sum(ref() is not None for ref in earlier))
         shapes.append(set())
         objective = build(cls, encoder, **kwargs)
-        earlier.extend(weakref.ref(item) for item in (objective, *(term.target for term in objective.terms)))
+        content_targets = [term.target for term in objective.terms if term.kind == "content"]
+        earlier.extend(weakref.ref(item) for item in (objective, *content_targets))
         return objective
 
     def tracked_forward(self, image, **options):
@@ -293,6 +296,8 @@ def test_only_one_stage_is_held_in_memory_at_a_time(
     monkeypatch.setattr(VGGEncoder, "forward", tracked_forward)
     stylize(content, style, weights=tiny_weights, size=96, start_size=48, iterations=8)
     assert len(alive_at_start) == 3 and alive_at_start == [0, 0, 0]
+    cache = default_session().targets
+    assert len(cache) >= 3 and cache.bytes <= cache.max_bytes  # one style's targets per stage size
     for stage, size in enumerate(pyramid_sizes(96, 48)):
         content_shape = tuple(reversed(resize_long_side(Image.new("RGB", (120, 90)), size).size))
         style_shape = (size, size)

@@ -125,6 +125,9 @@ class LayerLoss(ABC):
     #: Whether ``__call__`` takes features in the encoder's lower compute precision (bfloat16) as they are.
     #: Otherwise :class:`~painterly.objective.Objective` hands it a float32 copy.
     accepts_low_precision: bool = False
+    #: Whether ``prepare`` draws random numbers (a cached target is then reused only under the same random state,
+    #: painterly.targets).
+    random_prepare: ClassVar[bool] = False
 
     @abstractmethod
     def prepare(self, target_features: Tensor) -> Tensor:

@@ -31,6 +31,7 @@ from painterly.losses import (
     is_low_precision,
 )
 from painterly.nets_base import Encoder
+from painterly.targets import EncoderTargets
 
 __all__ = ["Evaluator", "NormalizeGradient", "Objective", "PixelTerm", "Term", "make_pixel_terms"]
 
@@ -116,6 +117,7 @@ class Objective:
         style_masks: Sequence[Tensor | None] | None = None,
         luminance_only: bool = False,
         normalize_gradients: bool = False,
+        style_targets: EncoderTargets | None = None,
     ) -> Objective:
         """Encode the content once and each style once and keep only their target representations.
 
@@ -128,6 +130,7 @@ class Objective:
         With ``normalize_gradients`` each term's gradient w.r.t. its layer's features is divided by its
         L1 norm (:class:`NormalizeGradient`), so every layer pushes with the same strength whatever its
         loss's scale (Johnson's ``-normalize_gradients``; theory.md).
+        ``style_targets`` (a session's cache, painterly.targets) gives a style's targets an earlier job made.
         """
         terms: list[Term] = []
         with torch.no_grad():
@@ -145,7 +148,7 @@ class Objective:
             )
             masks = list(style_masks) if style_masks is not None else [None] * len(styles)
             for style, blend, layer_weights, mask in zip(styles, style_blend, per_style, masks, strict=True):
-                style_features = encoder(style)
+                losses: dict[str, LayerLoss] = {}  # the layers this style is compared at, with their losses
                 for layer, weight in layer_weights.items():
                     loss = style_loss
                     if mask is not None:
@@ -154,9 +157,17 @@ class Objective:
                             continue  # the region vanished at this resolution: nothing to compare
                         loss = GuidedGramLoss(layer_mask)
                     if weight * blend:
-                        target = loss.prepare(style_features[layer])
-                        terms.append(Term("style", layer, weight * blend, loss, target))
-                del style_features
+                        losses[layer] = loss
+                if not losses:
+                    continue
+
+                def encode(style: Tensor = style, losses: dict[str, LayerLoss] = losses) -> dict[str, Tensor]:
+                    features = encoder(style)
+                    return {layer: loss.prepare(features[layer]) for layer, loss in losses.items()}
+
+                targets = encode() if style_targets is None else style_targets.of(style, losses, encode)
+                terms += [Term("style", layer, layer_weights[layer] * blend, loss, targets[layer])
+                          for layer, loss in losses.items()]  # fmt: skip
         if not terms and not tv_weight and not laplacian_weight:
             height, width = content.shape[-2:]
             raise OptionError(

@@ -15,7 +15,7 @@ from painterly.errors import OptionError
 from painterly.events import Sink
 from painterly.provenance import Job, job_of, read_provenance
 from painterly.records import StepRecord
-from painterly.run import StyleTransferRun
+from painterly.session import default_session
 from painterly.sketch import colorize
 
 __all__ = ["reproduce"]
@@ -52,4 +52,4 @@ def reproduce(
     state: dict[str, Any] = {"tile_plan": job.tile_plan}
     if job.revision is not None:
         state["revision"] = job.revision
-    return StyleTransferRun(job.content, list(job.styles), job.config, **state).execute(**runtime)
+    return default_session().run(job.content, list(job.styles), job.config, **state, **runtime)

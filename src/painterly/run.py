@@ -19,7 +19,7 @@ import os
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import torch
 import torch.nn.functional as F
@@ -51,6 +51,7 @@ from painterly.memory import (
     available_bytes,
     gram_pass_core,
 )
+from painterly.nets_base import Encoder, Pooling
 from painterly.nets_registry import network
 from painterly.objective import Objective
 from painterly.optim import DEFAULT_MOMENTUM, OptimizerSettings
@@ -59,6 +60,7 @@ from painterly.precision import compute_dtype, resolve_mixed_precision
 from painterly.progress import ProgressBar
 from painterly.provenance import make_provenance, weights_sha256
 from painterly.records import StepRecord
+from painterly.targets import EncoderTargets
 from painterly.tiling import TiledObjective, grid_step
 from painterly.weights import VGGWeights, load_weights
 
@@ -67,6 +69,15 @@ __all__ = ["Interrupted", "StyleTransferRun", "resolve_device"]
 log = logging.getLogger("painterly")
 
 ImageInput = str | os.PathLike[str] | Image.Image
+
+
+class EncoderSource(Protocol):
+    """What lends a run its encoder and a cache of style targets (a :class:`painterly.session.Session`)."""
+
+    def encoder_for(
+        self, weights: str | os.PathLike[str] | VGGWeights | None, layers: Sequence[str], pooling: Pooling,
+        device: torch.device,
+    ) -> tuple[Encoder, EncoderTargets]: ...  # fmt: skip
 
 
 class Interrupted(PainterlyError):
@@ -184,8 +195,10 @@ class StyleTransferRun:
         *,
         revision: int = CURRENT_REVISION,
         tile_plan: Sequence[int | None] | None = None,
+        session: EncoderSource | None = None,
     ) -> None:
-        """``revision`` and ``tile_plan`` are given by a resumed run: its checkpoint's, so it computes as it began."""
+        """``revision`` and ``tile_plan`` are given by a resumed run: its checkpoint's, so it computes as it began.
+        ``session`` (a :class:`painterly.session.Session`) lends its loaded encoders and style targets."""
         config = _with_absolute_paths(config)
         #: the settings as given (paths made absolute): what the user chose, automatic values still unset
         self.config = config
@@ -212,13 +225,19 @@ class StyleTransferRun:
         for mask in self.mask_images or []:
             if abs(math.log(mask.width * self.content.rgb.height / (mask.height * self.content.rgb.width))) > 0.02:
                 log.warning(f"a style mask is {mask.width}x{mask.height}, not the content's shape; it is stretched")
-        vgg = (
-            o.weights
-            if isinstance(o.weights, VGGWeights)
-            else (load_weights(os.fspath(o.weights)) if o.weights else None)
-        )
-        vgg = vgg or network("vgg19").default_weights()
-        self.encoder = network("vgg19").build(vgg, [*self.content_weights, *self.style_weights], pooling=o.pooling)
+        layers = [*self.content_weights, *self.style_weights]
+        #: where a session's earlier jobs' style targets are found (None: every target is made here)
+        self.style_targets: EncoderTargets | None = None
+        if session is None:
+            vgg = (
+                o.weights
+                if isinstance(o.weights, VGGWeights)
+                else (load_weights(os.fspath(o.weights)) if o.weights else None)
+            )
+            vgg = vgg or network("vgg19").default_weights()
+            self.encoder = network("vgg19").build(vgg, layers, pooling=o.pooling)
+        else:
+            self.encoder, self.style_targets = session.encoder_for(o.weights, layers, o.pooling, self.device)
         self.encoder = self.encoder.to(self.device)
         # Decided once (measured on CPUs, painterly.precision) and kept in the checkpoint and the trace: a resumed
         # run computes in the precision it began with.
@@ -376,6 +395,7 @@ class StyleTransferRun:
             style_masks=None if self.mask_images is None else [resize_mask(m, content) for m in self.mask_images],
             luminance_only=o.color_control == "luminance",
             normalize_gradients=o.normalize_gradients,
+            style_targets=self.style_targets,
         )
         return objective, content
 

@@ -116,6 +116,7 @@ class MRFLoss(LayerLoss):
     """
 
     name = "mrf"
+    random_prepare = True  # the style patches are subsampled at random
     patch_size: ClassVar[int] = 3
     max_patches: ClassVar[int] = 4096
     max_response: ClassVar[int] = 1 << 24

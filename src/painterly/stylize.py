@@ -33,7 +33,8 @@ from painterly.optim import OptimizerName, unused_optimizer_options
 from painterly.plan import pyramid_sizes, split_iterations
 from painterly.precision import flag_rule
 from painterly.records import StepRecord
-from painterly.run import Interrupted, StyleTransferRun, resolve_device
+from painterly.run import Interrupted, resolve_device
+from painterly.session import default_session
 from painterly.weights import VGGWeights
 
 __all__ = [
@@ -138,9 +139,10 @@ def run_with_config(
 ) -> Image.Image:
     """:func:`stylize` with its settings given as one :class:`~painterly.config.RunConfig` (e.g. read from JSON)."""
     _check_plain(checkpoint_extra)
-    return StyleTransferRun(content, styles, config).execute(
-        progress=progress, on_step=on_step, should_stop=should_stop, extra=checkpoint_extra, sinks=sinks
-    )
+    return default_session().run(
+        content, styles, config, progress=progress, on_step=on_step, should_stop=should_stop,
+        checkpoint_extra=checkpoint_extra, sinks=sinks,
+    )  # fmt: skip
 
 
 # The options' help lives with RunConfig's fields; stylize's docstring shows it in place (help(painterly.stylize)).
@@ -201,8 +203,8 @@ def resume(
         options["mixed_precision"] = flag_rule(resolve_device(options.get("device", "auto")))
     for name in unused_optimizer_options(options):  # older checkpoints stored every option, used or not
         options[name] = default_options()[name]
-    run = StyleTransferRun(content, styles, RunConfig.from_dict(options), revision=revision, tile_plan=tile_plan)
-    return run.execute(
-        progress=progress, on_step=on_step, should_stop=should_stop, resume_from=state,
-        extra=state.extra if extra is None else extra, sinks=sinks,
+    return default_session().run(
+        content, styles, RunConfig.from_dict(options), revision=revision, tile_plan=tile_plan, resume_from=state,
+        progress=progress, on_step=on_step, should_stop=should_stop,
+        checkpoint_extra=state.extra if extra is None else extra, sinks=sinks,
     )  # fmt: skip

@@ -1,0 +1,146 @@
+"""``Session``: a long-lived worker that runs jobs one after another without loading anything twice.
+
+A session holds the device, the weights and encoders it has loaded (a few, least recently used first out), and a
+cache of style targets bounded in bytes (:mod:`painterly.targets`).  A batch over a folder, a web page's queue or
+the frames of a video run on one session (a Ray actor holds one), so the second job with the same network starts
+without reading 80 MB of weights, and the second job with the same artwork without encoding it again.
+:func:`painterly.stylize` and :func:`painterly.resume` run on :func:`default_session`.
+
+What a session keeps never changes a result: a job run on a used session computes exactly what it would on a
+fresh one (tests/test_session.py), because every cached thing is looked up by everything it depends on.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections import OrderedDict
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+from PIL import Image
+
+from painterly.checkpoint import Checkpoint
+from painterly.config import ImageInput, RunConfig
+from painterly.events import Sink
+from painterly.nets_base import Encoder, Pooling
+from painterly.nets_registry import network
+from painterly.provenance import default_weights_sha256
+from painterly.records import StepRecord
+from painterly.run import StyleTransferRun, resolve_device
+from painterly.targets import EncoderTargets, TargetCache
+from painterly.weights import VGGWeights, cached_weights_path, load_weights
+
+__all__ = ["DEFAULT_TARGET_CACHE_BYTES", "Session", "default_session"]
+
+#: Style targets a session keeps: VGG-19's five default Gram matrices of one style take 2.7 MiB per stage size in
+#: float32, so this holds a few dozen artworks at every stage of a default run.
+DEFAULT_TARGET_CACHE_BYTES = 256 * 2**20
+#: Encoders (and the weights under them) a session keeps loaded.
+KEPT_ENCODERS = 2
+
+WeightsSource = str | os.PathLike[str] | VGGWeights | None
+
+
+class Session:
+    """The device, loaded weights and encoders, and a bounded cache of style targets, shared by the jobs it runs."""
+
+    def __init__(self, device: str = "auto", *, target_cache_bytes: int = DEFAULT_TARGET_CACHE_BYTES) -> None:
+        #: where jobs whose config says device "auto" run
+        self.device = resolve_device(device)
+        self.targets = TargetCache(target_cache_bytes)
+        self._weights: OrderedDict[str, VGGWeights] = OrderedDict()
+        self._encoders: OrderedDict[tuple[str, tuple[str, ...], str, str], Encoder] = OrderedDict()
+
+    def run(
+        self,
+        content: ImageInput,
+        styles: ImageInput | Sequence[ImageInput],
+        config: RunConfig,
+        *,
+        revision: int | None = None,
+        tile_plan: Sequence[int | None] | None = None,
+        resume_from: Checkpoint | None = None,
+        progress: bool = False,
+        on_step: Callable[[StepRecord], None] | None = None,
+        should_stop: Callable[[], bool] | None = None,
+        checkpoint_extra: dict[str, Any] | None = None,
+        sinks: Sequence[Sink] = (),
+    ) -> Image.Image:
+        """Run one job (see :func:`painterly.stylize`); ``revision``, ``tile_plan`` and ``resume_from`` as a
+        checkpoint gives them."""
+        if config.device == "auto" and resolve_device("auto") != self.device:
+            config = config.replace(device=str(self.device))
+        state: dict[str, Any] = {"tile_plan": tile_plan} | ({} if revision is None else {"revision": revision})
+        run = StyleTransferRun(content, styles, config, session=self, **state)
+        return run.execute(
+            progress=progress, on_step=on_step, should_stop=should_stop, resume_from=resume_from,
+            extra=checkpoint_extra, sinks=sinks,
+        )  # fmt: skip
+
+    def encoder_for(
+        self, weights: WeightsSource, layers: Sequence[str], pooling: Pooling, device: torch.device
+    ) -> tuple[Encoder, EncoderTargets]:
+        """An encoder of ``weights`` computing ``layers`` (loaded once, kept), and its view of the target cache."""
+        weights_key = _weights_key(weights)
+        key = (weights_key, tuple(dict.fromkeys(layers)), pooling, str(device))
+        if key in self._encoders:
+            self._encoders.move_to_end(key)
+            encoder = self._encoders[key]
+        else:
+            loaded = self._load(weights, weights_key)
+            encoder = network("vgg19").build(loaded, key[1], pooling=pooling).to(device)
+            self._encoders[key] = encoder
+            while len(self._encoders) > KEPT_ENCODERS:
+                self._encoders.popitem(last=False)
+        return encoder, EncoderTargets(self.targets, f"{weights_key}|{pooling}|{device}", encoder)
+
+    def _load(self, weights: WeightsSource, key: str) -> VGGWeights:
+        if isinstance(weights, VGGWeights):
+            return weights
+        if key not in self._weights:
+            path = None if weights is None else os.fspath(weights)
+            self._weights[key] = load_weights(path) if path is not None else network("vgg19").default_weights()
+            while len(self._weights) > KEPT_ENCODERS:
+                self._weights.popitem(last=False)
+        self._weights.move_to_end(key)
+        return self._weights[key]
+
+    def close(self) -> None:
+        """Let go of everything loaded and cached (the session can still run jobs; it loads them again)."""
+        self._encoders.clear()
+        self._weights.clear()
+        self.targets.clear()
+
+
+def _weights_key(weights: WeightsSource) -> str:
+    """What identifies weights: the default's recorded sha256, a file's path, size and modification time (a
+    changed file is loaded again), or an in-memory object's values."""
+    if isinstance(weights, VGGWeights):
+        digest = hashlib.sha256(f"{weights.preprocessing}|{weights.source}".encode())
+        for name, tensor in sorted({**weights.state, **(weights.channel_means or {})}.items()):
+            digest.update(name.encode())
+            digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+        return f"object:{digest.hexdigest()}"
+    if weights is None:
+        path = cached_weights_path()
+        stamp = f"{path.stat().st_mtime_ns}" if path.exists() else "not fetched"
+        return f"default:{default_weights_sha256()}:{stamp}"
+    path = Path(weights)
+    if not path.is_file():
+        return f"file:{path}:missing"  # loading it says so in one sentence
+    stat = path.stat()
+    return f"file:{path.resolve()}:{stat.st_size}:{stat.st_mtime_ns}"
+
+
+_default: Session | None = None
+
+
+def default_session() -> Session:
+    """The session :func:`painterly.stylize` and :func:`painterly.resume` run on (made on first use)."""
+    global _default
+    if _default is None:
+        _default = Session()
+    return _default
