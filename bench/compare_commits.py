@@ -51,7 +51,10 @@ def _tiny_weights_file(folder: Path) -> Path:
     """VGG-19's topology with 4 channels per layer, seeded weights, saved as a weights file with its means."""
     import torch
 
-    from painterly.weights import VGG19_CONV_LAYERS
+    try:
+        from painterly.nets.vgg import VGG19_CONV_LAYERS
+    except ImportError:  # commits before the sub-packages (issue 17) kept it in a flat module
+        from painterly.weights import VGG19_CONV_LAYERS
 
     generator = torch.Generator().manual_seed(0)
     state: dict[str, torch.Tensor] = {}

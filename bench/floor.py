@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 import torch
 
-from painterly.encoder import VGGEncoder
+from painterly.nets.encoder import VGGEncoder
 
 
 def bare_pass(encoder: VGGEncoder, image: torch.Tensor) -> Callable[[], None]:

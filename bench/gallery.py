@@ -90,8 +90,8 @@ def _content_loss(weights, content_path: str, result_path: str) -> float:
     import torch
     from PIL import Image
 
-    from painterly.encoder import VGGEncoder
-    from painterly.images import load_image, pil_to_tensor
+    from painterly.io.images import load_image, pil_to_tensor
+    from painterly.nets.encoder import VGGEncoder
 
     with Image.open(result_path) as saved:
         result = saved.convert("RGB")
@@ -106,7 +106,7 @@ def worker(args: argparse.Namespace) -> None:
     """Run one variant on one pair; print a JSON line with timings and memory."""
     import torch
 
-    from painterly.nets_registry import default_weights
+    from painterly.nets.registry import default_weights
     from painterly.stylize import stylize
 
     torch.set_num_threads(args.threads)
@@ -243,14 +243,15 @@ def main() -> int:
 
 
 def _revision() -> int:
-    """The run revision the pictures were made with (painterly.plan.CURRENT_REVISION), so the page says which engine."""
-    from painterly.plan import CURRENT_REVISION
+    """The run revision the pictures were made with (painterly.plan.stages.CURRENT_REVISION), so the page says which
+    engine."""
+    from painterly.plan.stages import CURRENT_REVISION
 
     return CURRENT_REVISION
 
 
 def write_table(args: argparse.Namespace, rows, pairs, variants) -> None:
-    from painterly.precision import cpu_description  # names the CPU: timings mean little without it
+    from painterly.engine.precision import cpu_description  # names the CPU: timings mean little without it
 
     lines = [
         "# Style-loss gallery",

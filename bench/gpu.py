@@ -32,10 +32,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import itertools
 
 from floor import bare_pass
-from painterly.encoder import VGGEncoder
-from painterly.images import load_image, pil_to_tensor, resize_long_side
-from painterly.nets_registry import default_weights
-from painterly.precision import compute_dtype, resolve_mixed_precision
+from painterly.engine.precision import compute_dtype, resolve_mixed_precision
+from painterly.io.images import load_image, pil_to_tensor, resize_long_side
+from painterly.nets.encoder import VGGEncoder
+from painterly.nets.registry import default_weights
 from painterly.stylize import DEFAULT_CONTENT_LAYERS, DEFAULT_STYLE_LAYERS, stylize
 
 REPO = Path(__file__).resolve().parents[1]

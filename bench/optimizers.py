@@ -24,7 +24,7 @@ from pathlib import Path
 
 from PIL import Image, ImageDraw
 
-from painterly.images import save_image
+from painterly.io.images import save_image
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from painterly.records import StepRecord

@@ -6,7 +6,7 @@ Prints the CPU (model name, bfloat16 and AMX flags), the precision probe's timin
 cache), then seconds per step of a real run (bench/speed.py's child: the default objective, start_size None) in
 float32 and in bfloat16, alternating ``--rounds`` times so drift hits both alike, and the medians' ratio.  The
 probe is right when it picks bfloat16 exactly where the real runs are faster in bfloat16 by its margin
-(painterly.precision.REQUIRED_SPEEDUP), or when the two are within that margin.
+(painterly.engine.precision.REQUIRED_SPEEDUP), or when the two are within that margin.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ BENCH = Path(__file__).resolve().parent
 
 def cpu_flags() -> str:
     """The CPU model and the flags the bfloat16 decision depends on, and whether torch sees native bfloat16."""
-    from painterly.precision import cpu_description, cpu_has_native_bfloat16
+    from painterly.engine.precision import cpu_description, cpu_has_native_bfloat16
 
     return f"{cpu_description()}; native bf16 {cpu_has_native_bfloat16()}"
 
@@ -45,7 +45,7 @@ def main() -> None:
 
     import torch
 
-    from painterly.precision import REQUIRED_SPEEDUP, measure_cpu_precisions
+    from painterly.engine.precision import REQUIRED_SPEEDUP, measure_cpu_precisions
 
     print(f"CPU: {cpu_flags()}; torch {torch.__version__}, {torch.get_num_threads()} threads")
     began = time.perf_counter()

@@ -18,7 +18,7 @@ from torch.profiler import ProfilerActivity, profile
 
 from floor import bare_pass
 from painterly.config import RunConfig
-from painterly.nets_registry import default_weights
+from painterly.nets.registry import default_weights
 from painterly.run import StyleTransferRun
 
 REPO = Path(__file__).resolve().parents[1]
@@ -41,7 +41,7 @@ def main() -> None:
     args = parser.parse_args()
     config = RunConfig(size=args.size, start_size=None, weights=default_weights(), mixed_precision=args.mixed_precision)
     objective, content = StyleTransferRun(REPO / "examples" / "tubingen.jpg", REPO / "examples" / "starry_night.jpg",
-                                          config)._objective(args.size)  # fmt: skip
+                                          config).objective_at(args.size)  # fmt: skip
     encoder = objective.encoder  # the run's own: channels_last, its weights cast once
     print(f"compute dtype: {encoder.compute_dtype or torch.float32}")
     image = content.clone().requires_grad_(True)

@@ -47,13 +47,13 @@ import torch
 from PIL import Image
 from torch import Tensor
 
-from painterly.encoder import VGGEncoder
-from painterly.images import load_image, pil_to_tensor, resize_long_side
-from painterly.losses import gram_matrix
-from painterly.nets_vgg import VGG19_CONV_LAYERS
-from painterly.precision import cpu_description
+from painterly.engine.precision import cpu_description
+from painterly.io.images import load_image, pil_to_tensor, resize_long_side
+from painterly.losses.core import gram_matrix
+from painterly.nets.encoder import VGGEncoder
+from painterly.nets.vgg import VGG19_CONV_LAYERS
+from painterly.nets.weights import VGGWeights, cached_weights_path, load_weights
 from painterly.stylize import stylize
-from painterly.weights import VGGWeights, cached_weights_path, load_weights
 
 REPO = Path(__file__).resolve().parents[1]
 DATA = REPO.parent / "shared" / "data"

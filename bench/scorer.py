@@ -15,10 +15,10 @@ from pathlib import Path
 import torch
 from PIL import Image
 
-from painterly.encoder import VGGEncoder
-from painterly.images import load_image, pil_to_tensor, resize_long_side
-from painterly.losses import gram_matrix
-from painterly.nets_registry import default_weights
+from painterly.io.images import load_image, pil_to_tensor, resize_long_side
+from painterly.losses.core import gram_matrix
+from painterly.nets.encoder import VGGEncoder
+from painterly.nets.registry import default_weights
 
 __all__ = ["Score", "Scorer"]
 

@@ -35,7 +35,7 @@ def job(session, content: Path, config) -> dict[str, float | object]:
 
 def main() -> None:
     from painterly.config import RunConfig
-    from painterly.precision import cpu_description
+    from painterly.engine.precision import cpu_description
     from painterly.session import Session
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])

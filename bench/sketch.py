@@ -7,7 +7,7 @@ same size, coarse-to-fine schedule, step budget and seed; everything else is eac
 row per drawing, *plain + lines*, is the plain result with colorize()'s own last step (the line art multiplied
 back on, :func:`_with_lines`) applied afterwards: colorize() gets that overlay and plain does not, so only this
 row compares the two at equal treatment.
-The table measures line preservation (:func:`painterly.sketch.line_f1`: thin dark lines found in the result
+The table measures line preservation (:func:`painterly.sketch.colorize.line_f1`: thin dark lines found in the result
 against those of the sketch, one pixel of tolerance) and colour (Hasler & Suesstrunk's colourfulness and
 the mean HSV saturation where the sketch is white paper).  Two more pictures show the optional hints: a
 colour-hint image and two region masks.  Results are cached in ``--cache`` (delete it to re-run).
@@ -25,10 +25,10 @@ import torch
 from PIL import Image, ImageDraw
 
 from painterly import colorize, stylize
-from painterly.images import load_image, resize_long_side
-from painterly.plan import CURRENT_REVISION
-from painterly.precision import cpu_description
-from painterly.sketch import colorfulness, composite_lines, line_f1, paper_saturation, prepare_line_art
+from painterly.engine.precision import cpu_description
+from painterly.io.images import load_image, resize_long_side
+from painterly.plan.stages import CURRENT_REVISION
+from painterly.sketch.colorize import colorfulness, composite_lines, line_f1, paper_saturation, prepare_line_art
 
 REPO = Path(__file__).resolve().parents[1]
 DATA = REPO.parent / "shared" / "data"
@@ -266,7 +266,7 @@ paper alike. Each coarse-to-fine stage starts with the content's finer detail pu
 here re-draws the lines, so most of them survive, but greyed, broken by strokes, and amid strokes and fine
 multicoloured speckle that the drawing does not have; the paper gets no colours of its own, only texture.
 
-## What colorize does (`painterly/sketch.py`)
+## What colorize does (`painterly/sketch/colorize.py`)
 
 1. **Line art** (`prepare_line_art`): grayscale at the output size; a light-on-dark drawing is inverted;
    levels map the 0.5th percentile to black and 92 % of the way to the 90th percentile to white, so the
@@ -312,7 +312,7 @@ afterwards (`prepare_line_art` and `composite_lines` at colorize()'s defaults: c
 into [0.3, 1], lines multiplied in at full opacity; no new run): *plain + lines against colorize* is the
 comparison at equal treatment, and what gap remains is what the colour fill and the fill-as-content run add.
 
-- **line precision / recall / F1** (`painterly.sketch.line_f1`): line pixels are those darker by 0.25 (in
+- **line precision / recall / F1** (`painterly.sketch.colorize.line_f1`): line pixels are those darker by 0.25 (in
   luminance) than the lightest pixel within 3 pixels (a morphological black-hat: thin dark strokes on any
   ground, not dark flat colour); the same detector runs on the sketch (resized to the result). Precision =
   share of the result's line pixels within 1 pixel of a sketch line (low: strokes the sketch does not

@@ -38,17 +38,17 @@ def measure(
 ) -> dict[str, float]:
     import torch
 
-    import painterly.plan
+    import painterly.plan.stages
     from floor import bare_pass
-    from painterly.allocator import reuse_freed_memory
     from painterly.config import RunConfig
-    from painterly.losses import gram_difference, times_features
-    from painterly.nets_registry import default_weights
+    from painterly.engine.allocator import reuse_freed_memory
+    from painterly.losses.core import gram_difference, times_features
+    from painterly.nets.registry import default_weights
     from painterly.run import StyleTransferRun
     from painterly.stylize import DEFAULT_STYLE_LAYERS, resolve_device
 
-    if not keep_freed:  # no run qualifies for keeping freed memory (painterly.allocator)
-        painterly.plan.KEEP_FREED_MARGIN = math.inf
+    if not keep_freed:  # no run qualifies for keeping freed memory (painterly.engine.allocator)
+        painterly.plan.stages.KEEP_FREED_MARGIN = math.inf
     config = RunConfig(size=size, start_size=None, weights=default_weights(), device=device, mixed_precision=mixed,
                        iterations=steps + 2)  # fmt: skip
     stamps: list[float] = []
@@ -70,17 +70,17 @@ def measure(
                 times[name].append(time.perf_counter() - began)
         return {name: statistics.median(values[1:]) for name, values in times.items()}
 
-    objective, start = run._objective(size)
+    objective, start = run.objective_at(size)
     start.requires_grad_(True)
     encoder = objective.encoder  # the run's own (channels_last on the CPU, its weights cast once)
     image = start.detach().clone().requires_grad_(True)
     with torch.no_grad():
         features = encoder(image, in_compute_dtype=True)
         # What the Gram losses cannot avoid on top: G - A and (G - A) F at each style layer, as GramLoss forms them
-        # (painterly.losses.gram_difference and times_features), in the features' dtype.
+        # (painterly.losses.core.gram_difference and times_features), in the features' dtype.
         flats = [f.flatten(2) for name, f in features.items() if name in DEFAULT_STYLE_LAYERS]
         targets = [gram_difference(f, torch.zeros(1, f.shape[1], f.shape[1], device=target)) for f in flats]
-    with reuse_freed_memory(run.plan.keep_freed_memory):  # as the run evaluated (painterly.allocator)
+    with reuse_freed_memory(run.plan.keep_freed_memory):  # as the run evaluated (painterly.engine.allocator)
         medians = timed({
             "evaluation": lambda: objective(start.clamp(0, 1))[0].backward(),
             "floor": bare_pass(encoder, image),
@@ -114,14 +114,14 @@ def main() -> None:
         "--revision",
         type=int,
         default=None,
-        help="run revision (painterly.plan.RECIPES; older ones as checkpoints of them resume; the automatic L-BFGS "
-        "history is today's, 50 pairs at 512 px: round 4 ran with 100)",
+        help="run revision (painterly.plan.stages.RECIPES; older ones as checkpoints of them resume; the automatic "
+        "L-BFGS history is today's, 50 pairs at 512 px: round 4 ran with 100)",
     )
     parser.add_argument(
         "--no-keep-freed",
         dest="keep_freed",
         action="store_false",
-        help="hand freed memory back as by default in glibc (painterly.allocator), for comparison",
+        help="hand freed memory back as by default in glibc (painterly.engine.allocator), for comparison",
     )
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()

@@ -13,7 +13,7 @@ content and style are the bundled examples, upscaled) in a fresh subprocess, so 
 (``ru_maxrss``) is its own, and prints wall time (loading, targets and steps), seconds per step (the mean after the
 first step, which also loads and encodes the targets) and peak
 RSS, with the untiled run's memory estimate beside it.  ``--untiled`` adds the same run untiled where it fits;
-``--revision N`` computes as run revision N did (painterly.plan.CURRENT_REVISION), for comparison.
+``--revision N`` computes as run revision N did (painterly.plan.stages.CURRENT_REVISION), for comparison.
 
 ``agreement`` evaluates the real objective once untiled and once tiled at each margin on the same image
 (the content photo with noise, as in a run) and prints the relative difference of the losses and of
@@ -81,9 +81,9 @@ def measure(
     size: int, steps: int, tile: int, margin: int, history: int, revision: int | None, heap: bool = False
 ) -> dict[str, Any]:
     from painterly.config import RunConfig
-    from painterly.nets_registry import default_weights
+    from painterly.nets.registry import default_weights
+    from painterly.objective.tiled import grid_step
     from painterly.run import StyleTransferRun
-    from painterly.tiling import grid_step
 
     config = RunConfig(size=size, start_size=None, iterations=steps, tile_size=tile, tile_margin=margin,
                        history_size=history, max_pixels=2**31, weights=default_weights())  # fmt: skip
@@ -133,9 +133,9 @@ def _in_child(
 
 
 def memory(args: argparse.Namespace) -> None:
-    from painterly.memory import estimate_run_bytes
-    from painterly.nets_registry import network
-    from painterly.nets_vgg import LAYER_NAMES
+    from painterly.nets.registry import network
+    from painterly.nets.vgg import LAYER_NAMES
+    from painterly.plan.memory import estimate_run_bytes
 
     names = network("vgg19").layers[: LAYER_NAMES.index("relu5_1") + 1]
     print(f"tiled stages: {args.tile} px cores, {args.margin} px margins, L-BFGS history {args.history}, "
@@ -178,13 +178,13 @@ def heap(args: argparse.Namespace) -> None:
 def agreement(args: argparse.Namespace) -> None:
     import torch
 
-    from painterly.encoder import VGGEncoder
-    from painterly.images import load_image, pil_to_tensor, resize_long_side
-    from painterly.losses import ContentLoss, GramLoss
-    from painterly.nets_registry import default_weights
-    from painterly.objective import Objective
+    from painterly.io.images import load_image, pil_to_tensor, resize_long_side
+    from painterly.losses.core import ContentLoss, GramLoss
+    from painterly.nets.encoder import VGGEncoder
+    from painterly.nets.registry import default_weights
+    from painterly.objective.tiled import TiledObjective
+    from painterly.objective.whole import Objective
     from painterly.stylize import DEFAULT_CONTENT_LAYERS, DEFAULT_STYLE_LAYERS
-    from painterly.tiling import TiledObjective
 
     encoder = VGGEncoder(default_weights(), [*DEFAULT_CONTENT_LAYERS, *DEFAULT_STYLE_LAYERS])
     content = pil_to_tensor(resize_long_side(load_image(CONTENT).rgb, args.size))
@@ -224,9 +224,9 @@ def agreement(args: argparse.Namespace) -> None:
 
 
 def crop(args: argparse.Namespace) -> None:
-    from painterly.images import save_image
+    from painterly.io.images import save_image
+    from painterly.objective.tiled import grid_step
     from painterly.stylize import stylize
-    from painterly.tiling import grid_step
 
     print(f"stylize at {args.size} px, {args.iterations} steps coarse-to-fine, {args.tile} px cores, "
           f"{args.margin} px margins; crop {tuple(args.box)}", flush=True)  # fmt: skip
@@ -254,7 +254,7 @@ def main() -> None:
     parser.add_argument("--history", type=int, default=5)
     parser.add_argument("--untiled", action="store_true")
     parser.add_argument(
-        "--revision", type=int, default=None, help="run revision (default: painterly.plan.CURRENT_REVISION)"
+        "--revision", type=int, default=None, help="run revision (default: painterly.plan.stages.CURRENT_REVISION)"
     )
     parser.add_argument("--revisions", type=int, nargs="+", default=[4, 5], help="heap: the revisions to compare")
     parser.add_argument("--heap", action="store_true", help=argparse.SUPPRESS)  # child: record each step's peak

@@ -27,8 +27,8 @@ import torch
 from PIL import Image, ImageDraw
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from painterly.images import save_image, tensor_to_pil
-from painterly.nets_registry import default_weights
+from painterly.io.images import save_image, tensor_to_pil
+from painterly.nets.registry import default_weights
 from painterly.records import StepRecord
 from painterly.stylize import stylize
 from scorer import Score, Scorer

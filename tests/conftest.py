@@ -11,9 +11,9 @@ import torch
 from PIL import Image
 
 from painterly.config import RunConfig
-from painterly.nets_vgg import VGG19_CONV_LAYERS
+from painterly.nets.vgg import VGG19_CONV_LAYERS
+from painterly.nets.weights import VGGWeights
 from painterly.run import StyleTransferRun
-from painterly.weights import VGGWeights
 
 REPO = Path(__file__).resolve().parents[1]
 EXAMPLES = REPO / "examples"
@@ -38,9 +38,9 @@ def random_vgg_weights(width: int = 4, seed: int = 0) -> VGGWeights:
 def float32_unless_asked(monkeypatch: pytest.MonkeyPatch) -> None:
     """The automatic precision probe answers "float32" in every test, so no test's precision depends on this CPU's
     timing or writes the user's cache; tests of the probe itself (test_precision_probe.py) call it directly."""
-    import painterly.precision
+    from painterly.engine import precision
 
-    monkeypatch.setattr(painterly.precision, "cached_cpu_probe", lambda: painterly.precision.PrecisionProbe(1.0, 2.0))
+    monkeypatch.setattr(precision, "cached_cpu_probe", lambda: precision.PrecisionProbe(1.0, 2.0))
 
 
 @pytest.fixture
@@ -51,7 +51,7 @@ def tiny_weights() -> VGGWeights:
 @pytest.fixture(scope="session")
 def real_weights() -> VGGWeights:
     """The real VGG-19 (Caffe-trained, Keras port, 8-bit), fetched and cached by `make test` before pytest starts."""
-    from painterly.weights import cached_weights_path, load_weights
+    from painterly.nets.weights import cached_weights_path, load_weights
 
     path = cached_weights_path()
     if not path.exists():

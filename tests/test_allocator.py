@@ -12,10 +12,10 @@ from pathlib import Path
 import pytest
 import torch
 
-import painterly.allocator as allocator
-from painterly.allocator import reuse_freed_memory
-from painterly.memory import estimate_run_bytes
-from painterly.plan import KEEP_FREED_MARGIN, NetworkShape, make_plan
+import painterly.engine.allocator as allocator
+from painterly.engine.allocator import reuse_freed_memory
+from painterly.plan.memory import estimate_run_bytes
+from painterly.plan.stages import KEEP_FREED_MARGIN, NetworkShape, make_plan
 
 from .conftest import run_for
 
@@ -27,7 +27,7 @@ class _MallInfo2(ctypes.Structure):
 
 
 def _mallinfo2() -> _MallInfo2 | None:
-    libc = allocator._LIBC
+    libc = allocator.LIBC
     if libc is None or not hasattr(libc, "mallinfo2"):
         return None
     libc.mallinfo2.restype = _MallInfo2
@@ -47,7 +47,7 @@ def _new_big_block_is_mapped() -> bool:
 
 
 real_glibc = pytest.mark.skipif(
-    _mallinfo2() is None or allocator._user_tuned_malloc(), reason="needs glibc 2.33+ with its default malloc"
+    _mallinfo2() is None or allocator.user_tuned_malloc(), reason="needs glibc 2.33+ with its default malloc"
 )
 
 
@@ -69,12 +69,12 @@ class _RecordingLibc:
 @pytest.fixture
 def recording(monkeypatch: pytest.MonkeyPatch) -> Iterator[_RecordingLibc]:
     fake = _RecordingLibc()
-    monkeypatch.setattr(allocator, "_LIBC", fake)
+    monkeypatch.setattr(allocator, "LIBC", fake)
     for name in [name for name in os.environ if name.startswith("MALLOC_") or name == "GLIBC_TUNABLES"]:
         monkeypatch.delenv(name)
-    monkeypatch.setattr(allocator, "_active", 0)  # each test starts with no run inside, whatever one before left
+    assert allocator.active_runs() == 0, "no run is inside when a test starts: the first to enter switches on"
     yield fake
-    assert allocator._active == 0, "every run that entered has left: the next one switches on afresh"
+    assert allocator.active_runs() == 0, "every run that entered has left: the next one switches on afresh"
 
 
 SWITCH_ON = [

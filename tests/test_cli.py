@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from painterly.cli import build_parser, main
+from painterly.apps.cli import build_parser, main
 from painterly.stylize import stylize
 
 from .conftest import make_image

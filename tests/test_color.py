@@ -10,7 +10,7 @@ import torch
 from PIL import Image
 
 from painterly import OptionError, StepRecord, stylize
-from painterly.color import (
+from painterly.control.color import (
     gray_to_rgb,
     luminance,
     match_color_linear,
@@ -22,8 +22,8 @@ from painterly.color import (
     transfer_chroma,
     yiq_to_rgb,
 )
-from painterly.images import pil_to_tensor, resize_long_side
-from painterly.weights import VGGWeights
+from painterly.io.images import pil_to_tensor, resize_long_side
+from painterly.nets.weights import VGGWeights
 
 from .conftest import SHARED_DATA, make_image
 

@@ -12,11 +12,11 @@ import pytest
 from PIL import Image
 
 from painterly import Interrupted, resume
-from painterly.checkpoint import load_checkpoint, save_checkpoint
-from painterly.cli import build_parser, config_options, parse_stylize_arguments
+from painterly.apps.cli import build_parser, config_options, parse_stylize_arguments
 from painterly.config import CONFIG_FIELDS, RunConfig, option_info
 from painterly.errors import OptionError
-from painterly.sketch import COLORIZE_DEFAULTS, COLORIZE_SETS, colorize
+from painterly.io.checkpoint import load_checkpoint, save_checkpoint
+from painterly.sketch.colorize import COLORIZE_DEFAULTS, COLORIZE_SETS, colorize
 from painterly.stylize import RUNTIME_ARGUMENTS, stylize
 
 from .conftest import run_for

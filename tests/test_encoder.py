@@ -5,11 +5,11 @@ from __future__ import annotations
 import pytest
 import torch
 
-from painterly.encoder import LAYER_NAMES, VGGEncoder, measure_channel_means
 from painterly.errors import OptionError
-from painterly.nets_vgg import VGG19_CONV_LAYERS
-from painterly.normalization import fold_normalization
-from painterly.weights import VGGWeights
+from painterly.nets.encoder import LAYER_NAMES, VGGEncoder, measure_channel_means
+from painterly.nets.normalization import fold_normalization
+from painterly.nets.vgg import VGG19_CONV_LAYERS
+from painterly.nets.weights import VGGWeights
 
 from .conftest import random_vgg_weights
 

@@ -6,8 +6,8 @@ import pytest
 import torch
 from torch import Tensor
 
-from painterly.engine import MAX_RECOVERIES, NumericalError, StepInfo, optimize
-from painterly.optim import OptimizerSettings
+from painterly.engine.loop import MAX_RECOVERIES, NumericalError, StepInfo, optimize
+from painterly.engine.optim import OptimizerSettings
 
 
 class Quadratic:

@@ -12,10 +12,10 @@ import torch
 from PIL import Image
 
 from painterly import Interrupted, stylize
-from painterly.cli import _StopOnSignal
-from painterly.engine import NumericalError
+from painterly.apps.cli import StopOnSignal
+from painterly.engine.loop import NumericalError
 from painterly.events import Event, Failed, Finished, RunStarted, StageStarted, StepRecord, Stopped, StopToken
-from painterly.objective import Objective
+from painterly.objective.whole import Objective
 from painterly.progress import ProgressBar
 from painterly.stylize import resume
 
@@ -106,7 +106,7 @@ def test_a_failing_sink_ends_the_run_and_the_others_hear_of_it(pair, weights_fil
 def test_the_signal_handler_only_sets_the_token() -> None:
     token = StopToken()
     before = signal.getsignal(signal.SIGTERM)
-    with _StopOnSignal(token):
+    with StopOnSignal(token):
         assert not token.requested
         signal.raise_signal(signal.SIGTERM)  # delivered at once in the main thread; no exception, no exit
         assert token.requested and token()
@@ -117,7 +117,7 @@ def test_the_progress_bar_opens_on_the_plan_and_closes_at_the_end(pair, weights_
     bar = ProgressBar()
     stylize(*pair, weights=str(weights_file), sinks=[bar], **OPTIONS)
     err = capsys.readouterr().err
-    assert "100%" in err and "step 12/12" in err and bar._bar is None
+    assert "100%" in err and "step 12/12" in err and not bar.showing
 
 
 def _raise_on(kind: type, error: BaseException) -> Callable[[Event], None]:
@@ -149,7 +149,7 @@ def test_an_abort_is_reported_as_failed_and_closes_the_bar(pair, weights_file: P
     with pytest.raises(KeyboardInterrupt):
         stylize(*pair, weights=str(weights_file), sinks=[bar, heard.append,
                 _raise_on(StepRecord, KeyboardInterrupt())], **OPTIONS)  # fmt: skip
-    assert isinstance(heard[-1], Failed) and heard[-1].reason == "interrupted" and bar._bar is None
+    assert isinstance(heard[-1], Failed) and heard[-1].reason == "interrupted" and not bar.showing
 
 
 def test_colorize_ends_with_the_picture_it_returns(tmp_path: Path, weights_file: Path) -> None:

@@ -12,7 +12,7 @@ import torch
 from PIL import Image
 
 from painterly.errors import ImageError, OutputError
-from painterly.images import check_output_path, load_image, pil_to_tensor, save_image, tensor_to_pil
+from painterly.io.images import check_output_path, load_image, pil_to_tensor, save_image, tensor_to_pil
 
 from .conftest import make_image
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from painterly.losses import ContentLoss, GramLoss, gram_matrix, total_variation
+from painterly.losses.core import ContentLoss, GramLoss, gram_matrix, total_variation
 
 
 def _generator(seed: int) -> torch.Generator:

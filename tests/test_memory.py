@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 
 from painterly import OptionError, stylize
-from painterly.encoder import VGGEncoder
-from painterly.memory import estimate_run_bytes, estimate_tiled_run_bytes, gram_pass_core, largest_fitting_size
-from painterly.nets_vgg import LAYER_NAMES, VGG19_LAYERS
-from painterly.weights import VGGWeights
+from painterly.nets.encoder import VGGEncoder
+from painterly.nets.vgg import LAYER_NAMES, VGG19_LAYERS
+from painterly.nets.weights import VGGWeights
+from painterly.plan.memory import estimate_run_bytes, estimate_tiled_run_bytes, gram_pass_core, largest_fitting_size
 
 from .conftest import make_image
 

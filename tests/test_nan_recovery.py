@@ -9,9 +9,9 @@ import pytest
 import torch
 from PIL import Image
 
-from painterly.cli import main
-from painterly.engine import MAX_RECOVERIES
-from painterly.objective import Objective
+from painterly.apps.cli import main
+from painterly.engine.loop import MAX_RECOVERIES
+from painterly.objective.whole import Objective
 
 GOOD_STEPS = 3  # evaluations before the objective turns NaN (plain L-BFGS: one per step)
 

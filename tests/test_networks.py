@@ -9,16 +9,16 @@ import pytest
 import torch
 from torch import Tensor, nn
 
-from painterly import nets_registry
-from painterly.control import mask_for_layer
-from painterly.encoder import VGGEncoder
+from painterly.control.spatial import mask_for_layer
 from painterly.errors import OptionError
-from painterly.nets_base import INPUT, Encoder, LayerInfo
-from painterly.nets_registry import NetworkSpec, WeightSource, network, register_network
-from painterly.nets_vgg import LAYER_NAMES, VGG19_LAYERS
+from painterly.nets import registry as nets_registry
+from painterly.nets.base import INPUT, Encoder, LayerInfo
+from painterly.nets.encoder import VGGEncoder
+from painterly.nets.registry import NetworkSpec, WeightSource, network, register_network
+from painterly.nets.vgg import LAYER_NAMES, VGG19_LAYERS
+from painterly.nets.weights import VGGWeights
+from painterly.objective.tiled import exact_margin, tiled_features
 from painterly.stylize import DEFAULT_CONTENT_LAYERS, DEFAULT_STYLE_LAYERS
-from painterly.tiling import exact_margin, tiled_features
-from painterly.weights import VGGWeights
 
 from .conftest import random_vgg_weights
 

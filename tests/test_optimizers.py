@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 from painterly import OptionError, stylize
-from painterly.optim import HISTORY_BUDGET_BYTES, OptimizerSettings, auto_history_size, learning_rate_at
-from painterly.weights import VGGWeights
+from painterly.engine.optim import HISTORY_BUDGET_BYTES, OptimizerSettings, auto_history_size, learning_rate_at
+from painterly.nets.weights import VGGWeights
 
 from .conftest import make_image
 

@@ -8,11 +8,11 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-import painterly.cli
+import painterly.apps.cli
 import painterly.events
 import painterly.run
 from painterly import Interrupted, stylize
-from painterly.cli import main
+from painterly.apps.cli import main
 
 
 def _cli(*args: str | Path) -> int:

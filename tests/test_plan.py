@@ -12,8 +12,8 @@ import pytest
 
 from painterly.config import RunConfig
 from painterly.errors import OptionError
-from painterly.nets_vgg import LAYER_NAMES, VGG19_LAYERS
-from painterly.plan import (
+from painterly.nets.vgg import LAYER_NAMES, VGG19_LAYERS
+from painterly.plan.stages import (
     COARSE_STAGE_MIN_STRIDE,
     CURRENT_REVISION,
     RECIPES,
@@ -70,5 +70,7 @@ def test_every_recipe_row_changes_something_and_only_plan_knows_revision_numbers
     assert all(before != after for before, after in itertools.pairwise(flags))
     assert max(RECIPES) == CURRENT_REVISION and list(RECIPES) == list(range(1, CURRENT_REVISION + 1))
     compares = re.compile(r"revision\s*(>=|<=|==|!=|<|>)\s*\d")
-    for path in SOURCE.glob("*.py"):
-        assert not compares.search(path.read_text()), f"{path.name} compares a revision number; read a recipe flag"
+    for path in SOURCE.rglob("*.py"):
+        assert not compares.search(path.read_text()), (
+            f"{path.relative_to(SOURCE)} compares a revision number; read a recipe flag"
+        )

@@ -8,8 +8,8 @@ import pytest
 import torch
 
 from painterly import OptionError, stylize
-from painterly.encoder import VGGEncoder
-from painterly.weights import VGGWeights
+from painterly.nets.encoder import VGGEncoder
+from painterly.nets.weights import VGGWeights
 
 from .conftest import run_for
 
@@ -43,7 +43,7 @@ def test_a_mixed_precision_run_moves_toward_the_style(pair: tuple[Path, Path], t
 
 
 def test_gram_gradient_in_bfloat16_keeps_the_loss_and_nearly_the_gradient() -> None:
-    from painterly.losses import GramLoss
+    from painterly.losses.core import GramLoss
 
     generator = torch.Generator().manual_seed(2)
     # Features as a bfloat16 convolution hands them out: exact in bfloat16, delivered as float32.
@@ -70,9 +70,9 @@ def test_gram_precision_follows_the_run_revision(pair, tiny_weights) -> None:
     float32_run = run_for(*pair, **{**options, "mixed_precision": False})
     assert float32_run.encoder.compute_dtype is None  # so its losses only ever see float32 features
     # the content loss follows the same revision rule
-    objective, _ = run_for(*pair, **options)._objective(32)
+    objective, _ = run_for(*pair, **options).objective_at(32)
     assert [term.loss.accepts_low_precision for term in objective.terms if term.kind == "content"] == [True]
-    objective, _ = run_for(*pair, **options, revision=2)._objective(32)
+    objective, _ = run_for(*pair, **options, revision=2).objective_at(32)
     assert [term.loss.accepts_low_precision for term in objective.terms if term.kind == "content"] == [False]
     # a checkpoint of revision 2 resumes as it was made: float32 features, the backward product in bfloat16
     second = run_for(*pair, **options, revision=2).style_comparison
@@ -89,7 +89,7 @@ def _features_and_nearby_target(
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """bfloat16 features (channels_last, as the encoder makes them on the CPU) and a target Gram matrix a few per
     cent away from their mean Gram matrix, as late in a run."""
-    from painterly.losses import gram_matrix
+    from painterly.losses.core import gram_matrix
 
     generator = torch.Generator().manual_seed(5)
     features = torch.rand(batch, channels, side, side, generator=generator).to(torch.bfloat16)
@@ -101,7 +101,7 @@ def _features_and_nearby_target(
 
 @pytest.mark.parametrize("batch", [1, 2])
 def test_gram_difference_of_bfloat16_features_is_accurate_relative_to_the_difference(batch: int) -> None:
-    from painterly.losses import gram_difference, gram_matrix
+    from painterly.losses.core import gram_difference, gram_matrix
 
     features, target = _features_and_nearby_target(batch=batch)
     flat = features.reshape(batch, 32, -1)
@@ -117,7 +117,7 @@ def test_gram_difference_of_bfloat16_features_is_accurate_relative_to_the_differ
 
 
 def test_gram_loss_takes_bfloat16_features_with_the_float32_loss_and_gradient() -> None:
-    from painterly.losses import GramLoss
+    from painterly.losses.core import GramLoss
 
     features, target = _features_and_nearby_target()
     results = {}
@@ -134,8 +134,8 @@ def test_gram_loss_takes_bfloat16_features_with_the_float32_loss_and_gradient() 
 
 def test_an_objective_under_mixed_precision_copies_features_only_for_losses_that_need_float32(tiny_weights) -> None:
     """Losses declare whether they take bfloat16 features; the others get a float32 copy, and the totals agree."""
-    from painterly.losses import ContentLoss, GramLoss
-    from painterly.objective import Objective
+    from painterly.losses.core import ContentLoss, GramLoss
+    from painterly.objective.whole import Objective
 
     encoder = VGGEncoder(tiny_weights, LAYERS)
     encoder.compute_dtype = torch.bfloat16
@@ -174,7 +174,7 @@ def test_an_objective_under_mixed_precision_copies_features_only_for_losses_that
 
 
 def test_the_content_loss_takes_bfloat16_features_with_float32_arithmetic() -> None:
-    from painterly.losses import ContentLoss
+    from painterly.losses.core import ContentLoss
 
     generator = torch.Generator().manual_seed(4)
     features = torch.rand(1, 16, 12, 10, generator=generator).to(torch.bfloat16)
@@ -197,8 +197,8 @@ def test_a_revision_2_objective_computes_exactly_as_revision_2_did(
     tiny_weights, normalize: bool, compute_dtype: torch.dtype | None
 ) -> None:
     """Checkpoints of revision 2 resume bit-for-bit: float32 features from the encoder, ``mse_loss`` for content."""
-    from painterly.losses import ContentLoss, GramLoss
-    from painterly.objective import NormalizeGradient, Objective
+    from painterly.losses.core import ContentLoss, GramLoss
+    from painterly.objective.whole import NormalizeGradient, Objective
 
     encoder = VGGEncoder(tiny_weights, LAYERS)
     encoder.compute_dtype = compute_dtype
@@ -230,8 +230,8 @@ def test_a_revision_2_objective_computes_exactly_as_revision_2_did(
 
 
 def test_gradient_normalisation_under_mixed_precision_works_on_float32_features(tiny_weights) -> None:
-    from painterly.losses import ContentLoss, GramLoss
-    from painterly.objective import Objective
+    from painterly.losses.core import ContentLoss, GramLoss
+    from painterly.objective.whole import Objective
 
     encoder = VGGEncoder(tiny_weights, LAYERS)
     encoder.compute_dtype = torch.bfloat16

@@ -8,17 +8,17 @@ from pathlib import Path
 import pytest
 import torch
 
-import painterly.precision
 from painterly import Interrupted, stylize
-from painterly.checkpoint import load_checkpoint
-from painterly.cli import main
-from painterly.precision import (
+from painterly.apps.cli import main
+from painterly.engine import precision
+from painterly.engine.precision import (
     REQUIRED_SPEEDUP,
     PrecisionProbe,
     cached_cpu_probe,
     measure_cpu_precisions,
     resolve_mixed_precision,
 )
+from painterly.io.checkpoint import load_checkpoint
 from painterly.stylize import resume
 
 from .conftest import run_for
@@ -75,7 +75,7 @@ def test_the_probe_is_cached_per_cpu_torch_and_thread_count(tmp_path: Path, monk
     monkeypatch.setattr(torch, "get_num_threads", lambda: 7)
     cached_cpu_probe(measure, cache_file=cache)
     assert len(measured) == 2 and len(json.loads(cache.read_text())) == 2  # another thread count: measured anew
-    monkeypatch.setattr(painterly.precision, "cpu_model", lambda: "Another CPU")
+    monkeypatch.setattr(precision, "cpu_model", lambda: "Another CPU")
     cached_cpu_probe(measure, cache_file=cache)
     assert len(measured) == 3
     cache.write_text("{not json")  # a damaged cache costs one probe, nothing more
@@ -88,11 +88,11 @@ def test_an_explicit_choice_wins_and_no_native_bfloat16_needs_no_probe(monkeypat
         raise AssertionError("probed although the choice was given or obvious")
 
     for native in (True, False):
-        monkeypatch.setattr(painterly.precision, "cpu_has_native_bfloat16", lambda native=native: native)
+        monkeypatch.setattr(precision, "cpu_has_native_bfloat16", lambda native=native: native)
         assert resolve_mixed_precision(CPU, True, probe=no_probe) is True
         assert resolve_mixed_precision(CPU, False, probe=no_probe) is False
     assert resolve_mixed_precision(CPU, None, probe=no_probe) is False  # emulated bfloat16 is always slower
-    monkeypatch.setattr(painterly.precision, "cpu_has_native_bfloat16", lambda: True)
+    monkeypatch.setattr(precision, "cpu_has_native_bfloat16", lambda: True)
     assert resolve_mixed_precision(CPU, None, probe=lambda: PrecisionProbe(1.3, 2.1)) is False
     assert resolve_mixed_precision(CPU, None, probe=lambda: PrecisionProbe(0.8, 0.4)) is True
 
@@ -103,9 +103,9 @@ def test_the_real_probe_runs_quickly_and_measures_both_precisions() -> None:
 
 
 def _machine_says(monkeypatch: pytest.MonkeyPatch, faster: bool) -> None:
-    monkeypatch.setattr(painterly.precision, "cpu_has_native_bfloat16", lambda: True)
+    monkeypatch.setattr(precision, "cpu_has_native_bfloat16", lambda: True)
     probe = PrecisionProbe(1.0, 0.5) if faster else PrecisionProbe(1.0, 2.0)
-    monkeypatch.setattr(painterly.precision, "cached_cpu_probe", lambda: probe)
+    monkeypatch.setattr(precision, "cached_cpu_probe", lambda: probe)
 
 
 def test_a_run_follows_the_probe_and_records_its_choice(pair, tiny_weights, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -149,8 +149,8 @@ def test_a_checkpoint_that_left_the_choice_unset_resumes_by_the_rule_it_was_made
                 mixed_precision=False, should_stop=checkpoint.exists, checkpoint_every=1)  # fmt: skip
     state = load_checkpoint(checkpoint)
     state.config["mixed_precision"] = None  # as revision-5 runs wrote it
-    monkeypatch.setattr(painterly.precision, "cpu_has_native_bfloat16", lambda: native)
-    monkeypatch.setattr(painterly.precision, "cached_cpu_probe", lambda: PrecisionProbe(1.0, 0.5 if not native else 2))
+    monkeypatch.setattr(precision, "cpu_has_native_bfloat16", lambda: native)
+    monkeypatch.setattr(precision, "cached_cpu_probe", lambda: PrecisionProbe(1.0, 0.5 if not native else 2))
     seen: list[str] = []
     resume(state, on_step=lambda r: seen.append(r.precision))
     assert seen and set(seen) == {"bfloat16" if native else "float32"}
@@ -158,12 +158,12 @@ def test_a_checkpoint_that_left_the_choice_unset_resumes_by_the_rule_it_was_made
 
 def test_painterly_precision_shows_measures_and_caches(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys) -> None:
     monkeypatch.setenv("PAINTERLY_CACHE_DIR", str(tmp_path))
-    monkeypatch.setattr(painterly.precision, "cpu_has_native_bfloat16", lambda: True)
-    monkeypatch.setattr(painterly.precision, "measure_cpu_precisions", lambda: PrecisionProbe(1.3, 2.1))
-    monkeypatch.setattr(painterly.precision, "cached_cpu_probe", cached_cpu_probe)  # the real one, not conftest's
+    monkeypatch.setattr(precision, "cpu_has_native_bfloat16", lambda: True)
+    monkeypatch.setattr(precision, "measure_cpu_precisions", lambda: PrecisionProbe(1.3, 2.1))
+    monkeypatch.setattr(precision, "cached_cpu_probe", cached_cpu_probe)  # the real one, not conftest's
     assert main(["precision"]) == 0 and "not measured yet" in capsys.readouterr().out
     assert main(["precision", "measure"]) == 0 and "runs use float32" in capsys.readouterr().out
     assert (tmp_path / "precision-probe.json").exists()
     assert main(["precision"]) == 0 and "1.300 s" in capsys.readouterr().out  # from the cache
-    monkeypatch.setattr(painterly.precision, "cpu_has_native_bfloat16", lambda: False)
+    monkeypatch.setattr(precision, "cpu_has_native_bfloat16", lambda: False)
     assert main(["precision"]) == 0 and "no bfloat16 instructions" in capsys.readouterr().out

@@ -8,11 +8,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from painterly import OptionError, RunConfig, colorize, reproduce, stylize
-from painterly._version import __version__
-from painterly.checkpoint import file_sha256
-from painterly.cli import main
-from painterly.images import save_image
+from painterly import OptionError, RunConfig, __version__, colorize, reproduce, stylize
+from painterly.apps.cli import main
+from painterly.io.checkpoint import file_sha256
+from painterly.io.images import save_image
 from painterly.provenance import job_of, read_provenance
 
 OPTIONS = {"size": 40, "start_size": 20, "iterations": 6, "init": "noise", "seed": 3, "device": "cpu"}

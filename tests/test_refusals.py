@@ -8,8 +8,8 @@ import pytest
 from PIL import Image
 
 from painterly import OptionError, OutputError, stylize
-from painterly.cli import main
-from painterly.weights import VGGWeights
+from painterly.apps.cli import main
+from painterly.nets.weights import VGGWeights
 
 from .conftest import run_for
 

@@ -15,8 +15,8 @@ import torch
 from PIL import Image
 
 from painterly import Interrupted, resume, stylize
-from painterly.checkpoint import CheckpointError, load_checkpoint
-from painterly.weights import VGGWeights
+from painterly.io.checkpoint import CheckpointError, load_checkpoint
+from painterly.nets.weights import VGGWeights
 
 from .conftest import make_image, run_for
 
@@ -148,7 +148,7 @@ def test_checkpoint_resumes_from_another_directory(pair, tmp_path, weights_file,
 
 
 def test_cli_resumes_a_checkpoint_written_by_the_api(pair, tmp_path, weights_file) -> None:
-    from painterly.cli import main
+    from painterly.apps.cli import main
 
     checkpoint = tmp_path / "api-run.ckpt"
     on_step, should_stop = _stop_after(2)

@@ -7,10 +7,10 @@ import pytest
 import torch
 
 from painterly import RunConfig
-from painterly.losses import ContentLoss, GramLoss, GuidedGramLoss
+from painterly.losses.core import ContentLoss, GramLoss, GuidedGramLoss
+from painterly.losses.style import MRFLoss
+from painterly.objective.targets import EncoderTargets, TargetCache, target_key
 from painterly.session import Session
-from painterly.style_losses import MRFLoss
-from painterly.targets import EncoderTargets, TargetCache, target_key
 
 from .conftest import make_image
 
@@ -90,7 +90,7 @@ def test_the_key_changes_with_everything_a_target_depends_on() -> None:
 
 
 def test_the_compute_dtype_is_part_of_the_key(tiny_weights) -> None:
-    from painterly.nets_registry import network
+    from painterly.nets.registry import network
 
     encoder = network("vgg19").build(tiny_weights, ["relu1_1"])
     cache = TargetCache(2**20)

@@ -11,9 +11,9 @@ import torch
 from PIL import Image, ImageDraw
 
 from painterly import Interrupted, OptionError, colorize, stylize
-from painterly.cli import main
+from painterly.apps.cli import main
 from painterly.errors import ImageError
-from painterly.sketch import (
+from painterly.sketch.colorize import (
     colorfulness,
     label_regions,
     line_f1,
@@ -295,6 +295,6 @@ def test_colorize_beats_plain_transfer_on_lines_and_colour(real_weights, one_thr
     # the two large regions), so F1 is only asked not to be worse. Paper saturation ~0.45 against ~0.18.
     assert lines["recall"] > 0.95 and lines["f1"] >= plain_lines["f1"]
     assert lines["ink_luminance"] < 0.1 and lines["ink_luminance"] < plain_lines["ink_luminance"] - 0.3
-    # Whole-image colourfulness is not compared: since L-BFGS judges the clipped image (engine.py), plain transfer
+    # Whole-image colourfulness is not compared: since L-BFGS judges the clipped image (engine.loop), plain transfer
     # keeps its saturated colours too (104 against colorize's 82 here, whose black lines count as colourless).
     assert paper_saturation(coloured, page) > paper_saturation(plain, page) + 0.15

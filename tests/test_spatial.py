@@ -11,14 +11,14 @@ import torch
 from PIL import Image
 
 from painterly import OptionError, StepRecord, stylize
-from painterly.control import mask_for_layer, per_style_layer_weights
-from painterly.encoder import VGGEncoder
-from painterly.images import load_image, pil_to_tensor, resize_long_side
-from painterly.losses import ContentLoss, GramLoss, GuidedGramLoss, gram_matrix, guided_gram_matrix
-from painterly.objective import Objective
+from painterly.control.spatial import mask_for_layer, per_style_layer_weights
+from painterly.io.images import load_image, pil_to_tensor, resize_long_side
+from painterly.losses.core import ContentLoss, GramLoss, GuidedGramLoss, gram_matrix, guided_gram_matrix
+from painterly.nets.encoder import VGGEncoder
+from painterly.nets.weights import VGGWeights
+from painterly.objective.whole import Objective
 from painterly.session import default_session
 from painterly.stylize import pyramid_sizes
-from painterly.weights import VGGWeights
 
 from .conftest import make_image
 
@@ -308,7 +308,7 @@ def test_real_mask_file_is_read_like_any_image(tmp_path: Path) -> None:
     """Masks go through the same loader as the other inputs (EXIF, modes); grey levels become weights."""
     path = tmp_path / "mask.png"
     Image.new("LA", (8, 4), (128, 255)).save(path)
-    from painterly.control import resize_mask
+    from painterly.control.spatial import resize_mask
 
     mask = resize_mask(load_image(path).rgb, pil_to_tensor(Image.new("RGB", (4, 2))))
     assert mask.shape == (1, 1, 2, 4) and torch.allclose(mask, torch.full_like(mask, 128 / 255))

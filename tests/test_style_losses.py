@@ -1,4 +1,4 @@
-"""The style-loss variants (painterly.style_losses), the Laplacian term, and the formulas of docs/theory.md."""
+"""The style-loss variants (painterly.losses.style), the Laplacian term, and the formulas of docs/theory.md."""
 
 from __future__ import annotations
 
@@ -7,12 +7,12 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from painterly.cli import build_parser
-from painterly.encoder import VGGEncoder
-from painterly.loss_registry import STYLE_LOSSES, make_style_loss
-from painterly.losses import ContentLoss, GramLoss, laplacian
-from painterly.objective import Objective
-from painterly.style_losses import HistogramLoss, MRFLoss, ShiftedGramLoss, WassersteinLoss, match_histograms
+from painterly.apps.cli import build_parser
+from painterly.losses.core import ContentLoss, GramLoss, laplacian
+from painterly.losses.registry import STYLE_LOSSES, make_style_loss
+from painterly.losses.style import HistogramLoss, MRFLoss, ShiftedGramLoss, WassersteinLoss, match_histograms
+from painterly.nets.encoder import VGGEncoder
+from painterly.objective.whole import Objective
 from painterly.stylize import stylize
 
 VARIANTS = ("gram", "shifted-gram", "wasserstein", "mrf", "histogram")

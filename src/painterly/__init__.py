@@ -10,7 +10,7 @@ from painterly.config import RunConfig
 from painterly.errors import ImageError, OptionError, OutputError, PainterlyError
 from painterly.reproduction import reproduce
 from painterly.run import Interrupted
-from painterly.sketch import colorize
+from painterly.sketch.colorize import colorize
 from painterly.stylize import StepRecord, resume, run_with_config, stylize
 
 __all__ = [

@@ -1,5 +1,5 @@
 import sys
 
-from painterly.cli import main
+from painterly.apps.cli import main
 
 sys.exit(main())

@@ -7,7 +7,7 @@ made, with the same one-sentence errors the command line shows; what can only be
 (one blend weight per style image, an init file that exists) is checked by :meth:`RunConfig.check_inputs`.
 
 A config may hold in-memory objects where the API allows them (a PIL image as a style mask, a loaded
-:class:`~painterly.weights.VGGWeights`); such a config runs, but cannot be written as JSON, so it cannot be
+:class:`~painterly.nets.weights.VGGWeights`); such a config runs, but cannot be written as JSON, so it cannot be
 checkpointed or sent to another process: :meth:`RunConfig.to_dict` says so in one sentence.
 """
 
@@ -28,13 +28,13 @@ from typing import Any, Literal
 
 from PIL import Image
 
-from painterly.color import ColorControl
+from painterly.control.color import ColorControl
+from painterly.engine.optim import OptimizerName, check_optimizer_options
 from painterly.errors import OptionError
-from painterly.images import DEFAULT_MAX_PIXELS
-from painterly.nets_base import Pooling
-from painterly.nets_registry import network
-from painterly.optim import OptimizerName, check_optimizer_options
-from painterly.weights import VGGWeights
+from painterly.io.images import DEFAULT_MAX_PIXELS
+from painterly.nets.base import Pooling
+from painterly.nets.registry import network
+from painterly.nets.weights import VGGWeights
 
 __all__ = [
     "CONFIG_FIELDS",
@@ -107,7 +107,7 @@ def _option(
 
 
 def _style_loss_names() -> list[str]:
-    from painterly.loss_registry import STYLE_LOSSES
+    from painterly.losses.registry import STYLE_LOSSES
 
     return list(STYLE_LOSSES)
 
@@ -344,8 +344,10 @@ class RunConfig:
 
     def tiling_unsupported(self) -> str:
         """What in the settings tiling cannot do (an empty string when it can do them all)."""
-        from painterly.loss_registry import make_style_loss
-        from painterly.tiling import TiledObjective  # decided by the loss's type: can one window compute its share?
+        from painterly.losses.registry import make_style_loss
+        from painterly.objective.tiled import (
+            TiledObjective,  # decided by the loss's type: can one window compute its share?
+        )
 
         if not TiledObjective.can_tile(make_style_loss(self.style_loss), "style"):
             return f"the {self.style_loss} style loss (tiling keeps Gram matrices global; use the gram loss)"

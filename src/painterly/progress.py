@@ -57,6 +57,11 @@ class ProgressBar:
     def __init__(self) -> None:
         self._bar: WorkProgress | None = None
 
+    @property
+    def showing(self) -> bool:
+        """Whether a bar is open: from the run's start until the event that ends it (finished, stopped, failed)."""
+        return self._bar is not None
+
     def __call__(self, event: Event) -> None:
         from painterly.events import Failed, Finished, RunStarted, Stopped
 

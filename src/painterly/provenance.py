@@ -3,7 +3,7 @@
 A finished run's picture carries, as JSON under the key ``painterly``: the package version, the job (the
 content and style files with their sha256, the :class:`~painterly.config.RunConfig` with the run's automatic
 choices made, the run revision and tiling plan, as a checkpoint keeps them) and the sha256 of the weights.
-:func:`painterly.images.save_image` writes it into the file where the format has room for text: a PNG text
+:func:`painterly.io.images.save_image` writes it into the file where the format has room for text: a PNG text
 chunk, or the EXIF ImageDescription of a JPEG, WebP or TIFF.  :func:`read_provenance` reads it back, and
 :func:`job_of` turns it into a :class:`Job`, which :func:`painterly.reproduce` runs again: on the same CPU and
 torch the picture comes out the same, pixel for pixel.
@@ -24,10 +24,10 @@ from typing import Any
 from PIL import Image
 
 from painterly._version import __version__
-from painterly.checkpoint import file_sha256
 from painterly.config import RunConfig
 from painterly.errors import OptionError
-from painterly.images import EXIF_IMAGE_DESCRIPTION, PROVENANCE_KEY
+from painterly.io.checkpoint import file_sha256
+from painterly.io.images import EXIF_IMAGE_DESCRIPTION, PROVENANCE_KEY
 
 __all__ = [
     "PROVENANCE_KEY",
@@ -68,7 +68,7 @@ def input_hashes_of(paths: Sequence[str | os.PathLike[str]]) -> dict[str, str]:
 
 def default_weights_sha256() -> str | None:
     """The sha256 of the cached default weights, as recorded when they were converted (no need to hash 80 MB)."""
-    from painterly.weights import cached_weights_path
+    from painterly.nets.weights import cached_weights_path
 
     try:
         recorded = json.loads(cached_weights_path().with_suffix(".json").read_text()).get("sha256")

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from PIL import Image
 from torch import Tensor
 
-from painterly.images import tensor_to_pil
+from painterly.io.images import tensor_to_pil
 
 __all__ = ["StepRecord"]
 

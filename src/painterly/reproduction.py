@@ -16,7 +16,7 @@ from painterly.events import Sink
 from painterly.provenance import Job, job_of, read_provenance
 from painterly.records import StepRecord
 from painterly.session import default_session
-from painterly.sketch import colorize
+from painterly.sketch.colorize import colorize
 
 __all__ = ["reproduce"]
 

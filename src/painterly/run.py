@@ -26,17 +26,18 @@ import torch.nn.functional as F
 from PIL import Image
 from torch import Tensor
 
-from painterly.allocator import reuse_freed_memory
-from painterly.atomic import check_writable
-from painterly.checkpoint import Checkpoint, file_sha256, save_checkpoint
-from painterly.color import gray_to_rgb, luminance, prepare_color_inputs, restore_colors
 from painterly.config import RunConfig
-from painterly.control import per_style_layer_weights, resize_mask
-from painterly.encoder import validate_layers
-from painterly.engine import NumericalError, StepInfo, optimize
+from painterly.control.color import gray_to_rgb, luminance, prepare_color_inputs, restore_colors
+from painterly.control.spatial import per_style_layer_weights, resize_mask
+from painterly.engine.allocator import reuse_freed_memory
+from painterly.engine.loop import NumericalError, StepInfo, optimize
+from painterly.engine.optim import DEFAULT_MOMENTUM, OptimizerSettings
+from painterly.engine.precision import compute_dtype, resolve_mixed_precision
 from painterly.errors import OptionError, PainterlyError
 from painterly.events import EventStream, Failed, Finished, RunStarted, Sink, StageStarted, Stopped, on_steps
-from painterly.images import (
+from painterly.io.atomic import check_writable
+from painterly.io.checkpoint import Checkpoint, file_sha256, save_checkpoint
+from painterly.io.images import (
     PROVENANCE_KEY,
     LoadedImage,
     load_image,
@@ -45,24 +46,23 @@ from painterly.images import (
     resize_long_side,
     tensor_to_pil,
 )
-from painterly.loss_registry import make_style_loss
-from painterly.losses import ContentLoss, GramLoss
-from painterly.memory import (
+from painterly.losses.core import ContentLoss, GramLoss
+from painterly.losses.registry import make_style_loss
+from painterly.nets.base import Encoder, Pooling
+from painterly.nets.encoder import validate_layers
+from painterly.nets.registry import network
+from painterly.nets.weights import VGGWeights, load_weights
+from painterly.objective.targets import EncoderTargets
+from painterly.objective.tiled import TiledObjective, grid_step
+from painterly.objective.whole import Objective
+from painterly.plan.memory import (
     available_bytes,
     gram_pass_core,
 )
-from painterly.nets_base import Encoder, Pooling
-from painterly.nets_registry import network
-from painterly.objective import Objective
-from painterly.optim import DEFAULT_MOMENTUM, OptimizerSettings
-from painterly.plan import CURRENT_REVISION, NetworkShape, make_plan, recipe
-from painterly.precision import compute_dtype, resolve_mixed_precision
+from painterly.plan.stages import CURRENT_REVISION, NetworkShape, make_plan, recipe
 from painterly.progress import ProgressBar
 from painterly.provenance import make_provenance, weights_sha256
 from painterly.records import StepRecord
-from painterly.targets import EncoderTargets
-from painterly.tiling import TiledObjective, grid_step
-from painterly.weights import VGGWeights, load_weights
 
 __all__ = ["Interrupted", "StyleTransferRun", "resolve_device"]
 
@@ -239,8 +239,8 @@ class StyleTransferRun:
         else:
             self.encoder, self.style_targets = session.encoder_for(o.weights, layers, o.pooling, self.device)
         self.encoder = self.encoder.to(self.device)
-        # Decided once (measured on CPUs, painterly.precision) and kept in the checkpoint and the trace: a resumed
-        # run computes in the precision it began with.
+        # Decided once (measured on CPUs, painterly.engine.precision) and kept in the checkpoint and the trace: a
+        # resumed run computes in the precision it began with.
         mixed_precision = resolve_mixed_precision(self.device, o.mixed_precision)
         self.encoder.compute_dtype = compute_dtype(mixed_precision)
         self.recipe = recipe(revision)
@@ -253,8 +253,8 @@ class StyleTransferRun:
         if self.device.type == "cpu":
             self.encoder = self.encoder.to(memory_format=torch.channels_last)
         network_shape = NetworkShape(self.encoder.computed_layers, self.encoder.max_stride, self.encoder.min_side)
-        #: the stages and the decisions made once for all of them (painterly.plan); a resumed run's tiling plan is its
-        #: checkpoint's, so it tiles exactly the stages the interrupted one did, whatever memory is free now
+        #: the stages and the decisions made once for all of them (painterly.plan.stages); a resumed run's tiling plan
+        #: is its checkpoint's, so it tiles exactly the stages the interrupted one did, whatever memory is free now
         self.plan = make_plan(
             o, self.content.rgb.size, network_shape, content_layer_weights=self.content_weights,
             per_style_weights=self.per_style_weights, free_bytes=available_bytes(self.device),
@@ -356,7 +356,14 @@ class StyleTransferRun:
         paths = [os.fspath(s) for s in sources if isinstance(s, (str, os.PathLike))]
         return {path: file_sha256(path) for path in paths}
 
-    def _objective(self, stage_size: int) -> tuple[Objective | TiledObjective, Tensor]:
+    def objective_at(self, stage_size: int) -> tuple[Objective | TiledObjective, Tensor]:
+        """The objective of the stage whose long side is ``stage_size`` (one of :attr:`sizes`), and the content at
+        that size (the shape of the stage's image).
+
+        Tiled when the plan gives the stage a tile core, else one pass over the whole image; either is built as
+        the run's recipe says (so a resumed older revision builds what it built).  Random choices while building
+        targets (MRF patch sampling) draw from torch's global generator: :meth:`execute` seeds it per stage.
+        """
         o = self.config
         content = pil_to_tensor(resize_long_side(self.working_content, stage_size)).to(self.device)
         styles = [
@@ -399,7 +406,9 @@ class StyleTransferRun:
         )
         return objective, content
 
-    def _initial_image(self, content: Tensor) -> Tensor:
+    def initial_image(self, content: Tensor) -> Tensor:
+        """Where the first stage starts: the content, white noise around mid-grey (seeded), or the init image at
+        ``content``'s size; grey when only luminance is optimised."""
         o = self.config
         if o.init == "content":
             start = content.clone()
@@ -415,7 +424,7 @@ class StyleTransferRun:
             start = gray_to_rgb(luminance(start))
         return start
 
-    def _next_start(self, image: Tensor, content: Tensor, previous_content: Tensor) -> Tensor:
+    def next_start(self, image: Tensor, content: Tensor, previous_content: Tensor) -> Tensor:
         """Where a stage after the first starts: the previous result, upsampled (with the content's detail).
 
         ``previous_content`` is the content at the previous stage's size, the shape of ``image``.
@@ -459,7 +468,8 @@ class StyleTransferRun:
         """
         stream = EventStream([*([ProgressBar()] if progress else []), *([on_steps(on_step)] if on_step else []),
                               *sinks])  # fmt: skip
-        # Keep freed blocks for the next evaluation instead of page-faulting them in afresh (painterly.allocator).
+        # Keep freed blocks for the next evaluation instead of page-faulting them in afresh
+        # (painterly.engine.allocator).
         with reuse_freed_memory(self.plan.keep_freed_memory):
             return self._execute_stages(stream, should_stop=should_stop, resume_from=resume_from, extra=extra)
 
@@ -514,7 +524,7 @@ class StyleTransferRun:
                 # stage, so a resumed run rebuilds exactly the same objective; the caller's RNG is untouched.
                 with torch.random.fork_rng(devices=[]):
                     torch.manual_seed(o.seed * 1009 + index)
-                    objective, content = self._objective(stage_size)
+                    objective, content = self.objective_at(stage_size)
                 height, width = content.shape[-2:]
                 resuming_here = resume_from is not None and index == resume_from.stage
                 if resuming_here:
@@ -524,9 +534,9 @@ class StyleTransferRun:
                 else:
                     state, first_step = None, 0
                     if image is None or previous_content is None:
-                        start = self._initial_image(content)
+                        start = self.initial_image(content)
                     else:
-                        start = self._next_start(image, content, previous_content)
+                        start = self.next_start(image, content, previous_content)
                 previous_content = content
                 stream.emit(StageStarted(stage=index + 1, stages=len(self.sizes), size=(width, height),
                                          steps=stage_steps, first_step=first_step,

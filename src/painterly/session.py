@@ -1,9 +1,9 @@
 """``Session``: a long-lived worker that runs jobs one after another without loading anything twice.
 
 A session holds the device, the weights and encoders it has loaded (a few, least recently used first out), and a
-cache of style targets bounded in bytes (:mod:`painterly.targets`).  A batch over a folder, a web page's queue or
-the frames of a video run on one session (a Ray actor holds one), so the second job with the same network starts
-without reading 80 MB of weights, and the second job with the same artwork without encoding it again.
+cache of style targets bounded in bytes (:mod:`painterly.objective.targets`).  A batch over a folder, a web page's
+queue or the frames of a video run on one session (a Ray actor holds one), so the second job with the same network
+starts without reading 80 MB of weights, and the second job with the same artwork without encoding it again.
 :func:`painterly.stylize` and :func:`painterly.resume` run on :func:`default_session`.
 
 What a session keeps never changes a result: a job run on a used session computes exactly what it would on a
@@ -22,16 +22,16 @@ from typing import Any
 import torch
 from PIL import Image
 
-from painterly.checkpoint import Checkpoint
 from painterly.config import ImageInput, RunConfig
 from painterly.events import Sink
-from painterly.nets_base import Encoder, Pooling
-from painterly.nets_registry import network
+from painterly.io.checkpoint import Checkpoint
+from painterly.nets.base import Encoder, Pooling
+from painterly.nets.registry import network
+from painterly.nets.weights import VGGWeights, cached_weights_path, load_weights
+from painterly.objective.targets import EncoderTargets, TargetCache
 from painterly.provenance import default_weights_sha256
 from painterly.records import StepRecord
 from painterly.run import StyleTransferRun, resolve_device
-from painterly.targets import EncoderTargets, TargetCache
-from painterly.weights import VGGWeights, cached_weights_path, load_weights
 
 __all__ = ["DEFAULT_TARGET_CACHE_BYTES", "Session", "default_session"]
 

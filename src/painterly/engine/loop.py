@@ -1,0 +1,177 @@
+"""The optimisation loop of one stage: image pixels are the parameters, the objective is fixed.
+
+Kept apart from :mod:`painterly.stylize` (which decides *what* to optimise at
+which size) so that optimisers, numerical-fault handling and checkpoints have one
+home.  The loop only ever stops *between* steps, so the image and the optimiser
+state it hands back are always consistent and can be checkpointed and resumed
+bit-for-bit.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import torch
+from PIL import Image
+from torch import Tensor
+
+from painterly.engine.optim import OptimizerSettings, learning_rate_at, make_optimizer
+from painterly.errors import PainterlyError
+
+__all__ = ["Evaluator", "NumericalError", "StageResult", "StepCallback", "StepInfo", "optimize"]
+
+
+class Evaluator(Protocol):
+    """What the engine optimises: ``image -> (total, parts)``, the total's gradient reaching ``image``.
+
+    :class:`painterly.objective.whole.Objective` evaluates the whole image in one pass,
+    :class:`painterly.objective.tiled.TiledObjective` window by window, over the same kinds of terms; the engine
+    needs no more than this.  The protocol lives here, with its one consumer, so the engine imports nothing of the
+    objectives.
+    """
+
+    def __call__(self, image: Tensor) -> tuple[Tensor, dict[str, Tensor]]: ...
+
+
+#: How often a non-finite loss may be answered by halving the step size before giving up.
+MAX_RECOVERIES = 4
+
+
+@dataclass(frozen=True)
+class StepInfo:
+    """What the loop knows after one accepted step."""
+
+    image: Tensor  #: the image after the step (the running average when averaging is on); a copy
+    losses: dict[str, float]  #: weighted parts and "total", evaluated at the start of the step
+    evaluations: int  #: objective evaluations this step (L-BFGS with line search makes several)
+
+
+StepCallback = Callable[[StepInfo], None]
+
+
+class NumericalError(PainterlyError):
+    """The loss stayed NaN/infinite even with smaller steps; ``image`` is the last good one.
+
+    ``picture`` is that image as the run would have returned it (colours restored, alpha put back), set by the
+    run before the error reaches its caller; None when the engine is used on its own.
+    """
+
+    def __init__(self, message: str, image: Tensor) -> None:
+        super().__init__(message)
+        self.image = image
+        self.picture: Image.Image | None = None
+
+
+@dataclass
+class StageResult:
+    """Where a stage ended: finished, or stopped between two steps on request."""
+
+    image: Tensor
+    steps_done: int
+    stopped: bool
+    state: dict[str, Any] = field(repr=False)  #: optimiser state, rate and average: what a resume needs
+
+
+def _finite(losses: dict[str, float], image: Tensor) -> bool:
+    return all(math.isfinite(value) for value in losses.values()) and bool(torch.isfinite(image).all())
+
+
+def optimize(
+    objective: Evaluator,
+    start: Tensor,
+    *,
+    steps: int,
+    settings: OptimizerSettings,
+    on_step: StepCallback,
+    should_stop: Callable[[], bool] = lambda: False,
+    resume_state: dict[str, Any] | None = None,
+    first_step: int = 0,
+    checkpoint_every: int = 0,
+    on_checkpoint: Callable[[int, dict[str, Any]], object] | None = None,
+) -> StageResult:
+    """Run steps ``first_step .. steps-1`` from ``start``; stop early if ``should_stop()`` turns true.
+
+    A non-finite loss or image rolls back to the last good image and restarts the
+    optimiser with half the step size (up to :data:`MAX_RECOVERIES` times), then
+    raises :class:`NumericalError` carrying the last good image.  Every
+    ``checkpoint_every`` steps, ``on_checkpoint(steps_done, state)`` gets
+    what a resume needs.
+    """
+    rate = settings.rate if resume_state is None else resume_state["rate"]
+    image = start.detach().clone().contiguous().requires_grad_(True)
+    opt = make_optimizer(settings, image, rate)
+    average = None
+    if resume_state is not None:
+        opt.load_state_dict(resume_state["optimizer"])
+        average = resume_state.get("average")
+        average = None if average is None else average.to(image)
+    latest: dict[str, Tensor] = {}
+    evaluations = 0
+    clip_in_objective = settings.name == "lbfgs"  # first-order methods clip the iterate itself, after each step
+
+    def closure() -> Tensor:
+        nonlocal evaluations
+        evaluations += 1
+        opt.zero_grad(set_to_none=True)
+        # The objective judges the image as it will be saved: clipped to [0, 1]. L-BFGS iterates wander outside
+        # (from noise to -0.6..1.8 within 50 steps at 256 px), and judging the unclipped iterate let it keep style
+        # in out-of-range values that clipping at the end threw away (docs/optimizers.md, "Pixel range").
+        total, parts = objective(image.clamp(0, 1) if clip_in_objective else image)
+        total.backward()
+        if not latest:  # report the losses at the step's first evaluation
+            latest.update(parts)
+            latest["total"] = total
+        return total
+
+    last_good = image.detach().clone()
+    recoveries = 0
+    done = first_step
+    while done < steps:
+        if should_stop():
+            break
+        for group in opt.param_groups:
+            group["lr"] = learning_rate_at(rate, done, steps, settings.lr_decay)
+        latest.clear()
+        evaluations = 0
+        opt.step(closure)  # type: ignore[arg-type]  # torch's stubs say the closure returns a float; a Tensor is fine
+        if not clip_in_objective:  # projected gradient: first-order steps are clipped back into range
+            with torch.no_grad():
+                image.clamp_(0, 1)
+        values = {name: float(value.detach()) for name, value in latest.items()}
+        if not _finite(values, image):
+            recoveries += 1
+            if recoveries > MAX_RECOVERIES:
+                raise NumericalError(
+                    f"the loss became NaN or infinite at step {done + 1} of this stage even after {MAX_RECOVERIES} "
+                    f"retries with smaller steps (last learning rate {rate:g}); "
+                    "lower --learning-rate or the loss weights",
+                    last_good.clamp(0, 1) if average is None else average,
+                )
+            rate /= 2
+            with torch.no_grad():
+                image.copy_(last_good)
+            opt = make_optimizer(settings, image, rate)
+            continue
+        last_good = image.detach().clone()
+        if settings.average:
+            seen = last_good.clamp(0, 1)
+            average = seen if average is None else average.lerp_(seen, 1 - settings.average)
+        done += 1
+        shown = last_good.clamp(0, 1) if average is None else average.clone()
+        on_step(StepInfo(image=shown, losses=values, evaluations=evaluations))
+        if on_checkpoint is not None and checkpoint_every and done % checkpoint_every == 0 and done < steps:
+            on_checkpoint(done, _state(opt, rate, average, image))
+    return StageResult(
+        image=image.detach().clamp(0, 1) if average is None else average,
+        steps_done=done,
+        stopped=done < steps,
+        state=_state(opt, rate, average, image),
+    )
+
+
+def _state(opt: torch.optim.Optimizer, rate: float, average: Tensor | None, image: Tensor) -> dict[str, Any]:
+    """Everything a resumed stage needs to continue exactly: optimiser state, rate, average, iterate."""
+    return {"optimizer": opt.state_dict(), "rate": rate, "average": average, "current": image.detach()}

