@@ -64,7 +64,9 @@ def test_a_run_from_in_memory_images_records_nothing_it_cannot_point_at(pair, ti
 def test_the_command_line_writes_the_record_and_makes_the_picture_again(pair, weights_file, tmp_path, capsys) -> None:
     out, again = tmp_path / "out.png", tmp_path / "again.png"
     flags = [f"--{name.replace('_', '-')}={value}" for name, value in OPTIONS.items()]
-    assert main([str(pair[0]), str(pair[1]), "-o", str(out), "--weights", str(weights_file), "-q", *flags]) == 0
+    argv = [str(pair[0]), str(pair[1]), "-o", str(out), "--weights", str(weights_file), "-q", "--save-every", "3"]
+    assert main([*argv, *flags]) == 0
+    assert read_provenance(out) == read_provenance(tmp_path / "out_step0003.png") is not None  # step images too
     capsys.readouterr()
     assert main(["reproduce", str(out), "--show"]) == 0
     shown = json.loads(capsys.readouterr().out)

@@ -47,6 +47,9 @@ class RunStarted:
     steps: tuple[int, ...]
     precision: str  #: "float32" or "bfloat16"
     resumed_at_step: int = 0  #: steps already done by the run this one resumes (0 for a new run)
+    #: what made the run's pictures (painterly.provenance JSON; None when an input is an in-memory object): a sink
+    #: that writes step images puts it into them, as the finished picture carries it
+    provenance: str | None = None
 
     @property
     def total_steps(self) -> int:

@@ -517,7 +517,8 @@ class StyleTransferRun:
             return True
 
         try:
-            stream.emit(RunStarted(sizes, tuple(self.steps_per_stage), precision, resumed_at_step=step))
+            stream.emit(RunStarted(sizes, tuple(self.steps_per_stage), precision, resumed_at_step=step,
+                                   provenance=self.provenance))  # fmt: skip
             for index in range(first_stage, len(self.sizes)):
                 stage_size, stage_steps = self.sizes[index], self.steps_per_stage[index]
                 # Random choices while building targets (MRF patch sampling) come from a generator seeded per

@@ -30,7 +30,7 @@ from PIL import Image
 
 from painterly.config import RENAMED_OPTIONS, RENAMED_VALUES, renamed_value_note
 from painterly.errors import OutputError, PainterlyError
-from painterly.events import Event, Failed, Finished, Stopped, StopToken
+from painterly.events import Event, Failed, Finished, RunStarted, Stopped, StopToken
 from painterly.io.atomic import check_writable
 from painterly.records import StepRecord
 
@@ -482,15 +482,21 @@ def _run_and_save(start: Callable[..., Image.Image], cli: dict[str, Any]) -> int
     travel in the checkpoint so ``painterly resume`` writes where the first run would have.
     """
     from painterly.engine.loop import NumericalError
-    from painterly.io.images import save_image, tensor_to_pil
+    from painterly.io.images import PROVENANCE_KEY, save_image, tensor_to_pil
     from painterly.run import Interrupted
 
     output = Path(cli["output"])
     trace = _Trace(Path(cli["trace"]), append=bool(cli.get("resumed"))) if cli.get("trace") else None
 
+    record: dict[str, str] = {}  # the run's provenance, from RunStarted, for the step images
+
     def save_every(event: Event) -> None:
+        if isinstance(event, RunStarted) and event.provenance is not None:
+            record[PROVENANCE_KEY] = event.provenance
         if isinstance(event, StepRecord) and cli["save_every"] and event.step % cli["save_every"] == 0:
-            save_image(event.to_pil(), _step_file(output, event.step), overwrite=True)
+            picture = event.to_pil()
+            picture.info.update(record)
+            save_image(picture, _step_file(output, event.step), overwrite=True)
 
     token = StopToken()
     try:

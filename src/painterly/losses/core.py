@@ -264,7 +264,7 @@ class GramLoss(GramStatisticLoss):
     def __init__(self, gradient_dtype: torch.dtype | None = None, *, accepts_low_precision: bool = False) -> None:
         #: Precision of the backward product (None: the features' own).  Mixed-precision runs of revision 2 set the
         #: encoder's compute dtype: the gradient is rounded to it by the convolutions' backward anyway, so only
-        #: the difference matrix is rounded in addition, and the product runs about 4x faster (theory.md §7).
+        #: the difference matrix is rounded in addition, and the product runs faster (theory.md §7).
         #: The tiled evaluator chooses its own precision (``TiledObjective.low_precision``) and does not read this.
         self.gradient_dtype = gradient_dtype
         #: Take bfloat16 features as they come (revision 3): the Gram difference is then formed inside one

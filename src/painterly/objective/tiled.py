@@ -61,10 +61,9 @@ __all__ = [
 
 #: Positions per axis the moving grid takes at most (run revision 5): shifts by about a quarter of a core.
 #: Every window's shape follows from the grid's position, and glibc's heap serves the next window best from blocks
-#: of the shapes it has just freed.  Shifting in steps of the deepest stride instead (16 px: 16 positions per axis
-#: for 256 px cores, as revisions 1-4 did) made hundreds of shapes, and the heap's unusable free pieces grew step
-#: by step: at 1024 px with 256 px cores an evaluation's peak rose from 0.27 to 0.55-0.7 GiB above the memory held
-#: between steps within 30 steps; with four positions it stayed at 0.24-0.33 (docs/performance.md, tiling, round 5).
+#: of the shapes it has just freed.  Shifting in steps of the deepest stride instead (as revisions 1-4 did) made
+#: hundreds of shapes, and the heap's unusable free pieces grew step by step; with four positions the peak stays
+#: flat (docs/performance.md, tiling, round 5).
 GRID_POSITIONS = 4
 
 
@@ -342,8 +341,7 @@ class TiledObjective:
         gram_tiles = plan_tiles(height, width, self.gram_core, self.margin, offset=offset, align=encoder.max_stride)
         grams = grams_over(encoder, image, gram_layers, gram_tiles)
         # Its windows differ in shape from the second pass's: handing their buffers back before that pass keeps the
-        # heap from growing over a run (revision 4, 1024 px, 80 steps, 256 px cores: peak 2.71 GiB without this,
-        # 2.32 with).
+        # heap from growing over a run (docs/performance.md, "Figures behind the code's constants").
         release_free_memory()
         values = {kind: image.new_zeros(()) for kind in dict.fromkeys(term.kind for term in self.terms)}
         # dL/dG per layer, summed over the layer's terms (one per style) so each window forms one product, with the

@@ -30,11 +30,11 @@ __all__ = [
     "largest_size_within",
 ]
 
-#: Live float32 slots per counted activation element at the peak of a step.  Short runs (3 L-BFGS steps, CPU)
-#: peaked at 621 / 1007 / 1634 MiB at 256 / 512 / 768 px (a factor of ~1.0); whole coarse-to-fine runs peaked
-#: at 3.3 GiB for 1024x768 and 10.7 GiB for 2048x1536 (allocator growth over many steps): 1.25 covers both.
+#: Live float32 slots per counted activation element at the peak of a step: fitted to measured peaks of short runs
+#: and of whole coarse-to-fine runs, whose allocator grows over many steps; the factor covers both (the figures:
+#: docs/performance.md, "Figures behind the code's constants").
 OVERHEAD_FACTOR = 1.25
-#: Interpreter, torch, and the network's weights (the intercept of the same fit, ~500 MiB).
+#: Interpreter, torch, and the network's weights (the intercept of the same fit).
 BASE_BYTES = 520 * 2**20
 #: L-BFGS history pairs assumed when a caller names none (each pair is two image-sized float32 vectors); runs
 #: pass their own, automatic or chosen (painterly.engine.optim.auto_history_size).
