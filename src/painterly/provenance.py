@@ -26,7 +26,7 @@ from PIL import Image
 from painterly._version import __version__
 from painterly.config import RunConfig
 from painterly.errors import OptionError
-from painterly.io.checkpoint import file_sha256
+from painterly.io.checkpoint import file_sha256, first_changed_input
 from painterly.io.images import EXIF_IMAGE_DESCRIPTION, PROVENANCE_KEY
 
 __all__ = [
@@ -106,11 +106,11 @@ class Job:
 
     def verify(self) -> None:
         """Refuse, in one sentence, if an input file is missing or has changed since the job was described."""
-        for name, expected in self.input_hashes.items():
-            if not Path(name).is_file():
-                raise OptionError(f"input {name} is missing; the picture can only be made again from its files")
-            if file_sha256(name) != expected:
-                raise OptionError(f"input {name} has changed since the picture was made (its sha256 differs)")
+        changed = first_changed_input(self.input_hashes)
+        if changed is not None and changed[1] == "missing":
+            raise OptionError(f"input {changed[0]} is missing; the picture can only be made again from its files")
+        if changed is not None:
+            raise OptionError(f"input {changed[0]} has changed since the picture was made (its sha256 differs)")
 
 
 def job_of(provenance: Mapping[str, Any]) -> Job:

@@ -26,7 +26,7 @@ import torch.nn.functional as F
 from PIL import Image
 from torch import Tensor
 
-from painterly.config import RunConfig
+from painterly.config import ImageInput, RunConfig
 from painterly.control.color import gray_to_rgb, luminance, prepare_color_inputs, restore_colors
 from painterly.control.spatial import per_style_layer_weights, resize_mask
 from painterly.engine.allocator import reuse_freed_memory
@@ -67,8 +67,6 @@ from painterly.records import StepRecord
 __all__ = ["Interrupted", "StyleTransferRun", "resolve_device"]
 
 log = logging.getLogger("painterly")
-
-ImageInput = str | os.PathLike[str] | Image.Image
 
 
 class EncoderSource(Protocol):

@@ -13,6 +13,7 @@ from painterly.io.checkpoint import (
     Checkpoint,
     CheckpointError,
     file_sha256,
+    first_changed_input,
     load_checkpoint,
     save_checkpoint,
 )
@@ -42,6 +43,7 @@ __all__ = [
     "check_output_path",
     "check_writable",
     "file_sha256",
+    "first_changed_input",
     "load_checkpoint",
     "load_image",
     "normalize_image",

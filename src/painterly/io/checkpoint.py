@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import io
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,7 +23,15 @@ import torch
 from painterly.errors import PainterlyError
 from painterly.io.atomic import atomic_write_bytes
 
-__all__ = ["FORMAT_VERSION", "Checkpoint", "CheckpointError", "file_sha256", "load_checkpoint", "save_checkpoint"]
+__all__ = [
+    "FORMAT_VERSION",
+    "Checkpoint",
+    "CheckpointError",
+    "file_sha256",
+    "first_changed_input",
+    "load_checkpoint",
+    "save_checkpoint",
+]
 
 FORMAT_VERSION = 2
 
@@ -88,10 +97,21 @@ def load_checkpoint(path: str | os.PathLike[str], *, verify_inputs: bool = True)
         raise CheckpointError(f"checkpoint {path}: not a painterly checkpoint of format {FORMAT_VERSION}")
     payload.pop("format")
     checkpoint = Checkpoint(**payload)
-    if verify_inputs:
-        for name, expected in checkpoint.input_hashes.items():
-            if not Path(name).is_file():
-                raise CheckpointError(f"checkpoint {path}: input {name} is missing; restore it to resume")
-            if file_sha256(name) != expected:
-                raise CheckpointError(f"checkpoint {path}: input {name} has changed since the run started")
+    changed = first_changed_input(checkpoint.input_hashes) if verify_inputs else None
+    if changed is not None:
+        name, how = changed
+        if how == "missing":
+            raise CheckpointError(f"checkpoint {path}: input {name} is missing; restore it to resume")
+        raise CheckpointError(f"checkpoint {path}: input {name} has changed since the run started")
     return checkpoint
+
+
+def first_changed_input(input_hashes: Mapping[str, str]) -> tuple[str, str] | None:
+    """The first input file that is gone or whose bytes changed, as ``(path, "missing" | "changed")``; None if all
+    are as hashed (a checkpoint resumes, a picture is made again, only from the files it was made from)."""
+    for name, expected in input_hashes.items():
+        if not Path(name).is_file():
+            return name, "missing"
+        if file_sha256(name) != expected:
+            return name, "changed"
+    return None

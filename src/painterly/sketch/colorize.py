@@ -37,7 +37,7 @@ import torch
 import torch.nn.functional as F
 from PIL import Image, ImageFilter, ImageOps
 
-from painterly.config import CONFIG_FIELDS, RunConfig
+from painterly.config import CONFIG_FIELDS, ImageInput, RunConfig
 from painterly.errors import ImageError, OptionError
 from painterly.events import Event, Failed, Finished, Sink, Stopped
 from painterly.io.images import load_image, normalize_image, resize_long_side
@@ -63,7 +63,6 @@ __all__ = [
 
 log = logging.getLogger("painterly")
 
-ImageInput = str | os.PathLike[str] | Image.Image
 
 #: ``colorize(fill=...)``: how the page is coloured before the texture is painted (see :func:`color_fill`).
 FillMode = Literal["regions", "blur", "white"]
