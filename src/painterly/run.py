@@ -49,7 +49,6 @@ from painterly.io.images import (
 from painterly.losses.core import ContentLoss, GramLoss
 from painterly.losses.registry import make_style_loss
 from painterly.nets.base import Encoder, Pooling
-from painterly.nets.encoder import validate_layers
 from painterly.nets.registry import network
 from painterly.nets.weights import VGGWeights, load_weights
 from painterly.objective.targets import EncoderTargets
@@ -74,7 +73,7 @@ class EncoderSource(Protocol):
 
     def encoder_for(
         self, weights: str | os.PathLike[str] | VGGWeights | None, layers: Sequence[str], pooling: Pooling,
-        device: torch.device,
+        device: torch.device, *, network: str = "vgg19",
     ) -> tuple[Encoder, EncoderTargets]: ...  # fmt: skip
 
 
@@ -116,10 +115,11 @@ def _load(source: ImageInput, role: str, max_pixels: int) -> LoadedImage:
 
 
 def _layer_weights(
-    layers: Sequence[str], weights: Sequence[float] | None, what: str, *, scale: float
+    layers: Sequence[str], weights: Sequence[float] | None, what: str, *, scale: float, network_name: str
 ) -> dict[str, float]:
-    """``{layer: scale * weight}``, per-layer weights defaulting to equal shares summing to one."""
-    layers = validate_layers(layers)
+    """``{layer: scale * weight}`` (layers of the network named ``network_name``), per-layer weights defaulting to
+    equal shares summing to one."""
+    layers = network(network_name).validate_layers(layers)
     if not layers:
         raise OptionError(f"at least one {what} layer is needed")
     if weights is None:
@@ -232,10 +232,12 @@ class StyleTransferRun:
                 if isinstance(o.weights, VGGWeights)
                 else (load_weights(os.fspath(o.weights)) if o.weights else None)
             )
-            vgg = vgg or network("vgg19").default_weights()
-            self.encoder = network("vgg19").build(vgg, layers, pooling=o.pooling)
+            spec = network(o.network)
+            self.encoder = spec.build(vgg or spec.default_weights(), layers, pooling=o.pooling)
         else:
-            self.encoder, self.style_targets = session.encoder_for(o.weights, layers, o.pooling, self.device)
+            self.encoder, self.style_targets = session.encoder_for(
+                o.weights, layers, o.pooling, self.device, network=o.network
+            )
         self.encoder = self.encoder.to(self.device)
         # Decided once (measured on CPUs, painterly.engine.precision) and kept in the checkpoint and the trace: a
         # resumed run computes in the precision it began with.
@@ -292,9 +294,11 @@ class StyleTransferRun:
         count = len(self.style_sources)
         blend = list(o.style_blend) if o.style_blend is not None else [1.0] * count
         self.content_weights = _layer_weights(
-            o.content_layers, o.content_layer_weights, "content", scale=o.content_weight
+            o.content_layers, o.content_layer_weights, "content", scale=o.content_weight, network_name=o.network
         )
-        self.style_weights = _layer_weights(o.style_layers, o.style_layer_weights, "style", scale=o.style_weight)
+        self.style_weights = _layer_weights(
+            o.style_layers, o.style_layer_weights, "style", scale=o.style_weight, network_name=o.network
+        )
         self.scales = list(o.per_style_scale) if o.per_style_scale is not None else [1.0] * count
         # Masked styles act in their own regions, so their blend weights are not shared out.
         self.per_style_weights = per_style_layer_weights(
@@ -344,7 +348,7 @@ class StyleTransferRun:
         if any(isinstance(s, Image.Image) for s in sources) or isinstance(o.weights, VGGWeights):
             return None
         hashes = self.input_hashes()
-        return make_provenance(self.checkpoint_config(), hashes, weights_sha256(o.weights, hashes))
+        return make_provenance(self.checkpoint_config(), hashes, weights_sha256(o.weights, hashes, o.network))
 
     def input_hashes(self) -> dict[str, str]:
         """sha256 of every input file (a checkpointed run has only files: :meth:`_validate` refuses objects)."""

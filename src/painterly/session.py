@@ -26,7 +26,7 @@ from painterly.config import ImageInput, RunConfig
 from painterly.events import Sink
 from painterly.io.checkpoint import Checkpoint
 from painterly.nets.base import Encoder, Pooling
-from painterly.nets.registry import network
+from painterly.nets.registry import network as network_named
 from painterly.nets.weights import VGGWeights, cached_weights_path, load_weights
 from painterly.objective.targets import EncoderTargets, TargetCache
 from painterly.provenance import default_weights_sha256
@@ -52,7 +52,7 @@ class Session:
         self.device = resolve_device(device)
         self.targets = TargetCache(target_cache_bytes)
         self._weights: OrderedDict[str, VGGWeights] = OrderedDict()
-        self._encoders: OrderedDict[tuple[str, tuple[str, ...], str, str], Encoder] = OrderedDict()
+        self._encoders: OrderedDict[tuple[str, str, tuple[str, ...], str, str], Encoder] = OrderedDict()
 
     def run(
         self,
@@ -81,28 +81,30 @@ class Session:
         )  # fmt: skip
 
     def encoder_for(
-        self, weights: WeightsSource, layers: Sequence[str], pooling: Pooling, device: torch.device
-    ) -> tuple[Encoder, EncoderTargets]:
-        """An encoder of ``weights`` computing ``layers`` (loaded once, kept), and its view of the target cache."""
-        weights_key = _weights_key(weights)
-        key = (weights_key, tuple(dict.fromkeys(layers)), pooling, str(device))
+        self, weights: WeightsSource, layers: Sequence[str], pooling: Pooling, device: torch.device, *,
+        network: str = "vgg19",
+    ) -> tuple[Encoder, EncoderTargets]:  # fmt: skip
+        """An encoder of the network named ``network`` with ``weights`` (None: the network's own) computing
+        ``layers`` (loaded once, kept), and its view of the target cache."""
+        weights_key = f"{network}|{_weights_key(weights, network)}"
+        key = (network, weights_key, tuple(dict.fromkeys(layers)), pooling, str(device))
         if key in self._encoders:
             self._encoders.move_to_end(key)
             encoder = self._encoders[key]
         else:
-            loaded = self._load(weights, weights_key)
-            encoder = network("vgg19").build(loaded, key[1], pooling=pooling).to(device)
+            loaded = self._load(weights, weights_key, network)
+            encoder = network_named(network).build(loaded, key[2], pooling=pooling).to(device)
             self._encoders[key] = encoder
             while len(self._encoders) > KEPT_ENCODERS:
                 self._encoders.popitem(last=False)
         return encoder, EncoderTargets(self.targets, f"{weights_key}|{pooling}|{device}", encoder)
 
-    def _load(self, weights: WeightsSource, key: str) -> VGGWeights:
+    def _load(self, weights: WeightsSource, key: str, network: str) -> VGGWeights:
         if isinstance(weights, VGGWeights):
             return weights
         if key not in self._weights:
             path = None if weights is None else os.fspath(weights)
-            self._weights[key] = load_weights(path) if path is not None else network("vgg19").default_weights()
+            self._weights[key] = load_weights(path) if path is not None else network_named(network).default_weights()
             while len(self._weights) > KEPT_ENCODERS:
                 self._weights.popitem(last=False)
         self._weights.move_to_end(key)
@@ -115,15 +117,17 @@ class Session:
         self.targets.clear()
 
 
-def _weights_key(weights: WeightsSource) -> str:
-    """What identifies weights: the default's recorded sha256, a file's path, size and modification time (a
-    changed file is loaded again), or an in-memory object's values."""
+def _weights_key(weights: WeightsSource, network: str = "vgg19") -> str:
+    """What identifies weights: the default's recorded sha256 (generated weights: the seed, fixed in the code), a
+    file's path, size and modification time (a changed file is loaded again), or an in-memory object's values."""
     if isinstance(weights, VGGWeights):
         digest = hashlib.sha256(f"{weights.preprocessing}|{weights.source}".encode())
         for name, tensor in sorted({**weights.state, **(weights.channel_means or {})}.items()):
             digest.update(name.encode())
             digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
         return f"object:{digest.hexdigest()}"
+    if weights is None and network_named(network).weights.generate is not None:
+        return "generated"
     if weights is None:
         path = cached_weights_path()
         stamp = f"{path.stat().st_mtime_ns}" if path.exists() else "not fetched"

@@ -71,6 +71,7 @@ def stylize(
     per_style_layers: Sequence[str] | None = None,
     style_masks: Sequence[ImageInput] | None = None,
     color_control: ColorControl = "none",
+    network: str = "vgg19",
     content_layers: Sequence[str] = DEFAULT_CONTENT_LAYERS,
     style_layers: Sequence[str] = DEFAULT_STYLE_LAYERS,
     content_layer_weights: Sequence[float] | None = None,
@@ -161,9 +162,10 @@ def _check_plain(extra: dict[str, Any] | None) -> None:
         ) from None
 
 
-#: Values for settings a checkpoint predates that reproduce how it was made: no tiling, float32, and revision 1
-#: (painterly.plan.stages.RECIPES; kept in the checkpoint by the run itself, not a stylize() argument).
-LEGACY_DEFAULTS: dict[str, Any] = {"tile_size": 0, "mixed_precision": False, "revision": 1}
+#: Values for settings a checkpoint predates that reproduce how it was made: no tiling, float32, revision 1
+#: (painterly.plan.stages.RECIPES; kept in the checkpoint by the run itself, not a stylize() argument), and VGG-19
+#: (the only network before --network).
+LEGACY_DEFAULTS: dict[str, Any] = {"tile_size": 0, "mixed_precision": False, "revision": 1, "network": "vgg19"}
 
 #: stylize() arguments that say how to run, not what to compute: not in RunConfig, not stored in a checkpoint.
 RUNTIME_ARGUMENTS = frozenset({"content", "styles", "progress", "on_step", "should_stop", "checkpoint_extra", "sinks"})

