@@ -126,3 +126,23 @@ def test_a_session_keeps_each_networks_encoder_and_targets_apart(weights_file: P
     assert random_targets.encoder_key.startswith("random-vgg19|") and vgg_targets.encoder_key.startswith("vgg19|")
     again, _ = session.encoder_for(None, ["relu1_1"], "max", cpu, network="random-vgg19")
     assert again is random_encoder
+
+
+def test_random_weights_are_generated_once_then_read_from_the_cache(tmp_path, monkeypatch) -> None:
+    from painterly.nets import random_vgg
+
+    monkeypatch.setenv("PAINTERLY_CACHE_DIR", str(tmp_path))
+    made = random_vgg.generate_random_vgg19_weights()
+    calls: list[int] = []
+    monkeypatch.setattr(random_vgg, "generate_random_vgg19_weights", lambda: calls.append(1) or made)
+    first = random_vgg.random_vgg19_weights.__wrapped__()  # the uncached function: this test's cache directory
+    assert calls == [1] and random_vgg.random_vgg19_cache_path().parent == tmp_path
+    assert random_vgg.random_vgg19_cache_path().is_file()
+    again = random_vgg.random_vgg19_weights.__wrapped__()  # read back, not generated
+    assert calls == [1]
+    assert all(torch.equal(again.state[name], first.state[name]) for name in first.state)
+    assert first.channel_means is not None and again.channel_means is not None
+    assert all(torch.equal(again.channel_means[name], first.channel_means[name]) for name in first.channel_means)
+    random_vgg.random_vgg19_cache_path().write_bytes(b"damaged")  # a damaged file is made again
+    random_vgg.random_vgg19_weights.__wrapped__()
+    assert calls == [1, 1]

@@ -11,7 +11,13 @@ from __future__ import annotations
 from painterly.nets.base import INPUT, Encoder, LayerInfo, Pooling, check_layer_names
 from painterly.nets.encoder import VGGEncoder, measure_channel_means
 from painterly.nets.normalization import calibration_images, fold_normalization, mean_activations
-from painterly.nets.random_vgg import RANDOM_VGG19_SEED, random_vgg19_sha256, random_vgg19_weights
+from painterly.nets.random_vgg import (
+    RANDOM_VGG19_SEED,
+    generate_random_vgg19_weights,
+    random_vgg19_cache_path,
+    random_vgg19_sha256,
+    random_vgg19_weights,
+)
 from painterly.nets.registry import (
     NETWORKS,
     BuildEncoder,
@@ -72,11 +78,13 @@ __all__ = [
     "fetch_vgg19",
     "fetch_vgg19_weights",
     "fold_normalization",
+    "generate_random_vgg19_weights",
     "layer_names",
     "load_weights",
     "mean_activations",
     "measure_channel_means",
     "network",
+    "random_vgg19_cache_path",
     "random_vgg19_sha256",
     "random_vgg19_weights",
     "recorded_sha256",

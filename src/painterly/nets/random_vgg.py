@@ -14,31 +14,69 @@ magnitude from layer to layer (Gatys et al. had reported random weights failing 
   pretrained network's.  The means are rounded to bfloat16 (8 significant bits) before they are kept, so the last
   bits of the measurement (thread counts, CPU kernels) do not change the network.
 
-The weights are generated on first use in a process (a few seconds on a CPU: one pass of the calibration
-pictures) and kept for the rest of it; nothing is downloaded or written.
+The weights are generated once (several seconds on a CPU, mostly the calibration pass) and kept in the cache
+directory, one file per seed and torch version (torch's random streams are only promised within a version), so
+later processes read them in a fraction of a second; an unreadable or unwritable cache only costs that time again.
+Nothing is downloaded.
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
+import io
+from pathlib import Path
 
 import torch
 
+from painterly.io.atomic import atomic_write_bytes
 from painterly.nets.encoder import measure_channel_means
 from painterly.nets.vgg import VGG19_BLOCKS, VGG19_CONV_LAYERS
-from painterly.nets.weights import MEAN_PREFIX, VGGWeights
+from painterly.nets.weights import MEAN_PREFIX, VGGWeights, cache_dir
 
-__all__ = ["RANDOM_VGG19_SEED", "random_vgg19_sha256", "random_vgg19_weights"]
+__all__ = [
+    "RANDOM_VGG19_SEED",
+    "generate_random_vgg19_weights",
+    "random_vgg19_cache_path",
+    "random_vgg19_sha256",
+    "random_vgg19_weights",
+]
 
 #: The seed of random-vgg19's weights (the arXiv number of He, Wang & Hopcroft's paper, 1606.04801).
 RANDOM_VGG19_SEED = 1606
 
 
+def random_vgg19_cache_path() -> Path:
+    """Where the generated weights are kept between processes: one file per seed and torch version."""
+    return cache_dir() / f"random-vgg19-seed{RANDOM_VGG19_SEED}-torch{torch.__version__}.pt"
+
+
 @functools.cache
 def random_vgg19_weights() -> VGGWeights:
+    """random-vgg19's weights: read from the cache, else generated (:func:`generate_random_vgg19_weights`) and
+    cached (once per process either way)."""
+    path = random_vgg19_cache_path()
+    try:
+        stored = torch.load(path, map_location="cpu", weights_only=True)
+        return VGGWeights(state=stored["state"], preprocessing="torchvision", source=_SOURCE,
+                          channel_means=stored["means"])  # fmt: skip
+    except Exception:  # missing, damaged, or from a layout of another version: make them again
+        pass
+    weights = generate_random_vgg19_weights()
+    buffer = io.BytesIO()
+    torch.save({"state": weights.state, "means": weights.channel_means}, buffer)
+    with contextlib.suppress(OSError):  # a read-only cache costs only the time to generate them next time
+        atomic_write_bytes(path, buffer.getvalue())
+    return weights
+
+
+_SOURCE = f"random-vgg19 (seed {RANDOM_VGG19_SEED})"
+
+
+def generate_random_vgg19_weights() -> VGGWeights:
     """VGG-19 with He-initialised weights drawn from :data:`RANDOM_VGG19_SEED`, every filter's mean activation on the
-    calibration pictures scaled to one (generated once per process)."""
+    calibration pictures scaled to one."""
     generator = torch.Generator().manual_seed(RANDOM_VGG19_SEED)
     widths = [width for _, count, width in VGG19_BLOCKS for _ in range(count)]
     state: dict[str, torch.Tensor] = {}
@@ -48,10 +86,9 @@ def random_vgg19_weights() -> VGGWeights:
         state[f"{name}.weight"] = torch.randn(width, in_channels, 3, 3, generator=generator) * std
         state[f"{name}.bias"] = torch.zeros(width)
         in_channels = width
-    source = f"random-vgg19 (seed {RANDOM_VGG19_SEED})"
-    raw = VGGWeights(state=state, preprocessing="torchvision", source=source)
+    raw = VGGWeights(state=state, preprocessing="torchvision", source=_SOURCE)
     means = {name: value.to(torch.bfloat16).float() for name, value in measure_channel_means(raw).items()}
-    return VGGWeights(state=state, preprocessing="torchvision", source=source, channel_means=means)
+    return VGGWeights(state=state, preprocessing="torchvision", source=_SOURCE, channel_means=means)
 
 
 @functools.cache

