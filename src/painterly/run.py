@@ -347,11 +347,13 @@ class StyleTransferRun:
         sources = [self.content_source, *self.style_sources, *(o.style_masks or [])]
         if any(isinstance(s, Image.Image) for s in sources) or isinstance(o.weights, VGGWeights):
             return None
-        hashes = self.input_hashes()
+        hashes = self.input_hashes
         return make_provenance(self.checkpoint_config(), hashes, weights_sha256(o.weights, hashes, o.network))
 
+    @functools.cached_property
     def input_hashes(self) -> dict[str, str]:
-        """sha256 of every input file (a checkpointed run has only files: :meth:`_validate` refuses objects)."""
+        """sha256 of every input file (a checkpointed run has only files: :meth:`_validate` refuses objects), read
+        once when the run starts: the checkpoint and the pictures' provenance share it."""
         sources = [self.content_source, *self.style_sources, *(self.config.style_masks or []), self.config.weights]
         if self.config.init not in ("content", "noise"):
             sources.append(self.config.init)
@@ -486,7 +488,7 @@ class StyleTransferRun:
         o = self.config
         stop = should_stop or (lambda: False)
         checkpoint_path = Path(o.checkpoint) if o.checkpoint is not None else None
-        hashes = self.input_hashes() if checkpoint_path is not None and resume_from is None else None
+        hashes = self.input_hashes if checkpoint_path is not None and resume_from is None else None
         if resume_from is not None:
             hashes = resume_from.input_hashes
         total_steps = sum(self.steps_per_stage)

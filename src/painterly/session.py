@@ -12,7 +12,6 @@ fresh one (tests/test_session.py), because every cached thing is looked up by ev
 
 from __future__ import annotations
 
-import hashlib
 import os
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
@@ -27,7 +26,7 @@ from painterly.events import Sink
 from painterly.io.checkpoint import Checkpoint
 from painterly.nets.base import Encoder, Pooling
 from painterly.nets.registry import network as network_named
-from painterly.nets.weights import VGGWeights, cached_weights_path, load_weights
+from painterly.nets.weights import VGGWeights, cached_weights_path, load_weights, weights_digest
 from painterly.objective.targets import EncoderTargets, TargetCache
 from painterly.provenance import default_weights_sha256
 from painterly.records import StepRecord
@@ -121,11 +120,7 @@ def _weights_key(weights: WeightsSource, network: str = "vgg19") -> str:
     """What identifies weights: the default's recorded sha256 (generated weights: the seed, fixed in the code), a
     file's path, size and modification time (a changed file is loaded again), or an in-memory object's values."""
     if isinstance(weights, VGGWeights):
-        digest = hashlib.sha256(f"{weights.preprocessing}|{weights.source}".encode())
-        for name, tensor in sorted({**weights.state, **(weights.channel_means or {})}.items()):
-            digest.update(name.encode())
-            digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
-        return f"object:{digest.hexdigest()}"
+        return f"object:{weights.preprocessing}:{weights_digest(weights)}"
     if weights is None and network_named(network).weights.generate is not None:
         return "generated"
     if weights is None:

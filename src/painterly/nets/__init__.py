@@ -45,6 +45,7 @@ from painterly.nets.weights import (
     load_weights,
     recorded_sha256,
     verify_cached,
+    weights_digest,
 )
 
 __all__ = [
@@ -91,4 +92,5 @@ __all__ = [
     "register_network",
     "validate_layers",
     "verify_cached",
+    "weights_digest",
 ]

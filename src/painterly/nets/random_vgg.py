@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import hashlib
 import io
 from pathlib import Path
 
@@ -33,7 +32,7 @@ import torch
 from painterly.io.atomic import atomic_write_bytes
 from painterly.nets.encoder import measure_channel_means
 from painterly.nets.vgg import VGG19_BLOCKS, VGG19_CONV_LAYERS
-from painterly.nets.weights import MEAN_PREFIX, VGGWeights, cache_dir
+from painterly.nets.weights import VGGWeights, cache_dir, weights_digest
 
 __all__ = [
     "RANDOM_VGG19_SEED",
@@ -94,10 +93,4 @@ def generate_random_vgg19_weights() -> VGGWeights:
 @functools.cache
 def random_vgg19_sha256() -> str:
     """The sha256 of random-vgg19's weights and channel means (what a picture's provenance records)."""
-    weights = random_vgg19_weights()
-    digest = hashlib.sha256()
-    tensors = {**weights.state, **{f"{MEAN_PREFIX}{k}": v for k, v in (weights.channel_means or {}).items()}}
-    for name, tensor in sorted(tensors.items()):
-        digest.update(name.encode())
-        digest.update(tensor.contiguous().numpy().tobytes())
-    return digest.hexdigest()
+    return weights_digest(random_vgg19_weights())

