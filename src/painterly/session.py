@@ -26,7 +26,7 @@ from painterly.events import Sink
 from painterly.io.checkpoint import Checkpoint
 from painterly.nets.base import Encoder, Pooling
 from painterly.nets.registry import network as network_named
-from painterly.nets.weights import VGGWeights, cached_weights_path, load_weights, weights_digest
+from painterly.nets.weights import WeightsObject, cached_weights_path, weights_digest
 from painterly.objective.targets import EncoderTargets, TargetCache
 from painterly.provenance import default_weights_sha256
 from painterly.records import StepRecord
@@ -40,7 +40,7 @@ DEFAULT_TARGET_CACHE_BYTES = 256 * 2**20
 #: Encoders (and the weights under them) a session keeps loaded.
 KEPT_ENCODERS = 2
 
-WeightsSource = str | os.PathLike[str] | VGGWeights | None
+WeightsSource = str | os.PathLike[str] | WeightsObject | None
 
 
 class Session:
@@ -50,7 +50,7 @@ class Session:
         #: where jobs whose config says device "auto" run
         self.device = resolve_device(device)
         self.targets = TargetCache(target_cache_bytes)
-        self._weights: OrderedDict[str, VGGWeights] = OrderedDict()
+        self._weights: OrderedDict[str, WeightsObject] = OrderedDict()
         self._encoders: OrderedDict[tuple[str, str, tuple[str, ...], str, str], Encoder] = OrderedDict()
 
     def run(
@@ -98,12 +98,12 @@ class Session:
                 self._encoders.popitem(last=False)
         return encoder, EncoderTargets(self.targets, f"{weights_key}|{pooling}|{device}", encoder)
 
-    def _load(self, weights: WeightsSource, key: str, network: str) -> VGGWeights:
-        if isinstance(weights, VGGWeights):
+    def _load(self, weights: WeightsSource, key: str, network: str) -> WeightsObject:
+        if isinstance(weights, WeightsObject):
             return weights
         if key not in self._weights:
             path = None if weights is None else os.fspath(weights)
-            self._weights[key] = load_weights(path) if path is not None else network_named(network).default_weights()
+            self._weights[key] = network_named(network).weights_from(path)
             while len(self._weights) > KEPT_ENCODERS:
                 self._weights.popitem(last=False)
         self._weights.move_to_end(key)
@@ -119,8 +119,8 @@ class Session:
 def _weights_key(weights: WeightsSource, network: str = "vgg19") -> str:
     """What identifies weights: the default's recorded sha256 (generated weights: the seed, fixed in the code), a
     file's path, size and modification time (a changed file is loaded again), or an in-memory object's values."""
-    if isinstance(weights, VGGWeights):
-        return f"object:{weights.preprocessing}:{weights_digest(weights)}"
+    if isinstance(weights, WeightsObject):
+        return f"object:{getattr(weights, 'preprocessing', network)}:{weights_digest(weights)}"
     if weights is None and network_named(network).weights.generate is not None:
         return "generated"
     if weights is None:

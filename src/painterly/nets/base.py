@@ -18,10 +18,32 @@ from torch import Tensor
 
 from painterly.errors import OptionError
 
-__all__ = ["INPUT", "Encoder", "LayerInfo", "Pooling", "check_layer_names"]
+__all__ = ["INPUT", "Encoder", "LayerInfo", "Pooling", "Window", "check_layer_names", "smallest_side"]
 
 #: How a network pools where it offers a choice (VGG: Gatys et al. found average pooling gives smoother images).
 Pooling = Literal["max", "avg"]
+
+
+@dataclass(frozen=True)
+class Window:
+    """A window operation's geometry: ``kernel`` x ``kernel`` windows every ``stride`` positions over the input
+    padded by ``padding`` on each side, a partial last window counted when ``ceil_mode`` (as torch's pooling)."""
+
+    kernel: int
+    stride: int
+    padding: int = 0
+    ceil_mode: bool = False
+
+    def output_side(self, side: int) -> int:
+        """Output positions along an input side of ``side`` positions (torch's rule for convolution and pooling)."""
+        span = side + 2 * self.padding - self.kernel
+        if span < 0:
+            return 0
+        if not self.ceil_mode:
+            return span // self.stride + 1
+        out = -(-span // self.stride) + 1
+        # torch: the last window must start inside the input or its left padding
+        return out - 1 if (out - 1) * self.stride >= side + self.padding else out
 
 
 @dataclass(frozen=True)
@@ -42,6 +64,11 @@ class LayerInfo:
 
     ``memory_slots``: float32-sized values one output element keeps alive until the backward pass: 2 for max
     pooling (its output and the int64 index of each maximum), 1 otherwise (:mod:`painterly.plan.memory`).
+
+    ``resampling``: the window operations on the way from the input that change the side of the feature map, in
+    order, each as :class:`Window`; what :meth:`size` and mask propagation (:func:`painterly.control.spatial.
+    mask_for_layer`) follow, so a network that strides inside padded convolutions (which keep a partial border
+    position: ``ceil(n / 2)``) is described as exactly as VGG's poolings (``floor(n / 2)``).
     """
 
     name: str
@@ -49,6 +76,21 @@ class LayerInfo:
     channels: int
     reach: int
     memory_slots: int = 1
+    resampling: tuple[Window, ...] = ()
+
+    def size(self, side: int) -> int:
+        """Positions of this layer along an input side of ``side`` pixels (0 when the input is too small)."""
+        for window in self.resampling:
+            side = window.output_side(side)
+        return max(side, 0)
+
+    @property
+    def on_floor_grid(self) -> bool:
+        """Whether every side maps to ``floor(side / stride)`` positions, position ``p`` covering the input block
+        ``[p s, (p + 1) s)`` exactly: what tiling's windows rely on (true of VGG's poolings, not of padded strided
+        convolutions, whose border position covers a partial block)."""
+        return all(window.kernel - 2 * window.padding == window.stride and not window.ceil_mode
+                   for window in self.resampling)  # fmt: skip
 
     def then(
         self,
@@ -59,6 +101,7 @@ class LayerInfo:
         stride: int = 1,
         padding: int = 0,
         memory_slots: int = 1,
+        ceil_mode: bool = False,
     ) -> LayerInfo:
         """The layer that a ``kernel`` x ``kernel`` window operation (convolution or pooling) with this ``stride``
         and ``padding`` makes of this one; ``channels`` defaults to this layer's (ReLU, pooling, normalisation).
@@ -66,15 +109,19 @@ class LayerInfo:
         Output position ``q`` reads input positions ``q t - padding`` to ``q t - padding + kernel - 1`` (``t`` the
         operation's stride), while its own block spans input positions ``q t`` to ``q t + t - 1``: it sees
         ``padding`` positions further on one side and ``kernel - padding - t`` on the other, each position being
-        :attr:`stride` input pixels that themselves see :attr:`reach` pixels beyond their block.
+        :attr:`stride` input pixels that themselves see :attr:`reach` pixels beyond their block.  An operation
+        that changes the feature map's side (a stride, or padding narrower than "same") joins :attr:`resampling`.
         """
         extra = max(padding, kernel - padding - stride, 0)
+        window = Window(kernel, stride, padding, ceil_mode)
+        keeps_side = stride == 1 and kernel == 2 * padding + 1
         return LayerInfo(
             name=name,
             stride=self.stride * stride,
             channels=self.channels if channels is None else channels,
             reach=self.reach + self.stride * extra,
             memory_slots=memory_slots,
+            resampling=self.resampling if keeps_side else (*self.resampling, window),
         )
 
 
@@ -140,3 +187,12 @@ def check_layer_names(layers: Iterable[str], known: Sequence[LayerInfo], network
     if unknown:
         raise OptionError(f"unknown layer name(s) {', '.join(unknown)}; {network}'s layers are {', '.join(names)}")
     return layers
+
+
+def smallest_side(layers: Iterable[LayerInfo]) -> int:
+    """The smallest input side that leaves at least one position at every one of ``layers``."""
+    side = 1
+    for layer in layers:
+        while layer.size(side) < 1:
+            side += 1
+    return side

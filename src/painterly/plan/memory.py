@@ -42,8 +42,8 @@ LBFGS_HISTORY = 20
 
 
 def _positions(layer: LayerInfo, height: int, width: int) -> int:
-    """Positions of ``layer``'s feature map for an input of ``height`` x ``width`` (downsampling rounds down)."""
-    return (height // layer.stride) * (width // layer.stride)
+    """Positions of ``layer``'s feature map for an input of ``height`` x ``width`` (its exact geometry)."""
+    return layer.size(height) * layer.size(width)
 
 
 def _activation_elements(layers: Sequence[LayerInfo], height: int, width: int) -> int:

@@ -41,7 +41,7 @@ from painterly.config import CONFIG_FIELDS, ImageInput, RunConfig
 from painterly.errors import ImageError, OptionError
 from painterly.events import Event, Failed, Finished, Sink, Stopped
 from painterly.io.images import load_image, normalize_image, resize_long_side
-from painterly.nets.weights import VGGWeights
+from painterly.nets.weights import WeightsObject
 from painterly.provenance import PROVENANCE_KEY, input_hashes_of, make_provenance, weights_sha256
 from painterly.records import StepRecord
 from painterly.run import Interrupted
@@ -465,7 +465,7 @@ def _colorize_provenance(
 ) -> str | None:
     """What makes this colorize picture again (painterly.provenance); None when an input is an in-memory object."""
     weights = config.weights
-    if isinstance(weights, VGGWeights):
+    if isinstance(weights, WeightsObject):
         return None
     files = [sketch, *styles, *([own["hints"]] if own["hints"] is not None else []), *(own["masks"] or [])]
     paths = [os.fspath(f) for f in files if isinstance(f, (str, os.PathLike))]
