@@ -33,9 +33,12 @@ def test_the_written_file_carries_the_settings_inputs_version_and_weights_digest
     assert record["inputs"] == {str(p.resolve()): file_sha256(p) for p in (*pair, weights_file)}
     job = job_of(record)
     assert job.content == str(pair[0].resolve()) and job.styles == (str(pair[1].resolve()),)
-    assert job.config == RunConfig(weights=str(weights_file.resolve()), **OPTIONS).replace(
-        mixed_precision=job.config.mixed_precision, history_size=job.config.history_size
-    )
+    chosen = RunConfig(weights=str(weights_file.resolve()), **OPTIONS)
+    # the record holds the run's automatic choices made: the network's own layers, precision, history
+    assert job.config == chosen.replace(
+        content_layers=chosen.chosen_content_layers, style_layers=chosen.chosen_style_layers,
+        mixed_precision=job.config.mixed_precision, history_size=job.config.history_size,
+    )  # fmt: skip
     assert job.revision is not None and job.tile_plan is not None
 
 

@@ -199,11 +199,15 @@ class RunConfig:
         content fidelity). `painterly networks` lists them with their default layers and weights.""",
         choices=_network_names,
     )
-    content_layers: Sequence[str] = _option(
-        DEFAULT_CONTENT_LAYERS, "layers of the network whose activations must match the content."
+    content_layers: Sequence[str] | None = _option(
+        None,
+        """layers of the network whose activations must match the content (default: the network's own, relu4_2
+        for the VGG-19 networks; `painterly networks` lists them).""",
     )
-    style_layers: Sequence[str] = _option(
-        DEFAULT_STYLE_LAYERS, "layers of the network whose Gram matrices must match the style."
+    style_layers: Sequence[str] | None = _option(
+        None,
+        """layers of the network whose Gram matrices must match the style (default: the network's own, relu1_1
+        relu2_1 relu3_1 relu4_1 relu5_1 for the VGG-19 networks).""",
     )
     content_layer_weights: Sequence[float] | None = _option(
         None, "per-layer weights for content_layers (default: equal, summing to 1)."
@@ -331,7 +335,7 @@ class RunConfig:
                 f"the {self.network} network makes its own weights and takes no weights file; leave --weights unset, "
                 "or use --network vgg19 with it"
             )
-        spec.validate_layers([*self.content_layers, *self.style_layers])
+        spec.validate_layers([*self.chosen_content_layers, *self.chosen_style_layers])
         if self.pooling != "max" and not spec.pooling_choice:
             raise OptionError(f"{spec.title} pools as it was trained; --pooling {self.pooling} is for VGG networks")
         if isinstance(self.size, bool) or self.size < 16:
@@ -362,6 +366,16 @@ class RunConfig:
         if self.tile_size and self.tiling_unsupported():
             raise OptionError(f"tiling cannot be used with {self.tiling_unsupported()}; leave --tile-size unset")
         check_optimizer_options(vars(self))
+
+    @property
+    def chosen_content_layers(self) -> tuple[str, ...]:
+        """The content layers: as given, or the network's own defaults when unset."""
+        return tuple(self.content_layers) if self.content_layers is not None else network(self.network).content_layers
+
+    @property
+    def chosen_style_layers(self) -> tuple[str, ...]:
+        """The style layers: as given, or the network's own defaults when unset."""
+        return tuple(self.style_layers) if self.style_layers is not None else network(self.network).style_layers
 
     def tiling_unsupported(self) -> str:
         """What in the settings tiling cannot do (an empty string when it can do them all)."""

@@ -262,6 +262,8 @@ class StyleTransferRun:
         )  # fmt: skip
         #: the settings with the automatic choices made (precision; L-BFGS history): what a checkpoint keeps
         self.resolved_config = config.replace(
+            content_layers=o.chosen_content_layers,
+            style_layers=o.chosen_style_layers,
             mixed_precision=mixed_precision,
             history_size=self.plan.history_size if o.optimizer == "lbfgs" else o.history_size,
         )
@@ -289,10 +291,10 @@ class StyleTransferRun:
         count = len(self.style_sources)
         blend = list(o.style_blend) if o.style_blend is not None else [1.0] * count
         self.content_weights = _layer_weights(
-            o.content_layers, o.content_layer_weights, "content", scale=o.content_weight, network_name=o.network
+            o.chosen_content_layers, o.content_layer_weights, "content", scale=o.content_weight, network_name=o.network
         )
         self.style_weights = _layer_weights(
-            o.style_layers, o.style_layer_weights, "style", scale=o.style_weight, network_name=o.network
+            o.chosen_style_layers, o.style_layer_weights, "style", scale=o.style_weight, network_name=o.network
         )
         self.scales = list(o.per_style_scale) if o.per_style_scale is not None else [1.0] * count
         # Masked styles act in their own regions, so their blend weights are not shared out.
