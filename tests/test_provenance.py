@@ -36,7 +36,7 @@ def test_the_written_file_carries_the_settings_inputs_version_and_weights_digest
     chosen = RunConfig(weights=str(weights_file.resolve()), **OPTIONS)
     # the record holds the run's automatic choices made: the network's own layers, precision, history
     assert job.config == chosen.replace(
-        content_layers=chosen.chosen_content_layers, style_layers=chosen.chosen_style_layers,
+        content_layers=chosen.chosen_content_layers, style_layers=chosen.chosen_style_layers, swag=False,
         mixed_precision=job.config.mixed_precision, history_size=job.config.history_size,
     )  # fmt: skip
     assert job.revision is not None and job.tile_plan is not None

@@ -199,6 +199,13 @@ class RunConfig:
         content fidelity). `painterly networks` lists them with their default layers and weights.""",
         choices=_network_names,
     )
+    swag: bool | None = _option(
+        None,
+        """pass each layer's activations through a softmax over the whole layer before the content and style
+        statistics (Wang, Li & Vasconcelos 2021, "SWAG"; docs/theory.md): it spreads the few peaks of
+        low-entropy activations (residual and random networks) so their Gram matrices describe texture. Unset:
+        the network's own choice (`painterly networks`; off for the VGG-19 networks). Not with tiling.""",
+    )
     content_layers: Sequence[str] | None = _option(
         None,
         """layers of the network whose activations must match the content (default: the network's own, relu4_2
@@ -377,6 +384,11 @@ class RunConfig:
         """The style layers: as given, or the network's own defaults when unset."""
         return tuple(self.style_layers) if self.style_layers is not None else network(self.network).style_layers
 
+    @property
+    def chosen_swag(self) -> bool:
+        """Whether SWAG's softmax is on: as given, or the network's own choice when unset."""
+        return self.swag if self.swag is not None else network(self.network).swag
+
     def tiling_unsupported(self) -> str:
         """What in the settings tiling cannot do (an empty string when it can do them all)."""
         from painterly.losses.registry import make_style_loss
@@ -386,6 +398,8 @@ class RunConfig:
 
         if network(self.network).tiling_refusal:
             return network(self.network).tiling_refusal
+        if self.chosen_swag:
+            return "SWAG's softmax (it normalises over each whole layer, which a window cannot see)"
         if not TiledObjective.can_tile(make_style_loss(self.style_loss), "style"):
             return f"the {self.style_loss} style loss (tiling keeps Gram matrices global; use the gram loss)"
         if self.style_masks is not None:

@@ -50,6 +50,7 @@ from painterly.losses.core import ContentLoss, GramLoss
 from painterly.losses.registry import make_style_loss
 from painterly.nets.base import Encoder, Pooling
 from painterly.nets.registry import network
+from painterly.nets.swag import SoftmaxSmoothedEncoder
 from painterly.nets.weights import WeightsObject
 from painterly.objective.targets import EncoderTargets
 from painterly.objective.tiled import TiledObjective, grid_step
@@ -73,7 +74,7 @@ class EncoderSource(Protocol):
 
     def encoder_for(
         self, weights: str | os.PathLike[str] | WeightsObject | None, layers: Sequence[str], pooling: Pooling,
-        device: torch.device, *, network: str = "vgg19",
+        device: torch.device, *, network: str = "vgg19", swag: bool = False,
     ) -> tuple[Encoder, EncoderTargets]: ...  # fmt: skip
 
 
@@ -228,10 +229,11 @@ class StyleTransferRun:
         self.style_targets: EncoderTargets | None = None
         if session is None:
             spec = network(o.network)
-            self.encoder = spec.build(spec.weights_from(o.weights), layers, pooling=o.pooling)
+            built = spec.build(spec.weights_from(o.weights), layers, pooling=o.pooling)
+            self.encoder = SoftmaxSmoothedEncoder(built) if o.chosen_swag else built
         else:
             self.encoder, self.style_targets = session.encoder_for(
-                o.weights, layers, o.pooling, self.device, network=o.network
+                o.weights, layers, o.pooling, self.device, network=o.network, swag=o.chosen_swag
             )
         self.encoder = self.encoder.to(self.device)
         # Decided once (measured on CPUs, painterly.engine.precision) and kept in the checkpoint and the trace: a
@@ -262,6 +264,7 @@ class StyleTransferRun:
         )  # fmt: skip
         #: the settings with the automatic choices made (precision; L-BFGS history): what a checkpoint keeps
         self.resolved_config = config.replace(
+            swag=o.chosen_swag,
             content_layers=o.chosen_content_layers,
             style_layers=o.chosen_style_layers,
             mixed_precision=mixed_precision,

@@ -26,6 +26,7 @@ from painterly.events import Sink
 from painterly.io.checkpoint import Checkpoint
 from painterly.nets.base import Encoder, Pooling
 from painterly.nets.registry import network as network_named
+from painterly.nets.swag import SoftmaxSmoothedEncoder
 from painterly.nets.weights import WeightsObject, cached_weights_path, weights_digest
 from painterly.objective.targets import EncoderTargets, TargetCache
 from painterly.provenance import default_weights_sha256
@@ -81,10 +82,11 @@ class Session:
 
     def encoder_for(
         self, weights: WeightsSource, layers: Sequence[str], pooling: Pooling, device: torch.device, *,
-        network: str = "vgg19",
+        network: str = "vgg19", swag: bool = False,
     ) -> tuple[Encoder, EncoderTargets]:  # fmt: skip
         """An encoder of the network named ``network`` with ``weights`` (None: the network's own) computing
-        ``layers`` (loaded once, kept), and its view of the target cache."""
+        ``layers`` (loaded once, kept), its features smoothed by SWAG's softmax when ``swag``, and its view of the
+        target cache (style targets are kept apart with and without SWAG)."""
         weights_key = f"{network}|{_weights_key(weights, network)}"
         key = (network, weights_key, tuple(dict.fromkeys(layers)), pooling, str(device))
         if key in self._encoders:
@@ -96,6 +98,9 @@ class Session:
             self._encoders[key] = encoder
             while len(self._encoders) > KEPT_ENCODERS:
                 self._encoders.popitem(last=False)
+        if swag:
+            smoothed = SoftmaxSmoothedEncoder(encoder)
+            return smoothed, EncoderTargets(self.targets, f"{weights_key}|{pooling}|{device}|swag", smoothed)
         return encoder, EncoderTargets(self.targets, f"{weights_key}|{pooling}|{device}", encoder)
 
     def _load(self, weights: WeightsSource, key: str, network: str) -> WeightsObject:

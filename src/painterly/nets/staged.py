@@ -85,6 +85,13 @@ class StagedEncoder(nn.Module):
                 mean = feature_means[name].float()
                 inverse = torch.where(mean > 1e-8, 1.0 / mean.clamp_min(1e-8), torch.ones_like(mean))
                 self._inverse_means[name] = nn.Parameter(inverse.view(1, -1, 1, 1), requires_grad=False)
+        #: What each requested layer's channels are divided by (ones where no means were given): SWAG
+        #: (painterly.nets.swag) puts the channels back in the trained proportions.
+        self.feature_scales: dict[str, Tensor] = {
+            name: (1.0 / self._inverse_means[name].detach().flatten()) if name in self._inverse_means
+            else torch.ones(next(info.channels for info in infos if info.name == name))
+            for name in self.layers
+        }  # fmt: skip
         self._collect = frozenset(self.layers)
         #: Run the stages in this lower precision (mixed precision; None = float32); features are handed out in
         #: float32 unless the caller asks for them as computed.
