@@ -161,8 +161,10 @@ def test_the_registry_names_vgg19_first_and_refuses_unknown_networks() -> None:
     assert vgg19.title == "VGG-19" and vgg19.weights.load is not None
     # stylize's defaults are the default network's (the --network option will read them from here)
     assert vgg19.content_layers == tuple(DEFAULT_CONTENT_LAYERS) and vgg19.style_layers == tuple(DEFAULT_STYLE_LAYERS)
-    with pytest.raises(OptionError, match=r"^unknown network .resnet50.; the known networks are vgg19, random-vgg19$"):
-        network("resnet50")
+    known = ", ".join(nets_registry.NETWORKS)
+    assert known.startswith("vgg19, random-vgg19, ")
+    with pytest.raises(OptionError, match=rf"^unknown network .inception-v9.; the known networks are {known}$"):
+        network("inception-v9")
 
 
 def test_layer_errors_name_the_networks_own_layers() -> None:

@@ -342,6 +342,8 @@ class RunConfig:
                 f"the {self.network} network makes its own weights and takes no weights file; leave --weights unset, "
                 "or use --network vgg19 with it"
             )
+        if self.weights is None and spec.weights.needs_file:
+            raise OptionError(spec.missing_weights)
         spec.validate_layers([*self.chosen_content_layers, *self.chosen_style_layers])
         if self.pooling != "max" and not spec.pooling_choice:
             raise OptionError(f"{spec.title} pools as it was trained; --pooling {self.pooling} is for VGG networks")

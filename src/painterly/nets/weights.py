@@ -79,13 +79,16 @@ class WeightsUnavailableError(PainterlyError):
 
 @dataclass(frozen=True)
 class VGGWeights:
-    """A VGG-19 convolutional state dict in our naming plus the input convention it needs."""
+    """A VGG convolutional state dict in our naming (VGG-19's, or VGG-16's: :attr:`depth`) plus the input
+    convention it needs."""
 
     state: dict[str, Tensor]
     preprocessing: Preprocessing
     source: str
     #: Mean ReLU activation per filter on the calibration set (``mean.convB_I``), if known.
     channel_means: dict[str, Tensor] | None = None
+    #: Which VGG these are: 19, or 16 (torchvision's VGG-16, whose state has no ``conv3_4``, ``conv4_4``, ``conv5_4``).
+    depth: int = 19
 
 
 @dataclass(frozen=True)
