@@ -3,6 +3,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
 # torch 2.13.0 first: it is the CPU build; the project's own range (torch>=2.2,<3) then installs nothing more.
+# The video extra (PyAV, OpenCV) comes with the tools: its tests and mypy's check of painterly.video need it.
 TORCH  ?= torch==2.13.0
 
 .PHONY: demo test setup weights lint bench clean
@@ -10,7 +11,7 @@ TORCH  ?= torch==2.13.0
 $(VENV)/.installed: pyproject.toml src/painterly/_version.py
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check $(TORCH)
-	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[dev,video]'
 	touch $@
 
 setup: $(VENV)/.installed

@@ -35,6 +35,7 @@ ALLOWED: dict[str, set[str]] = {
     "progress": {"events", "records"},
     "objective": {"control", "engine", "errors", "losses", "nets"},
     "config": {"control", "engine", "errors", "io", "losses", "nets", "objective"},
+    "video": {"errors", "io", "losses", "objective"},
     "plan": {"config", "engine", "errors", "nets"},
     "provenance": {"_version", "config", "errors", "io", "nets"},
     "run": {
