@@ -162,3 +162,19 @@ def test_bad_output_is_refused_in_one_sentence(tmp_path: Path) -> None:
     with pytest.raises(OutputError, match="uint8 RGB"):
         write_video(tmp_path / "d.mp4", [frames[0].astype(np.float32)], 10)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.mp4"], "a failed write leaves nothing behind"
+
+
+@pytest.mark.parametrize("module", ["av", "cv2"])
+def test_without_the_extra_importing_painterly_video_says_how_to_install_it(module: str) -> None:
+    code = (
+        f"import sys; sys.modules[{module!r}] = None\n"  # as if the wheel were not installed
+        "from painterly.errors import MissingExtraError, PainterlyError\n"
+        "try:\n    import painterly.video.flow\n"
+        "except MissingExtraError as error:\n"
+        "    assert isinstance(error, PainterlyError) and isinstance(error, ImportError)\n    print(error)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == (
+        f"painterly's video support needs PyAV and OpenCV ({module} is not installed): pip install 'painterly[video]'"
+    )

@@ -17,3 +17,10 @@ class OptionError(PainterlyError):
 
 class OutputError(PainterlyError):
     """The output cannot be written where the user asked (exists, not writable, ...)."""
+
+
+class MissingExtraError(PainterlyError, ImportError):
+    """An optional part of painterly is used without its extra installed (``pip install 'painterly[video]'``).
+
+    An ``ImportError`` too, so code that probes for the optional part with ``except ImportError`` still works.
+    """

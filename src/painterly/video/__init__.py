@@ -8,6 +8,17 @@ this file, so the re-exports make no import loop.
 
 from __future__ import annotations
 
+from painterly.errors import MissingExtraError
+
+try:  # before the modules, so a missing extra is one sentence wherever painterly.video is first imported
+    import av  # noqa: F401
+    import cv2  # noqa: F401
+except ModuleNotFoundError as missing:
+    raise MissingExtraError(
+        f"painterly's video support needs PyAV and OpenCV ({missing.name} is not installed): "
+        "pip install 'painterly[video]'"
+    ) from None
+
 from painterly.video.consistency import (
     DISOCCLUSION_ABSOLUTE,
     DISOCCLUSION_RELATIVE,
