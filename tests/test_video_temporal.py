@@ -76,3 +76,16 @@ def test_as_an_objective_term_it_is_weighted_and_checked() -> None:
         TemporalLoss([warped], [])
     with pytest.raises(OptionError, match="one size"):
         TemporalLoss([warped], [torch.ones(5, 4)])
+
+
+def test_a_run_given_the_term_minimises_it_at_every_stage(tiny_weights, pair) -> None:
+    """StyleTransferRun's ``pixel_terms`` join each stage's objective (a coarse stage compares at its own size)."""
+    from painterly.config import RunConfig
+    from painterly.session import Session
+
+    term = temporal_term(5.0, [torch.zeros(1, 3, 36, 48)], [torch.ones(36, 48)])
+    records: list[tuple[int, float]] = []
+    config = RunConfig(weights=tiny_weights, size=48, start_size=32, iterations=6, device="cpu")
+    Session("cpu").run(*pair, config, pixel_terms=[term],
+                       on_step=lambda r: records.append((r.stage, float(r.losses["temporal"]))))  # fmt: skip
+    assert {stage for stage, _ in records} == {1, 2} and all(value > 0 for _, value in records)

@@ -54,7 +54,7 @@ from painterly.nets.swag import SoftmaxSmoothedEncoder
 from painterly.nets.weights import WeightsObject
 from painterly.objective.targets import EncoderTargets
 from painterly.objective.tiled import TiledObjective, grid_step
-from painterly.objective.whole import Objective
+from painterly.objective.whole import Objective, PixelTerm
 from painterly.plan.memory import (
     available_bytes,
     gram_pass_core,
@@ -195,10 +195,16 @@ class StyleTransferRun:
         revision: int = CURRENT_REVISION,
         tile_plan: Sequence[int | None] | None = None,
         session: EncoderSource | None = None,
+        pixel_terms: Sequence[PixelTerm] = (),
     ) -> None:
         """``revision`` and ``tile_plan`` are given by a resumed run: its checkpoint's, so it computes as it began.
-        ``session`` (a :class:`painterly.session.Session`) lends its loaded encoders and style targets."""
+        ``session`` (a :class:`painterly.session.Session`) lends its loaded encoders and style targets.
+        ``pixel_terms`` join every stage's objective besides the config's own (a video frame's temporal term,
+        painterly.video.temporal); each judges the stage's image at the stage's size.  They are not part of the
+        config, so a checkpoint does not keep them: a run given them is not resumable by ``painterly resume``."""
         config = _with_absolute_paths(config)
+        #: pixel terms added to every stage's objective (see above)
+        self.extra_pixel_terms = list(pixel_terms)
         #: the settings as given (paths made absolute): what the user chose, automatic values still unset
         self.config = config
         o = config
@@ -391,6 +397,7 @@ class StyleTransferRun:
                 tv_weight=o.tv_weight, laplacian_weight=o.laplacian_weight,
                 luminance_only=o.color_control == "luminance",
             )  # fmt: skip
+            tiled.pixel_terms += self.extra_pixel_terms
             return tiled, content
         objective = Objective.build(
             self.encoder,
@@ -408,6 +415,7 @@ class StyleTransferRun:
             normalize_gradients=o.normalize_gradients,
             style_targets=self.style_targets,
         )
+        objective.pixel_terms += self.extra_pixel_terms
         return objective, content
 
     def initial_image(self, content: Tensor) -> Tensor:

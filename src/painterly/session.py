@@ -29,6 +29,7 @@ from painterly.nets.registry import network as network_named
 from painterly.nets.swag import SoftmaxSmoothedEncoder
 from painterly.nets.weights import WeightsObject, cached_weights_path, weights_digest
 from painterly.objective.targets import EncoderTargets, TargetCache
+from painterly.objective.whole import PixelTerm
 from painterly.provenance import default_weights_sha256
 from painterly.records import StepRecord
 from painterly.run import StyleTransferRun, resolve_device
@@ -68,13 +69,14 @@ class Session:
         should_stop: Callable[[], bool] | None = None,
         checkpoint_extra: dict[str, Any] | None = None,
         sinks: Sequence[Sink] = (),
+        pixel_terms: Sequence[PixelTerm] = (),
     ) -> Image.Image:
         """Run one job (see :func:`painterly.stylize`); ``revision``, ``tile_plan`` and ``resume_from`` as a
-        checkpoint gives them."""
+        checkpoint gives them; ``pixel_terms`` join every stage's objective (:class:`StyleTransferRun`)."""
         if config.device == "auto" and resolve_device("auto") != self.device:
             config = config.replace(device=str(self.device))
         state: dict[str, Any] = {"tile_plan": tile_plan} | ({} if revision is None else {"revision": revision})
-        run = StyleTransferRun(content, styles, config, session=self, **state)
+        run = StyleTransferRun(content, styles, config, session=self, pixel_terms=pixel_terms, **state)
         return run.execute(
             progress=progress, on_step=on_step, should_stop=should_stop, resume_from=resume_from,
             extra=checkpoint_extra, sinks=sinks,
