@@ -35,7 +35,7 @@ ALLOWED: dict[str, set[str]] = {
     "progress": {"events", "records"},
     "objective": {"control", "engine", "errors", "losses", "nets"},
     "config": {"control", "engine", "errors", "io", "losses", "nets", "objective"},
-    "video": {"errors", "io", "losses", "objective"},
+
     "plan": {"config", "engine", "errors", "nets"},
     "provenance": {"_version", "config", "errors", "io", "nets"},
     "run": {
@@ -46,9 +46,10 @@ ALLOWED: dict[str, set[str]] = {
     "stylize": {"config", "control", "engine", "errors", "events", "io", "nets", "plan", "records", "run", "session"},
     "sketch": {"config", "control", "errors", "events", "io", "nets", "provenance", "records", "run", "stylize"},
     "reproduction": {"_version", "config", "errors", "events", "provenance", "records", "session", "sketch"},
+    "video": {"config", "errors", "io", "losses", "objective", "session"},
     "apps": {
         "config", "engine", "errors", "events", "io", "nets", "provenance", "records", "reproduction", "run",
-        "sketch", "stylize",
+        "sketch", "stylize", "video",
     },
     "__init__": {"_version", "config", "errors", "reproduction", "run", "sketch", "stylize"},
     "__main__": {"apps"},

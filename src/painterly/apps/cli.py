@@ -52,6 +52,7 @@ other commands:
   painterly colorize SKETCH STYLE... -o OUT    colour a line drawing, keeping its lines (docs/sketch.md)
   painterly precision [measure]                whether this CPU runs faster in bfloat16 (measured, cached)
   painterly reproduce PICTURE [--show]         make a picture again from the record its file carries
+  painterly video CLIP STYLE... -o OUT.mp4     a clip, steady from frame to frame (pip install 'painterly[video]')
 
 Ctrl-C stops a run cleanly: the image so far goes to OUTPUT_partial.EXT and a checkpoint to
 OUTPUT.EXT.ckpt, from which `painterly resume` continues exactly where it stopped.
@@ -728,6 +729,59 @@ def _colorize_command(argv: list[str]) -> int:
     return _run_and_save(start, cli)
 
 
+def _video_command(argv: list[str]) -> int:
+    """``painterly video CLIP STYLE... -o OUT``: each frame stylised under the temporal term (painterly.video.clip);
+    every RunConfig option applies to each frame.  Without the video extra, one sentence says what to install."""
+    from tqdm import tqdm
+
+    from painterly.run import Interrupted
+    from painterly.video.clip import DEFAULT_TEMPORAL_WEIGHT, frame_count, stylize_clip, work_folder
+    from painterly.video.flow import DIS_PRESETS
+
+    parser = argparse.ArgumentParser(
+        prog="painterly video",
+        description="Stylise a clip (MP4, WebM, GIF, any video FFmpeg reads, or a folder of frames) frame by frame, "
+        "each frame starting from the previous result moved along the optical flow and held to it where the flow "
+        "is reliable (Ruder et al. 2016). Finished frames are kept in OUTPUT.frames: after Ctrl-C or a crash, the "
+        "same command continues at the next frame.",
+    )
+    parser.add_argument("clip", type=Path, help="the clip, or a folder of frames")
+    parser.add_argument("styles", type=Path, nargs="+", metavar="style", help="one or more style images")
+    parser.add_argument("-o", "--output", type=Path, default=None,
+                        help="the stylised clip: .mp4 .webm .gif, or a name without a suffix for a folder of frames "
+                        "(default: CLIP_STYLE.mp4)")  # fmt: skip
+    parser.add_argument("--overwrite", action="store_true", help="replace the output (and a stale work folder)")
+    parser.add_argument("--start", type=float, default=0.0, metavar="SECONDS", help="start this far into the clip")
+    parser.add_argument("--max-frames", type=int, default=None, metavar="N", help="stylise at most N frames")
+    parser.add_argument("--temporal-weight", type=float, default=DEFAULT_TEMPORAL_WEIGHT,
+                        help=f"the temporal term's weight (default: {DEFAULT_TEMPORAL_WEIGHT:g}; 0: none)")  # fmt: skip
+    parser.add_argument("--flow-preset", choices=list(DIS_PRESETS), default="medium", help="DIS optical flow preset")
+    parser.add_argument("-q", "--quiet", action="store_true", help="no progress bar or notes")
+    groups = config_options(leave_out={"checkpoint", "checkpoint_every", "init"})
+    _add_config_options(parser, groups)
+    args = _parse(parser, argv, [option for options in groups.values() for option in options])
+    output = args.output or Path(f"{args.clip.stem}_{args.styles[0].stem}.mp4")
+    from painterly.config import RunConfig
+
+    config = RunConfig(**_config_of(args, groups))
+    total = frame_count(args.clip, args.start, args.max_frames)
+    token = StopToken()
+    with tqdm(total=total, unit="frame", desc="frames", disable=args.quiet) as bar, StopOnSignal(token):
+        try:
+            notes = stylize_clip(
+                args.clip, args.styles, output, config=config, temporal_weight=args.temporal_weight,
+                start=args.start, max_frames=args.max_frames, flow_preset=args.flow_preset, overwrite=args.overwrite,
+                should_stop=token, on_frame=lambda done, _total, _kept: bar.update(done - bar.n),
+            )  # fmt: skip
+        except Interrupted:
+            print(f"painterly: stopped; the finished frames are kept in {work_folder(output)}: run the same command "
+                  "again to continue at the next frame", file=sys.stderr)  # fmt: skip
+            return 130
+    del notes  # each note was logged as it was made
+    print(f"wrote {output}")
+    return 0
+
+
 class _NoteHandler(logging.StreamHandler):
     """The handler :func:`main` writes notes with: its own class, so a second ``main()`` replaces it, not others."""
 
@@ -760,6 +814,8 @@ def main(argv: list[str] | None = None) -> int:
             return _colorize_command(argv[1:])
         if argv and argv[0] == "reproduce":
             return _reproduce_command(argv[1:])
+        if argv and argv[0] == "video":
+            return _video_command(argv[1:])
         return _stylize_command(argv)
     except PainterlyError as error:
         print(f"painterly: error: {error}", file=sys.stderr)

@@ -1,5 +1,6 @@
 """Video: clips in and out (io), optical flow (flow), where the flow is reliable (consistency), warping by a flow
-(warp), and the temporal term that keeps a stylised clip stable from frame to frame (temporal).
+(warp), the temporal term that keeps a stylised clip stable from frame to frame (temporal), and stylising a clip
+frame by frame with it (clip).
 
 Needs the optional extra: ``pip install 'painterly[video]'`` (PyAV and OpenCV).  Its modules' public names are
 re-exported here for users; the modules themselves import each other by module (``painterly.video.<module>``), never
@@ -19,6 +20,7 @@ except ModuleNotFoundError as missing:
         "pip install 'painterly[video]'"
     ) from None
 
+from painterly.video.clip import DEFAULT_TEMPORAL_WEIGHT, ClipProgress, frame_count, stylize_clip, work_folder
 from painterly.video.consistency import (
     DISOCCLUSION_ABSOLUTE,
     DISOCCLUSION_RELATIVE,
@@ -55,6 +57,7 @@ from painterly.video.warp import flow_tensor, sample_grid, warp
 
 __all__ = [
     "DEFAULT_FOLDER_FPS",
+    "DEFAULT_TEMPORAL_WEIGHT",
     "DISOCCLUSION_ABSOLUTE",
     "DISOCCLUSION_RELATIVE",
     "DIS_PRESETS",
@@ -66,6 +69,7 @@ __all__ = [
     "SMOOTHING_SIGMA",
     "AudioInfo",
     "Clip",
+    "ClipProgress",
     "ConsistencyParts",
     "FlowPair",
     "TemporalLoss",
@@ -77,15 +81,18 @@ __all__ = [
     "earlier_frames",
     "flow_pair",
     "flow_tensor",
+    "frame_count",
     "iter_frames",
     "long_term_weights",
     "output_kind",
     "probe_video",
     "read_video",
     "sample_grid",
+    "stylize_clip",
     "temporal_term",
     "temporal_value_and_grad",
     "to_grey",
     "warp",
+    "work_folder",
     "write_video",
 ]
