@@ -23,6 +23,8 @@ from painterly.nets.weights import NetworkWeights
 from painterly.records import StepRecord
 from painterly.stylize import stylize
 
+from .conftest import make_image
+
 STEM = INPUT.then("stem", channels=8, kernel=3, stride=2, padding=1)
 BLOCK = STEM.then("block", channels=8, kernel=3, stride=2, padding=1)
 DEEP = BLOCK.then("deep", channels=8, kernel=3, stride=2, padding=1)
@@ -112,3 +114,10 @@ def test_masks_follow_a_strided_network(tiny_strided, tmp_path: Path) -> None:
     left_half, right_half = pixels[:, :16], pixels[:, 25:]
     # red minus blue is larger on the left (the red style's region) than on the right
     assert (left_half[..., 0] - left_half[..., 2]).mean() > (right_half[..., 0] - right_half[..., 2]).mean() + 20
+
+
+def test_per_style_layer_sets_take_the_networks_own_names(tiny_strided, tmp_path: Path) -> None:
+    content, first, second = (make_image(tmp_path / f"{n}.png", (41, 31), seed=i) for i, n in enumerate("abc"))
+    image = stylize(content, [first, second], per_style_layers=["stem,block", "deep"], network="tiny-strided",
+                    size=41, start_size=None, iterations=3, device="cpu")  # fmt: skip
+    assert image.size == (41, 31)

@@ -200,7 +200,7 @@ def pair_paths(tmp_path: Path) -> tuple[Path, Path]:
         ({"per_style_scale": [0.0]}, "each style scale must be positive"),
         ({"per_style_layers": ["relu1_1", "relu2_1"]}, "2 style layer sets given for 1"),
         ({"per_style_layers": ["relu4_2"]}, "not among the style layers"),
-        ({"per_style_layers": ["relu9_9"]}, "unknown layer"),
+        ({"per_style_layers": ["relu9_9"]}, "relu9_9, which is not among the style layers"),
         ({"color_control": "sepia"}, "unknown color control"),
     ],
 )

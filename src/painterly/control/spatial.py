@@ -23,7 +23,6 @@ from torch import Tensor
 from painterly.errors import OptionError
 from painterly.io.images import pil_to_tensor
 from painterly.nets.base import LayerInfo
-from painterly.nets.vgg import validate_layers
 
 __all__ = ["mask_for_layer", "parse_layer_set", "per_style_layer_weights", "resize_mask"]
 
@@ -62,7 +61,6 @@ def parse_layer_set(text: str | Sequence[str], style_layers: Sequence[str]) -> l
     names = [name for name in names if name]
     if names == ["all"]:
         return list(style_layers)
-    validate_layers(names)
     outside = [name for name in names if name not in style_layers]
     if outside:
         raise OptionError(
