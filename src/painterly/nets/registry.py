@@ -19,6 +19,14 @@ from typing import Any, Protocol
 from painterly.errors import OptionError
 from painterly.nets.base import Encoder, LayerInfo, Pooling, check_layer_names
 from painterly.nets.encoder import VGGEncoder, measure_channel_means
+from painterly.nets.random_multiscale import (
+    FILTERS_PER_SIZE,
+    KERNEL_SIZES,
+    MULTISCALE_LAYERS,
+    RANDOM_MULTISCALE_SEED,
+    build_random_multiscale,
+    random_multiscale_weights,
+)
 from painterly.nets.random_vgg import (
     RANDOM_VGG19_SEED,
     random_vgg19_cache_path,
@@ -42,6 +50,7 @@ from painterly.nets.weights import (
     fetch_vgg19,
     load_weights,
     recorded_sha256,
+    weights_digest,
 )
 
 __all__ = [
@@ -305,6 +314,30 @@ def _brought(title: str) -> WeightSource:
         status=lambda: (False, f"bring a torchvision {title} weights file with --weights PATH"),
     )  # fmt: skip
 
+
+register_network(
+    NetworkSpec(
+        name="random-multiscale",
+        title="random multi-scale",
+        layers=MULTISCALE_LAYERS,
+        content_layers=("maps",),
+        style_layers=("maps",),
+        build=build_random_multiscale,
+        weights=WeightSource(
+            description=(
+                f"one layer of {len(KERNEL_SIZES) * FILTERS_PER_SIZE} random zero-mean filters, {FILTERS_PER_SIZE} "
+                f"at each of the sizes {', '.join(map(str, KERNEL_SIZES))} px, then a ReLU (seed "
+                f"{RANDOM_MULTISCALE_SEED}; Ustyuzhaninov et al., ICLR 2017); slow: its large filters cost about six "
+                "times VGG-19's multiply-adds per pixel; no download"
+            ),
+            fetch=None,
+            load=None,
+            generate=random_multiscale_weights,
+            status=lambda: (True, "generated on first use (a few seconds); nothing to download"),
+            sha256=lambda: weights_digest(random_multiscale_weights()),
+        ),
+    )
+)
 
 register_network(
     NetworkSpec(
