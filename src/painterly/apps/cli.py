@@ -407,8 +407,8 @@ def _weights_command(argv: list[str]) -> int:
             all_ok = all_ok and ok
         return 0 if all_ok else 1
     for spec in specs:
-        available, where = spec.weights.status() if spec.weights.status is not None else (False, "unknown")
-        print(f"{spec.name} ({spec.weights.description}): {'cached' if available else 'not cached'}\n  {where}")
+        where = spec.weights.status()[1] if spec.weights.status is not None else "unknown"
+        print(f"{spec.name}: {spec.weights.description}\n  {where}")
     return 0
 
 
