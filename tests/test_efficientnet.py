@@ -17,6 +17,7 @@ from PIL import Image
 
 from painterly.apps.cli import main
 from painterly.config import RunConfig
+from painterly.control.spatial import mask_for_layer
 from painterly.errors import OptionError
 from painterly.io.images import pil_to_tensor
 from painterly.nets import efficientnet_weights
@@ -103,6 +104,33 @@ def test_every_layer_has_the_size_its_layer_info_says_on_odd_sides() -> None:
     assert (strides["stem"], strides["block0"], strides["block2"], strides["block4"]) == (2, 2, 4, 8)
     assert (strides["block7"], strides["block10"], strides["block15"], strides["head"]) == (16, 16, 32, 32)
     assert not EFFICIENTNET_LITE0_LAYERS[0].on_floor_grid and EFFICIENTNET_LITE0_LAYERS[0].size(37) == 19
+
+
+def test_masks_reach_every_layer_with_its_exact_shape() -> None:
+    names = [info.name for info in EFFICIENTNET_LITE0_LAYERS]
+    encoder = efficientnet_lite0_encoder(random_state(), names)
+    mask = torch.zeros(1, 1, 45, 37)
+    mask[..., :, :18] = 1.0
+    with torch.no_grad():
+        features = encoder(torch.rand(1, 3, 45, 37))
+    for info in encoder.computed_layers:
+        carried = mask_for_layer(mask, info.name, encoder.computed_layers)
+        assert carried.shape[-2:] == features[info.name].shape[-2:], info.name
+        if carried.shape[-1] >= 3:  # the selected side stays on the left where there is a left and a right
+            assert carried[..., 0].mean() > carried[..., -1].mean(), info.name
+
+
+def test_a_coarse_to_fine_run_goes_through_both_stages(pair) -> None:
+    """With in-memory (random) weights, as the API takes them: no download, a few seconds."""
+    means = {info.name: torch.ones(info.channels) for info in EFFICIENTNET_LITE0_LAYERS}
+    weights = NetworkWeights(network="efficientnet-lite0", state=random_state(), source="random", channel_means=means)
+    records: list[StepRecord] = []
+    image = stylize(*pair, network="efficientnet-lite0", weights=weights, size=64, start_size=32, iterations=3,
+                    device="cpu", on_step=records.append, **LAYERS)  # fmt: skip
+    assert image.size == (64, 48)
+    assert records[0].stage == 1 and records[0].size[0] < 64 and records[-1].stage == records[-1].stages > 1
+    assert records[-1].size == (64, 48)
+    assert all(np.isfinite(record.losses["total"]) for record in records)
 
 
 def _unfolded_conv_bn(state, prefix: str, x: torch.Tensor, *, stride: int = 1, groups: int = 1) -> torch.Tensor:
