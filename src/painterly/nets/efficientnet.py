@@ -134,10 +134,12 @@ EFFICIENTNET_LITE0_BLOCKS: tuple[BlockSpec, ...] = _blocks()
 
 def _block_info(previous: LayerInfo, block: BlockSpec) -> LayerInfo:
     """The block's layer: its convolutions chained (expansion, depthwise, projection), and as memory the float32
-    values it keeps for the backward pass per output element: each convolution's output and each ReLU6's (the
-    expanded ones at the input's side), the projection's and the residual sum's."""
+    values it keeps for the backward pass per output element: the output of each convolution followed by a ReLU6
+    (what the ReLU6's backward reads) and of each ReLU6 (what the next convolution's reads; the expanded ones at
+    the input's side), and the block's output (the projection, or the residual sum, whose backward reads
+    nothing)."""
     stride2 = block.stride * block.stride
-    kept = 2 * block.hidden + block.out_channels * (2 if block.residual else 1)
+    kept = 2 * block.hidden + block.out_channels
     if block.expand != 1:
         kept += 2 * block.hidden * stride2
     slots = -(-kept // block.out_channels)
