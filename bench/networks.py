@@ -5,8 +5,8 @@ command runs again; ``--fresh`` starts over), all unattended:
 
 ``speed``  seconds per step and peak memory of a single-size L-BFGS run at each ``--sizes`` (default 512 and 1024
            px) for every network, each in a fresh subprocess so its peak resident memory (``ru_maxrss``) is its own;
-           beside it the memory the plan estimated (:func:`painterly.plan.memory.estimate_run_bytes`) and their
-           ratio, against the process's resident memory just before the run (Python, torch, the weights).
+           beside it the memory the plan estimated for the whole process (:func:`painterly.plan.memory.
+           estimate_run_bytes`, which includes the interpreter, torch and the weights) and their ratio.
 ``paint``  every network on each content/style pair at ``--size`` (default 384 px) with the default path
            (coarse-to-fine from 256 px, L-BFGS) and ``--iterations`` steps; the pictures go to ``--out`` and a grid
            of them, pairs by networks, to ``docs/networks.png``.
@@ -81,7 +81,6 @@ def _cpu() -> str:
 def measure_speed(label: str, size: int, steps: int) -> dict[str, Any]:
     """One single-size run of ``steps`` steps in this process: s/step (after the first), peak RSS, the estimate."""
     from painterly.config import RunConfig
-    from painterly.plan.memory import estimate_run_bytes
     from painterly.run import StyleTransferRun
 
     _, name, swag = next(row for row in NETWORKS if row[0] == label)
@@ -96,8 +95,7 @@ def measure_speed(label: str, size: int, steps: int) -> dict[str, Any]:
     image = run.execute(on_step=lambda record: stamps.append(time.perf_counter()))
     steps_s = [b - a for a, b in zip([began, *stamps], stamps, strict=False)]
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-    estimate = estimate_run_bytes(run.encoder.computed_layers, image.width, image.height,
-                                  history=run.plan.history_size)  # fmt: skip
+    estimate = run.plan.estimated_bytes
     return {
         "network": label, "size": size, "width": image.width, "height": image.height, "steps": steps,
         "s_per_step": sum(steps_s[1:]) / max(len(steps_s) - 1, 1), "first_step_s": steps_s[0],
@@ -136,8 +134,8 @@ def speed(args: argparse.Namespace) -> None:
                 print(f"{label:<26}{size:>6}  {row.get('error', 'not measured')}")
                 continue
             relative = f"{row['s_per_step'] / base:>10.2f}" if base else f"{'':>10}"
-            print(f"{label:<26}{size:>6}{row['s_per_step']:>9.2f}{relative}{row['run_peak_gib']:>14.2f}"
-                  f"{row['estimate_gib']:>14.2f}{row['run_peak_gib'] / row['estimate_gib']:>7.2f}")  # fmt: skip
+            print(f"{label:<26}{size:>6}{row['s_per_step']:>9.2f}{relative}{row['peak_gib']:>14.2f}"
+                  f"{row['estimate_gib']:>14.2f}{row['peak_gib'] / row['estimate_gib']:>7.2f}")  # fmt: skip
 
 
 # --- pictures -----------------------------------------------------------------------------------------------------

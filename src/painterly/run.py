@@ -244,7 +244,10 @@ class StyleTransferRun:
         self.encoder = self.encoder.to(self.device)
         # Decided once (measured on CPUs, painterly.engine.precision) and kept in the checkpoint and the trace: a
         # resumed run computes in the precision it began with.
-        mixed_precision = resolve_mixed_precision(self.device, o.mixed_precision)
+        requested = o.mixed_precision
+        if requested is None and self.device.type == "cpu" and not network(o.network).cpu_bfloat16_follows_probe:
+            requested = False  # measured slower for this network, even where the probe says bfloat16 wins
+        mixed_precision = resolve_mixed_precision(self.device, requested)
         self.encoder.compute_dtype = compute_dtype(mixed_precision)
         self.recipe = recipe(revision)
         # Exactly GramLoss (a subclass may form its Gram matrices its own way, in whatever dtype it is handed).
@@ -261,7 +264,7 @@ class StyleTransferRun:
         self.plan = make_plan(
             o, self.content.rgb.size, network_shape, content_layer_weights=self.content_weights,
             per_style_weights=self.per_style_weights, free_bytes=available_bytes(self.device),
-            device_type=self.device.type, revision=revision, tile_plan=tile_plan,
+            device_type=self.device.type, revision=revision, tile_plan=tile_plan, mixed_precision=mixed_precision,
         )  # fmt: skip
         self.settings = OptimizerSettings(
             name=o.optimizer, learning_rate=o.learning_rate, history_size=self.plan.history_size,

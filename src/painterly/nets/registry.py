@@ -151,6 +151,11 @@ class NetworkSpec:
     #: Whether SWAG's softmax (:mod:`painterly.nets.swag`) is on unless a run says otherwise: set where the
     #: comparison in docs/networks.md measured that it helps this network.
     swag: bool = False
+    #: Whether an unset ``mixed_precision`` on a CPU follows the bfloat16 probe (painterly.engine.precision, which
+    #: times dense 3 x 3 convolutions as VGG's); False where bfloat16 measured slower even on a CPU where the probe
+    #: says it wins (EfficientNet-Lite0's depthwise convolutions and ReLU6 passes: docs/networks.md), so such a
+    #: network runs float32 unless asked.
+    cpu_bfloat16_follows_probe: bool = True
 
     def validate_layers(self, layers: Iterable[str]) -> list[str]:
         """``layers`` as a list, or a one-sentence error naming the unknown ones and this network's layers."""
@@ -350,6 +355,7 @@ register_network(
         title="EfficientNet-Lite0",
         layers=EFFICIENTNET_LITE0_LAYERS,
         # the end of stage 4 (stride 16) for content; the stem and the ends of stages 2-5 (strides 2 to 16) for style
+        cpu_bfloat16_follows_probe=False,
         content_layers=("block7",),
         style_layers=("stem", "block2", "block4", "block7", "block10"),
         build=_build_efficientnet_lite0,

@@ -57,12 +57,24 @@ def _optimizer_image_copies(optimizer: str, history: int) -> int:
 
 
 def estimate_run_bytes(
-    layers: Sequence[LayerInfo], width: int, height: int, *, optimizer: str = "lbfgs", history: int = LBFGS_HISTORY
+    layers: Sequence[LayerInfo],
+    width: int,
+    height: int,
+    *,
+    optimizer: str = "lbfgs",
+    history: int = LBFGS_HISTORY,
+    activation_bytes: int = 4,
 ) -> int:
-    """Peak bytes of one stage at ``width`` x ``height`` for an encoder running ``layers`` (its computed layers)."""
+    """Peak bytes of one stage at ``width`` x ``height`` for an encoder running ``layers`` (its computed layers).
+
+    ``activation_bytes``: bytes per activation value, 4 in float32, 2 under mixed precision (the network's layers
+    compute and keep bfloat16; the image and the optimiser's buffers stay float32).  Measured peaks against this
+    estimate, per network and precision: docs/networks.md.
+    """
     elements = _activation_elements(layers, height, width)
     image_copies = _optimizer_image_copies(optimizer, history)
-    return int(BASE_BYTES + 4 * (OVERHEAD_FACTOR * elements + image_copies * 3 * width * height))
+    activations = activation_bytes * OVERHEAD_FACTOR * elements
+    return int(BASE_BYTES + activations + 4 * image_copies * 3 * width * height)
 
 
 def estimate_tiled_run_bytes(

@@ -209,6 +209,7 @@ class Plan:
     history_size: int  #: L-BFGS curvature pairs (the user's, or the automatic choice)
     margin: int  #: tile margin, rounded up to the deepest stride
     keep_freed_memory: bool  #: whether the run may keep what it frees for reuse (painterly.engine.allocator)
+    estimated_bytes: int = 0  #: the final stage's estimated peak, run whole (painterly.plan.memory)
 
     @property
     def tile_plan(self) -> list[int | None]:
@@ -252,14 +253,19 @@ def _aligned(pixels: int, align: int) -> int:
 class _Estimates:
     """Memory estimates of stages of one run (the network, its content layers, optimiser and margin fixed)."""
 
-    def __init__(self, config: RunConfig, network: NetworkShape, content_layers: Sequence[str], margin: int) -> None:
+    def __init__(
+        self, config: RunConfig, network: NetworkShape, content_layers: Sequence[str], margin: int,
+        activation_bytes: int = 4,
+    ) -> None:  # fmt: skip
         self.config, self.network, self.margin = config, network, margin
+        self.activation_bytes = activation_bytes
         self.content_layers = [layer for layer in network.layers if layer.name in content_layers]
 
     def stage_bytes(self, shape: tuple[int, int], core: int | None, history: int) -> int:
         """Estimated peak of a stage of this shape, whole (``core`` None) or tiled."""
         if core is None:
-            return estimate_run_bytes(self.network.layers, *shape, optimizer=self.config.optimizer, history=history)
+            return estimate_run_bytes(self.network.layers, *shape, optimizer=self.config.optimizer, history=history,
+                                      activation_bytes=self.activation_bytes)  # fmt: skip
         return estimate_tiled_run_bytes(
             self.network.layers, *shape, core=core, margin=self.margin, content_layers=self.content_layers,
             optimizer=self.config.optimizer, history=history,
@@ -318,12 +324,14 @@ def make_plan(
     device_type: str = "cpu",
     revision: int = CURRENT_REVISION,
     tile_plan: Sequence[int | None] | None = None,
+    mixed_precision: bool = False,
 ) -> Plan:
     """The stages of a run and the decisions made once for all of them (a pure function: nothing is run).
 
     ``free_bytes`` is the free memory of the device (None: unknown); ``revision`` and ``tile_plan`` are a resumed
-    run's (its checkpoint's), else today's and decided here.  Refuses, with the largest size that fits, a run
-    whose final stage would not fit in ``free_bytes`` (when ``config.check_memory``).
+    run's (its checkpoint's), else today's and decided here; ``mixed_precision``: the network keeps bfloat16
+    activations, half the bytes of float32 ones, in the memory estimates.  Refuses, with the largest size that
+    fits, a run whose final stage would not fit in ``free_bytes`` (when ``config.check_memory``).
     """
     chosen = recipe(revision)
     sizes = feasible_sizes(pyramid_sizes(config.size, config.start_size), content_size, network.min_side)
@@ -332,7 +340,8 @@ def make_plan(
     shapes = [stage_shape(content_size, size) for size in sizes]
     history = config.history_size if config.history_size is not None else auto_history_size(math.prod(shapes[-1]))
     margin = _aligned(config.tile_margin, network.max_stride)
-    estimates = _Estimates(config, network, [name for name, w in content_layer_weights.items() if w], margin)
+    content_layers = [name for name, w in content_layer_weights.items() if w]
+    estimates = _Estimates(config, network, content_layers, margin, activation_bytes=2 if mixed_precision else 4)
     if tile_plan is None:
         tile_plan = [_tile_core(config, shape, estimates, history, free_bytes) for shape in shapes]
     stages = tuple(
@@ -344,7 +353,8 @@ def make_plan(
     whole = all(core is None for core in tile_plan)
     final_bytes = estimates.stage_bytes(shapes[-1], None, history)
     keep = device_type == "cpu" and whole and free_bytes is not None and final_bytes * KEEP_FREED_MARGIN <= free_bytes
-    return Plan(recipe=chosen, stages=stages, history_size=history, margin=margin, keep_freed_memory=keep)
+    return Plan(recipe=chosen, stages=stages, history_size=history, margin=margin, keep_freed_memory=keep,
+                estimated_bytes=final_bytes)  # fmt: skip
 
 
 def _check_memory(

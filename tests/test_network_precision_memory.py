@@ -1,0 +1,45 @@
+"""Per-network automatic precision and memory estimates that follow the precision a run computes in."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from painterly.config import RunConfig
+from painterly.nets.registry import network
+from painterly.plan.memory import estimate_run_bytes
+from painterly.run import StyleTransferRun
+
+
+def test_efficientnet_runs_float32_unless_asked_even_where_the_probe_picks_bfloat16(
+    pair: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import painterly.run
+
+    monkeypatch.setattr(painterly.run, "resolve_mixed_precision", lambda device, requested: requested is not False)
+    options = dict(size=32, start_size=None, iterations=1, device="cpu", content_layers=["block2"],
+                   style_layers=["stem", "block2"])  # fmt: skip
+    auto = StyleTransferRun(*pair, RunConfig(network="efficientnet-lite0", **options))
+    asked = StyleTransferRun(*pair, RunConfig(network="efficientnet-lite0", mixed_precision=True, **options))
+    vgg = StyleTransferRun(*pair, RunConfig(network="random-vgg19", size=32, start_size=None, iterations=1))
+    assert auto.resolved_config.mixed_precision is False
+    assert asked.resolved_config.mixed_precision is True
+    assert vgg.resolved_config.mixed_precision is True  # the VGG networks follow the probe
+    assert not network("efficientnet-lite0").cpu_bfloat16_follows_probe
+
+
+def test_bfloat16_activations_halve_the_activation_term_of_the_estimate() -> None:
+    layers = network("vgg19").layers[:12]
+    full = estimate_run_bytes(layers, 512, 384)
+    half = estimate_run_bytes(layers, 512, 384, activation_bytes=2)
+    fixed = estimate_run_bytes(layers, 512, 384, activation_bytes=0)
+    assert full - fixed == pytest.approx(2 * (half - fixed), rel=1e-6)
+    assert fixed < half < full
+
+
+def test_a_run_estimates_its_memory_in_the_precision_it_computes(pair: tuple[Path, Path]) -> None:
+    options = dict(network="random-vgg19", size=64, start_size=None, iterations=1, device="cpu")
+    float32 = StyleTransferRun(*pair, RunConfig(mixed_precision=False, **options))
+    bfloat16 = StyleTransferRun(*pair, RunConfig(mixed_precision=True, **options))
+    assert bfloat16.plan.estimated_bytes < float32.plan.estimated_bytes
