@@ -38,8 +38,17 @@ def test_bfloat16_activations_halve_the_activation_term_of_the_estimate() -> Non
     assert fixed < half < full
 
 
-def test_a_run_estimates_its_memory_in_the_precision_it_computes(pair: tuple[Path, Path]) -> None:
+def test_a_run_estimates_its_memory_in_the_precision_it_computes_above_what_the_process_holds(
+    pair: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import painterly.run
+
+    held = 3 * 2**30
+    monkeypatch.setattr(painterly.run, "resident_bytes", lambda: held)
     options = dict(network="random-vgg19", size=64, start_size=None, iterations=1, device="cpu")
     float32 = StyleTransferRun(*pair, RunConfig(mixed_precision=False, **options))
     bfloat16 = StyleTransferRun(*pair, RunConfig(mixed_precision=True, **options))
-    assert bfloat16.plan.estimated_bytes < float32.plan.estimated_bytes
+    assert held < bfloat16.plan.estimated_bytes < float32.plan.estimated_bytes
+    growth = estimate_run_bytes(float32.encoder.computed_layers, 64, 48, history=float32.plan.history_size,
+                                base_bytes=0)  # fmt: skip
+    assert float32.plan.estimated_bytes == held + growth

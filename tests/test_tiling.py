@@ -15,7 +15,7 @@ from painterly.nets.vgg import LAYER_NAMES, VGG19_LAYERS
 from painterly.nets.weights import VGGWeights, load_weights
 from painterly.objective.tiled import GRID_POSITIONS, TiledObjective, grid_step, plan_tiles, tiled_features, tiled_grams
 from painterly.objective.whole import Objective, Term
-from painterly.plan.memory import estimate_run_bytes, estimate_tiled_run_bytes
+from painterly.plan.memory import BASE_BYTES, estimate_run_bytes, estimate_tiled_run_bytes
 
 SHALLOW = ["relu1_1", "relu2_1", "relu3_1"]  # reach 10 px: a 16 px margin already makes tiling exact
 
@@ -386,6 +386,7 @@ def test_a_tiled_run_resumes_exactly_even_if_free_memory_changed(
     # Little free memory: the automatic plan tiles the last stage (96 px); the 48 and 68 px ones fit whole.
     budget = estimate_run_bytes(VGGEncoder(load_weights(weights_file), ["relu3_1"]).computed_layers, 80, 60)
     monkeypatch.setattr(painterly.run, "available_bytes", lambda device: budget)
+    monkeypatch.setattr(painterly.run, "resident_bytes", lambda: BASE_BYTES)  # the budget's own base
     monkeypatch.setattr(painterly.plan.stages, "AUTO_TILE", 64)
     monkeypatch.setattr(painterly.plan.stages, "estimate_tiled_run_bytes", lambda *a, **k: 0)
     uninterrupted = np.asarray(stylize(*pair, **options))

@@ -58,6 +58,7 @@ from painterly.objective.whole import Objective, PixelTerm
 from painterly.plan.memory import (
     available_bytes,
     gram_pass_core,
+    resident_bytes,
 )
 from painterly.plan.stages import CURRENT_REVISION, NetworkShape, make_plan, recipe
 from painterly.progress import ProgressBar
@@ -265,6 +266,7 @@ class StyleTransferRun:
             o, self.content.rgb.size, network_shape, content_layer_weights=self.content_weights,
             per_style_weights=self.per_style_weights, free_bytes=available_bytes(self.device),
             device_type=self.device.type, revision=revision, tile_plan=tile_plan, mixed_precision=mixed_precision,
+            base_bytes=resident_bytes() if self.device.type == "cpu" else None,
         )  # fmt: skip
         self.settings = OptimizerSettings(
             name=o.optimizer, learning_rate=o.learning_rate, history_size=self.plan.history_size,

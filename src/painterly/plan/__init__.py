@@ -14,6 +14,7 @@ from painterly.plan.memory import (
     gram_pass_core,
     largest_fitting_size,
     largest_size_within,
+    resident_bytes,
 )
 from painterly.plan.stages import (
     AUTO_TILE,
@@ -54,5 +55,6 @@ __all__ = [
     "make_plan",
     "pyramid_sizes",
     "recipe",
+    "resident_bytes",
     "split_iterations",
 ]

@@ -28,6 +28,7 @@ __all__ = [
     "gram_pass_core",
     "largest_fitting_size",
     "largest_size_within",
+    "resident_bytes",
 ]
 
 #: Live float32 slots per counted activation element at the peak of a step: fitted to measured peaks of short runs
@@ -64,17 +65,21 @@ def estimate_run_bytes(
     optimizer: str = "lbfgs",
     history: int = LBFGS_HISTORY,
     activation_bytes: int = 4,
+    base_bytes: int = BASE_BYTES,
 ) -> int:
     """Peak bytes of one stage at ``width`` x ``height`` for an encoder running ``layers`` (its computed layers).
 
     ``activation_bytes``: bytes per activation value, 4 in float32, 2 under mixed precision (the network's layers
-    compute and keep bfloat16; the image and the optimiser's buffers stay float32).  Measured peaks against this
-    estimate, per network and precision: docs/networks.md.
+    compute and keep bfloat16; the image and the optimiser's buffers stay float32).  ``base_bytes``: what the
+    process holds before the run's own buffers: by default :data:`BASE_BYTES` (fitted with VGG-19 loaded), and a
+    run on a CPU passes the process's resident memory once its network is loaded (:func:`resident_bytes`), which
+    follows the network's weights and whatever else the process keeps.  Measured peaks against this estimate, per
+    network and precision: docs/networks.md.
     """
     elements = _activation_elements(layers, height, width)
     image_copies = _optimizer_image_copies(optimizer, history)
     activations = activation_bytes * OVERHEAD_FACTOR * elements
-    return int(BASE_BYTES + activations + 4 * image_copies * 3 * width * height)
+    return int(base_bytes + activations + 4 * image_copies * 3 * width * height)
 
 
 def estimate_tiled_run_bytes(
@@ -141,6 +146,15 @@ def gram_pass_core(layers: Sequence[LayerInfo], width: int, height: int, *, core
             break
         multiple += 1
     return multiple * core
+
+
+def resident_bytes() -> int | None:
+    """This process's resident memory now (Linux: /proc/self/statm), or None if it cannot be told."""
+    try:
+        with open("/proc/self/statm") as handle:
+            return int(handle.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, IndexError, AttributeError):
+        return None
 
 
 def available_bytes(device: torch.device) -> int | None:

@@ -23,7 +23,7 @@ from painterly.config import RunConfig
 from painterly.engine.optim import auto_history_size
 from painterly.errors import OptionError
 from painterly.nets.base import LayerInfo
-from painterly.plan.memory import estimate_run_bytes, estimate_tiled_run_bytes, largest_size_within
+from painterly.plan.memory import BASE_BYTES, estimate_run_bytes, estimate_tiled_run_bytes, largest_size_within
 
 __all__ = [
     "AUTO_TILE",
@@ -255,17 +255,17 @@ class _Estimates:
 
     def __init__(
         self, config: RunConfig, network: NetworkShape, content_layers: Sequence[str], margin: int,
-        activation_bytes: int = 4,
+        activation_bytes: int = 4, base_bytes: int = BASE_BYTES,
     ) -> None:  # fmt: skip
         self.config, self.network, self.margin = config, network, margin
-        self.activation_bytes = activation_bytes
+        self.activation_bytes, self.base_bytes = activation_bytes, base_bytes
         self.content_layers = [layer for layer in network.layers if layer.name in content_layers]
 
     def stage_bytes(self, shape: tuple[int, int], core: int | None, history: int) -> int:
         """Estimated peak of a stage of this shape, whole (``core`` None) or tiled."""
         if core is None:
             return estimate_run_bytes(self.network.layers, *shape, optimizer=self.config.optimizer, history=history,
-                                      activation_bytes=self.activation_bytes)  # fmt: skip
+                                      activation_bytes=self.activation_bytes, base_bytes=self.base_bytes)  # fmt: skip
         return estimate_tiled_run_bytes(
             self.network.layers, *shape, core=core, margin=self.margin, content_layers=self.content_layers,
             optimizer=self.config.optimizer, history=history,
@@ -325,12 +325,14 @@ def make_plan(
     revision: int = CURRENT_REVISION,
     tile_plan: Sequence[int | None] | None = None,
     mixed_precision: bool = False,
+    base_bytes: int | None = None,
 ) -> Plan:
     """The stages of a run and the decisions made once for all of them (a pure function: nothing is run).
 
     ``free_bytes`` is the free memory of the device (None: unknown); ``revision`` and ``tile_plan`` are a resumed
     run's (its checkpoint's), else today's and decided here; ``mixed_precision``: the network keeps bfloat16
-    activations, half the bytes of float32 ones, in the memory estimates.  Refuses, with the largest size that
+    activations, half the bytes of float32 ones, in the memory estimates; ``base_bytes``: what the process holds
+    before the run's buffers (None: :data:`painterly.plan.memory.BASE_BYTES`).  Refuses, with the largest size that
     fits, a run whose final stage would not fit in ``free_bytes`` (when ``config.check_memory``).
     """
     chosen = recipe(revision)
@@ -341,7 +343,8 @@ def make_plan(
     history = config.history_size if config.history_size is not None else auto_history_size(math.prod(shapes[-1]))
     margin = _aligned(config.tile_margin, network.max_stride)
     content_layers = [name for name, w in content_layer_weights.items() if w]
-    estimates = _Estimates(config, network, content_layers, margin, activation_bytes=2 if mixed_precision else 4)
+    estimates = _Estimates(config, network, content_layers, margin, activation_bytes=2 if mixed_precision else 4,
+                           base_bytes=BASE_BYTES if base_bytes is None else base_bytes)  # fmt: skip
     if tile_plan is None:
         tile_plan = [_tile_core(config, shape, estimates, history, free_bytes) for shape in shapes]
     stages = tuple(
