@@ -123,9 +123,7 @@ def speed(args: argparse.Namespace) -> None:
             _save(path, results)
             print(key, row, flush=True)
     print(f"\nCPU: {results['cpu']}")
-    print(
-        f"{'network':<26}{'size':>6}{'s/step':>9}{'vs vgg19':>10}{'run peak GiB':>14}{'estimate GiB':>14}{'ratio':>7}"
-    )
+    print(f"{'network':<26}{'size':>6}{'s/step':>9}{'vs vgg19':>10}{'peak GiB':>14}{'estimate GiB':>14}{'ratio':>7}")
     for size in args.sizes:
         base = results.get(f"vgg19@{size}", {}).get("s_per_step")
         for label, *_ in NETWORKS:

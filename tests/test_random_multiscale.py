@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import torch
 
+from painterly.control.spatial import mask_for_layer
 from painterly.losses.core import ContentLoss, GramLoss
 from painterly.nets.random_multiscale import KERNEL_SIZES, RANDOM_MULTISCALE_SEED, random_multiscale_weights
 from painterly.nets.registry import network
@@ -32,6 +33,10 @@ def test_its_layer_keeps_the_image_size_and_a_run_lowers_the_style_loss(pair: tu
     spec = network("random-multiscale")
     encoder = spec.build(spec.default_weights(), ["maps"])
     assert encoder(torch.rand(1, 3, 21, 30))["maps"].shape == (1, 1024, 21, 30)
+    mask = torch.zeros(1, 1, 21, 30)
+    mask[..., :15] = 1.0
+    carried = mask_for_layer(mask, "maps", encoder.computed_layers)
+    assert torch.equal(carried, mask)  # stride 1, same padding: the mask as it is
     records: list[StepRecord] = []
     stylize(*pair, network="random-multiscale", size=32, start_size=None, iterations=8, device="cpu",
             on_step=records.append)  # fmt: skip
