@@ -4,7 +4,8 @@ Three parts, each resumable (its JSON is written after every measurement and a f
 command runs again; ``--fresh`` starts over), all unattended:
 
 ``speed``  seconds per step and peak memory of a single-size L-BFGS run at each ``--sizes`` (default 512 and 1024
-           px) for every network, each in a fresh subprocess so its peak resident memory (``ru_maxrss``) is its own;
+           px) for every network, each in a fresh subprocess; the peak is the run's (Linux's VmHWM, restarted
+           once the network is loaded, so reading a weights file does not count);
            beside it the memory the plan estimated for the whole process (:func:`painterly.plan.memory.
            estimate_run_bytes`, which includes the interpreter, torch and the weights) and their ratio.
 ``paint``  every network on each content/style pair at ``--size`` (default 384 px) with the default path
@@ -25,7 +26,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import resource
 import subprocess
 import sys
 import time
@@ -44,6 +44,10 @@ NETWORKS: tuple[tuple[str, str, bool], ...] = (
     ("random-vgg19", "random-vgg19", False),
     ("random-multiscale", "random-multiscale", False),
 )
+
+#: Networks whose torchvision-layout file a user brings: measured for speed and memory only (``speed --brought``),
+#: with files of random weights made here (memory and time do not depend on the values; pictures would).
+BROUGHT: tuple[str, ...] = ("vgg16", "alexnet", "googlenet", "resnet50")
 
 #: Content/style pairs from ../shared/data (SOURCES.md): photos of four kinds, four painters.
 PAIRS: tuple[tuple[str, str], ...] = (
@@ -78,23 +82,65 @@ def _cpu() -> str:
 # --- speed and memory ---------------------------------------------------------------------------------------------
 
 
+def _status_bytes(field: str) -> int:
+    """``VmRSS`` (now) or ``VmHWM`` (peak since the last reset) of this process, in bytes (Linux)."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1]) * 1024
+    raise RuntimeError(f"no {field} in /proc/self/status")
+
+
+def random_torchvision_file(name: str) -> Path:
+    """A torchvision-layout file of ``name`` with random weights (He-scaled; batch statistics 0 and 1), made once."""
+    import torch
+
+    from painterly.nets import AlexNetLayout, GoogLeNetLayout, ResNet50Layout, VGG16Layout
+
+    path = OUT / "random-files" / f"{name}.pth"
+    if path.exists():
+        return path
+    layout = {"vgg16": VGG16Layout, "alexnet": AlexNetLayout, "googlenet": GoogLeNetLayout,
+              "resnet50": ResNet50Layout}[name]  # fmt: skip
+    generator = torch.Generator().manual_seed(0)
+    state = {}
+    for key, value in layout().state_dict().items():
+        if key.endswith("num_batches_tracked"):
+            state[key] = torch.tensor(0)
+        elif key.endswith(("running_var", "bn.weight")) or (value.ndim == 1 and key.endswith("weight")):
+            state[key] = torch.ones(value.shape)
+        elif value.ndim > 1:
+            state[key] = torch.randn(value.shape, generator=generator) * (2.0 / value[0].numel()) ** 0.5
+        else:
+            state[key] = torch.zeros(value.shape)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    torch.save(state, path)
+    return path
+
+
 def measure_speed(label: str, size: int, steps: int) -> dict[str, Any]:
     """One single-size run of ``steps`` steps in this process: s/step (after the first), peak RSS, the estimate."""
     from painterly.config import RunConfig
     from painterly.run import StyleTransferRun
 
-    _, name, swag = next(row for row in NETWORKS if row[0] == label)
+    if label in BROUGHT:
+        name, swag, weights = label, False, str(random_torchvision_file(label))
+    else:
+        _, name, swag = next(row for row in NETWORKS if row[0] == label)
+        weights = None
     content, style = DATA / PAIRS[0][0], DATA / PAIRS[0][1]
     config = RunConfig(network=name, swag=swag, size=size, start_size=None, iterations=steps, device="cpu",
-                       max_pixels=2**31, check_memory=False)  # fmt: skip
-    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+                       max_pixels=2**31, check_memory=False, weights=weights)  # fmt: skip
+    before = _status_bytes("VmRSS")
     run = StyleTransferRun(content, style, config)
-    loaded = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    loaded = _status_bytes("VmRSS")
+    # the run's own peak: reading a weights file can peak higher for a moment (a state dict and its conversion),
+    # which is not what the plan estimates; Linux's clear_refs restarts the peak count (VmHWM) here
+    Path("/proc/self/clear_refs").write_text("5")
     stamps: list[float] = []
     began = time.perf_counter()
     image = run.execute(on_step=lambda record: stamps.append(time.perf_counter()))
     steps_s = [b - a for a, b in zip([began, *stamps], stamps, strict=False)]
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    peak = _status_bytes("VmHWM")
     estimate = run.plan.estimated_bytes
     return {
         "network": label, "size": size, "width": image.width, "height": image.height, "steps": steps,
@@ -106,11 +152,14 @@ def measure_speed(label: str, size: int, steps: int) -> dict[str, Any]:
 
 
 def speed(args: argparse.Namespace) -> None:
-    path = OUT / "speed.json"
+    path = OUT / ("speed-brought.json" if args.brought else "speed.json")
+    labels = list(BROUGHT) if args.brought else [label for label, *_ in NETWORKS]
     results = {} if args.fresh else _load(path)
     results["cpu"] = _cpu()
     for size in args.sizes:
-        for label, *_ in NETWORKS:
+        for label in labels:
+            if label in BROUGHT:
+                random_torchvision_file(label)  # made here, not in the measured child
             key = f"{label}@{size}"
             if key in results:
                 continue
@@ -126,7 +175,7 @@ def speed(args: argparse.Namespace) -> None:
     print(f"{'network':<26}{'size':>6}{'s/step':>9}{'vs vgg19':>10}{'peak GiB':>14}{'estimate GiB':>14}{'ratio':>7}")
     for size in args.sizes:
         base = results.get(f"vgg19@{size}", {}).get("s_per_step")
-        for label, *_ in NETWORKS:
+        for label in labels:
             row = results.get(f"{label}@{size}", {})
             if "s_per_step" not in row:
                 print(f"{label:<26}{size:>6}  {row.get('error', 'not measured')}")
@@ -289,6 +338,9 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=384)
     parser.add_argument("--iterations", type=int, default=150)
     parser.add_argument("--fresh", action="store_true", help="forget earlier results")
+    parser.add_argument(
+        "--brought", action="store_true", help="speed: the networks users bring files for (random-weight files)"
+    )
     args = parser.parse_args()
     if args.part == "speed-child":
         label, size, steps = args.child

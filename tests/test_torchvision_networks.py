@@ -7,6 +7,7 @@ values (large tensors stored as one value per output channel, expanded, so the f
 from __future__ import annotations
 
 import hashlib
+import math
 from collections.abc import Callable
 from pathlib import Path
 
@@ -277,3 +278,62 @@ def test_folded_batch_normalisation_equals_the_unfolded_network(tmp_path: Path) 
     unit = F.relu(_bn(F.conv2d(x, state["conv1.conv.weight"], stride=2, padding=3), state, "conv1.bn", 1e-3))
     with torch.no_grad():
         torch.testing.assert_close(encoder(image)["conv1"], unit, rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_a_coarse_to_fine_run_goes_through_every_stage_with_the_networks_own_layers(
+    name: str, pair, tmp_path: Path
+) -> None:
+    """With a file of random weights (none ship here): the default layers, every stage, the style loss falls."""
+    from painterly.records import StepRecord
+    from painterly.stylize import stylize
+
+    path = save(random_state(name), tmp_path / f"{name}.pth")
+    seed_means(name, path)
+    records: list[StepRecord] = []
+    image = stylize(*pair, network=name, weights=str(path), size=64, start_size=32, iterations=8, device="cpu",
+                    on_step=records.append)  # fmt: skip
+    assert image.size == (64, 48)
+    assert len({record.size for record in records}) >= 2 and records[-1].size == (64, 48)  # coarse, then fine
+    styles = [record.losses["style"] for record in records if record.size == records[-1].size]
+    assert all(map(math.isfinite, styles)) and styles[-1] < styles[0]
+
+
+def test_vgg16_tiled_loss_and_gradient_equal_untiled_with_a_full_margin() -> None:
+    """VGG-16 tiles (VGG's poolings keep the floor grid): a narrow random VGG-16, windows of 32 px cores."""
+    from painterly.losses.core import ContentLoss, GramLoss
+    from painterly.nets.vgg import VGG16_CONV_LAYERS
+    from painterly.nets.weights import VGGWeights
+    from painterly.objective.tiled import TiledObjective, exact_margin
+    from painterly.objective.whole import Objective
+
+    generator = torch.Generator().manual_seed(0)
+    state, width = {}, 3
+    for conv in VGG16_CONV_LAYERS:
+        state[f"{conv}.weight"] = torch.randn(4, width, 3, 3, generator=generator) * (2.0 / (9 * width)) ** 0.5
+        state[f"{conv}.bias"] = torch.full((4,), 0.01)
+        width = 4
+    weights = VGGWeights(state=state, preprocessing="torchvision", source="test", depth=16,
+                         channel_means={conv: torch.ones(4) for conv in VGG16_CONV_LAYERS})  # fmt: skip
+    layers = ["relu1_1", "relu2_1", "relu3_1"]
+    encoder = network("vgg16").build(weights, layers)
+    content, style, image = (torch.rand(1, 3, 88, 120, generator=generator) for _ in range(3))
+    style_weights = {layer: 10.0 / len(layers) for layer in layers}
+    whole = Objective.build(
+        encoder, content=content, styles=[style], content_loss=ContentLoss(), style_loss=GramLoss(),
+        content_layer_weights={"relu3_1": 1.0}, style_layer_weights=style_weights, style_blend=[1.0], tv_weight=0.1,
+    )  # fmt: skip
+    tiled = TiledObjective.build(
+        encoder, content=content, styles=[style], content_layer_weights={"relu3_1": 1.0},
+        style_layer_weights=[style_weights], core=32, margin=exact_margin(encoder, layers), tv_weight=0.1,
+    )  # fmt: skip
+    results = []
+    for objective in (whole, tiled):
+        x = image.clone().requires_grad_(True)
+        total, _ = objective(x)
+        total.backward()
+        assert x.grad is not None
+        results.append((float(total.detach()), x.grad))
+    assert results[1][0] == pytest.approx(results[0][0], rel=1e-4)
+    grad = results[0][1]
+    torch.testing.assert_close(results[1][1], grad, rtol=1e-3, atol=1e-5 * float(grad.abs().max()))
