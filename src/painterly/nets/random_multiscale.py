@@ -55,12 +55,13 @@ FILTERS_PER_SIZE = 128
 #: The seed of the filters (the arXiv number of Ustyuzhaninov et al.'s paper, 1606.00021).
 RANDOM_MULTISCALE_SEED = 1606_00021
 
-#: Values one output element keeps alive at the peak of a step, in activation-sized slots: the eight convolutions'
-#: outputs, their concatenation and its ReLU are three, and the large kernels' backward needs a workspace of about
-#: :math:`3 k^2` values per position for the largest :math:`k` (oneDNN lowers them to matrix products), which is
-#: :math:`3 \cdot 55^2 / 1024 \approx 9` per output element; fitted to the measured peaks (docs/networks.md:
-#: 22.9 GB at 1024 x 768 in bfloat16, where a count of one slot estimated 4.8 GB).
-MEMORY_SLOTS = 12
+#: Values one output element keeps alive at the peak of a step, in activation-sized slots (counted at the bytes of
+#: the run's precision: 3 per value under mixed precision, painterly.plan.stages): the eight convolutions' outputs,
+#: their concatenation and its ReLU, and the large kernels' backward workspace of about :math:`3 k^2` values per
+#: position for the largest :math:`k` (oneDNN lowers them to matrix products), :math:`3 \cdot 55^2 / 1024 \approx
+#: 9` per output element; fitted to the larger of its measured peaks at 1024 x 768 in bfloat16 (22.9 GB; another
+#: identical run peaked at 14.1 GB: docs/networks.md), where a count of one slot estimated 4.8 GB.
+MEMORY_SLOTS = 8
 
 _CONVENTION = InputConvention((0.485, 0.456, 0.406), (0.229, 0.224, 0.225))
 

@@ -32,6 +32,7 @@ __all__ = [
     "FINAL_STAGE_SHARE",
     "KEEP_FREED_MARGIN",
     "MIN_STAGE_STEPS",
+    "MIXED_PRECISION_ACTIVATION_BYTES",
     "RECIPES",
     "NetworkShape",
     "Plan",
@@ -42,6 +43,11 @@ __all__ = [
     "recipe",
     "split_iterations",
 ]
+
+#: Bytes per counted activation value under mixed precision: the layers keep bfloat16 (2 bytes), and the features
+#: the losses read are handed out and differentiated in float32; 3 on average was fitted to VGG-19's peaks after a
+#: full L-BFGS history at 512 and 1024 px (docs/networks.md), where 2 estimated 10-18 % below the peak.
+MIXED_PRECISION_ACTIVATION_BYTES = 3
 
 #: Core size of the tiles chosen automatically for stages that would not fit in memory whole.
 AUTO_TILE = 512
@@ -331,9 +337,10 @@ def make_plan(
 
     ``free_bytes`` is the free memory of the device (None: unknown); ``revision`` and ``tile_plan`` are a resumed
     run's (its checkpoint's), else today's and decided here; ``mixed_precision``: the network keeps bfloat16
-    activations, half the bytes of float32 ones, in the memory estimates; ``base_bytes``: what the process holds
-    before the run's buffers (None: :data:`painterly.plan.memory.BASE_BYTES`).  Refuses, with the largest size that
-    fits, a run whose final stage would not fit in ``free_bytes`` (when ``config.check_memory``).
+    activations (:data:`MIXED_PRECISION_ACTIVATION_BYTES` per value, not float32's 4) in the memory estimates;
+    ``base_bytes``: what the process holds before the run's buffers (None: :data:`painterly.plan.memory.BASE_BYTES`).
+    Refuses, with the largest size that fits, a run whose final stage would not fit in ``free_bytes`` (when
+    ``config.check_memory``).
     """
     chosen = recipe(revision)
     sizes = feasible_sizes(pyramid_sizes(config.size, config.start_size), content_size, network.min_side)
@@ -343,7 +350,8 @@ def make_plan(
     history = config.history_size if config.history_size is not None else auto_history_size(math.prod(shapes[-1]))
     margin = _aligned(config.tile_margin, network.max_stride)
     content_layers = [name for name, w in content_layer_weights.items() if w]
-    estimates = _Estimates(config, network, content_layers, margin, activation_bytes=2 if mixed_precision else 4,
+    activation_bytes = MIXED_PRECISION_ACTIVATION_BYTES if mixed_precision else 4
+    estimates = _Estimates(config, network, content_layers, margin, activation_bytes=activation_bytes,
                            base_bytes=BASE_BYTES if base_bytes is None else base_bytes)  # fmt: skip
     if tile_plan is None:
         tile_plan = [_tile_core(config, shape, estimates, history, free_bytes) for shape in shapes]
