@@ -28,7 +28,7 @@ def test_random_vgg19_runs_and_its_style_loss_falls(pair: tuple[Path, Path]) -> 
                     on_step=records.append)  # fmt: skip
     assert image.size == (40, 30) and len(records) == 12
     first, last = records[0].losses["style"], records[-1].losses["style"]
-    assert np.isfinite(last) and last < 0.5 * first, (first, last)
+    assert np.isfinite(last) and last < 0.7 * first, (first, last)
 
 
 def test_random_vgg19_keeps_its_activations_magnitude_layer_by_layer() -> None:
@@ -149,3 +149,18 @@ def test_random_weights_are_generated_once_then_read_from_the_cache(tmp_path, mo
     random_vgg.random_vgg19_cache_path().write_bytes(b"damaged")  # a damaged file is made again
     random_vgg.random_vgg19_weights.__wrapped__()
     assert calls == [1, 1]
+
+
+def test_random_vgg19_divides_nearly_silent_filters_by_a_floor_not_their_own_mean() -> None:
+    """A nearly dead random filter (mean 4e-6 on the calibration pictures) would be multiplied 256 000 times and
+    blow a run up; its mean is taken as a tenth of its layer's median instead."""
+    from painterly.nets.random_vgg import SILENT_FILTER_FLOOR, floor_silent_means
+
+    means = random_vgg19_weights().channel_means
+    assert means is not None
+    for name, value in means.items():
+        assert float(value.min()) >= SILENT_FILTER_FLOOR * float(value.median()) * (1 - 1e-6), name
+    raw = {"conv": torch.tensor([4e-6, 0.3, 0.5, 0.4, 0.0])}
+    floored = floor_silent_means(raw)["conv"]
+    torch.testing.assert_close(floored, torch.tensor([0.03, 0.3, 0.5, 0.4, 0.03]))  # a tenth of the median, 0.3
+    assert torch.equal(floor_silent_means({"conv": floored})["conv"], floored)  # idempotent

@@ -59,6 +59,8 @@ from painterly.nets.random_multiscale import (
 )
 from painterly.nets.random_vgg import (
     RANDOM_VGG19_SEED,
+    SILENT_FILTER_FLOOR,
+    floor_silent_means,
     generate_random_vgg19_weights,
     random_vgg19_cache_path,
     random_vgg19_sha256,
@@ -149,6 +151,7 @@ __all__ = [
     "RANDOM_MULTISCALE_SEED",
     "RANDOM_VGG19_SEED",
     "RESNET50_LAYERS",
+    "SILENT_FILTER_FLOOR",
     "STAGES",
     "SWAG_TEMPERATURE",
     "TORCHVISION_NETWORKS",
@@ -205,6 +208,7 @@ __all__ = [
     "fetch_efficientnet_lite0",
     "fetch_vgg19",
     "fetch_vgg19_weights",
+    "floor_silent_means",
     "fold_batch_norm",
     "fold_normalization",
     "folded_conv_weights",
