@@ -15,7 +15,7 @@ module (``painterly.nets.<module>``), never this file, so the re-exports make no
 from __future__ import annotations
 
 from painterly.nets.alexnet import ALEXNET_LAYERS, AlexNetLayout, alexnet_stages
-from painterly.nets.base import INPUT, Encoder, LayerInfo, Pooling, Window, check_layer_names, smallest_side
+from painterly.nets.base import INPUT, Encoder, LayerChain, LayerInfo, Pooling, Window, check_layer_names, smallest_side
 from painterly.nets.batchnorm import fold_batch_norm
 from painterly.nets.efficientnet import (
     BN_EPSILON,
@@ -169,6 +169,7 @@ __all__ = [
     "FetchWeights",
     "GoogLeNetLayout",
     "InputConvention",
+    "LayerChain",
     "LayerInfo",
     "MBConvBlock",
     "Manifest",

@@ -9,16 +9,17 @@ conv/relu/pool rhythm.
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol, Self, runtime_checkable
 
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 
 from painterly.errors import OptionError
 
-__all__ = ["INPUT", "Encoder", "LayerInfo", "Pooling", "Window", "check_layer_names", "smallest_side"]
+__all__ = ["INPUT", "Encoder", "LayerChain", "LayerInfo", "Pooling", "Window", "check_layer_names", "smallest_side"]
 
 #: How a network pools where it offers a choice (VGG: Gatys et al. found average pooling gives smoother images).
 Pooling = Literal["max", "avg"]
@@ -177,6 +178,56 @@ class Encoder(Protocol):
     def to(self, *args: Any, **kwargs: Any) -> Self:
         """Move to a device or memory format (as :meth:`torch.nn.Module.to`)."""
         ...
+
+
+class LayerChain(nn.Module):
+    """What every encoder that runs a chain of modules shares: the description of the layers its pass runs and
+    their cast copy for mixed precision.
+
+    A subclass sets ``names`` (the layers the pass runs, in forward order), ``_computed`` (their
+    :class:`LayerInfo`), ``body`` (one module per layer) and ``_low_precision_body = None``.
+    """
+
+    names: tuple[str, ...]
+    _computed: tuple[LayerInfo, ...]
+    body: nn.ModuleList
+    _low_precision_body: tuple[torch.dtype, nn.ModuleList] | None
+
+    @property
+    def computed_layers(self) -> tuple[LayerInfo, ...]:
+        """Every layer the pass runs, in forward order, through the deepest requested one."""
+        return self._computed
+
+    def stride(self, layer: str) -> int:
+        """Input pixels per position of ``layer`` along each axis."""
+        for info in self._computed:
+            if info.name == layer:
+                return info.stride
+        raise KeyError(f"{layer} is not among the layers this encoder computes ({', '.join(self.names)})")
+
+    @property
+    def max_stride(self) -> int:
+        """The largest stride of the computed layers: windows aligned to it share the whole image's grids."""
+        return max(info.stride for info in self._computed)
+
+    @property
+    def min_side(self) -> int:
+        """The smallest input side that leaves a position at every computed layer (for VGG: its deepest stride)."""
+        return smallest_side(self._computed)
+
+    def _body_in(self, dtype: torch.dtype) -> nn.ModuleList:
+        """The layers with their parameters (and buffers) cast to ``dtype`` once: autocast would cast every weight at
+        every call.  Kept until the encoder is moved or converted (``_apply``); the float32 ones stay as they are.
+        """
+        if self._low_precision_body is None or self._low_precision_body[0] != dtype:
+            # deepcopy with the parameters pre-mapped to their cast copies: no second float32 copy on the way
+            cast = {id(p): nn.Parameter(p.detach().to(dtype), requires_grad=False) for p in self.body.parameters()}
+            self._low_precision_body = (dtype, copy.deepcopy(self.body, cast).to(dtype))
+        return self._low_precision_body[1]
+
+    def _apply(self, fn, *args, **kwargs):  # nn.Module._apply's own signature, untyped
+        self._low_precision_body = None  # .to(device / memory format) and the like: cast again on next use
+        return super()._apply(fn, *args, **kwargs)
 
 
 def check_layer_names(layers: Iterable[str], known: Sequence[LayerInfo], network: str) -> list[str]:

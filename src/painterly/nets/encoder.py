@@ -10,7 +10,6 @@ by :data:`painterly.nets.vgg.VGG19_LAYERS`, with the widths of the weights in us
 
 from __future__ import annotations
 
-import copy
 import dataclasses
 from collections.abc import Iterable, Iterator
 
@@ -18,7 +17,7 @@ import torch
 from torch import Tensor, nn
 
 from painterly.errors import OptionError
-from painterly.nets.base import LayerInfo, Pooling, check_layer_names
+from painterly.nets.base import LayerChain, LayerInfo, Pooling, check_layer_names
 from painterly.nets.normalization import fold_normalization, mean_activations
 from painterly.nets.vgg import LAYER_NAMES, layer_names, validate_layers, vgg_layers
 from painterly.nets.weights import Preprocessing, VGGWeights
@@ -39,7 +38,7 @@ def measure_channel_means(weights: VGGWeights, images: list[Tensor] | None = Non
     return {conv: means[relu] for conv, relu in relus.items()}
 
 
-class VGGEncoder(nn.Module):
+class VGGEncoder(LayerChain):
     """Frozen VGG-19 (or VGG-16, as ``weights.depth`` says) truncated after the deepest of ``layers``.
 
     ``forward(image)`` returns ``{layer: activation}`` for exactly the requested layers.
@@ -144,28 +143,6 @@ class VGGEncoder(nn.Module):
             described.append(dataclasses.replace(info, channels=width))
         return tuple(described)
 
-    @property
-    def computed_layers(self) -> tuple[LayerInfo, ...]:
-        """Every layer the pass runs, in forward order, through the deepest requested one (``names``, described)."""
-        return self._computed
-
-    @property
-    def min_side(self) -> int:
-        """Smallest input side that still leaves one pixel at the deepest layer: its stride (pooling rounds down)."""
-        return self.max_stride
-
-    def stride(self, layer: str) -> int:
-        """Input pixels per position of ``layer`` along each axis: 2 ** (pooling layers up to it)."""
-        for info in self._computed:
-            if info.name == layer:
-                return info.stride
-        raise KeyError(f"{layer} is not among the layers this encoder computes ({', '.join(self.names)})")
-
-    @property
-    def max_stride(self) -> int:
-        """The stride of the deepest computed layer: windows aligned to it share the whole image's pooling grid."""
-        return self._computed[-1].stride
-
     def preprocess(self, image: Tensor) -> Tensor:
         """RGB [0, 1] -> the network's input convention."""
         x = image * self._scale - self._offset
@@ -195,18 +172,3 @@ class VGGEncoder(nn.Module):
             x = module(x)
             if name in self._collect:
                 yield name, x if dtype is None or in_compute_dtype else x.float()
-
-    def _body_in(self, dtype: torch.dtype) -> nn.ModuleList:
-        """The layers with their weights cast to ``dtype`` once (autocast would cast every weight at every call).
-
-        Kept until the encoder is moved or converted (``_apply``); the float32 weights stay as they are.
-        """
-        if self._low_precision_body is None or self._low_precision_body[0] != dtype:
-            # deepcopy with the parameters pre-mapped to their cast copies: no second float32 copy on the way
-            cast = {id(p): nn.Parameter(p.detach().to(dtype), requires_grad=False) for p in self.body.parameters()}
-            self._low_precision_body = (dtype, copy.deepcopy(self.body, cast))
-        return self._low_precision_body[1]
-
-    def _apply(self, fn, *args, **kwargs):  # nn.Module._apply's own signature, untyped
-        self._low_precision_body = None  # .to(device / memory format) and the like: cast again on next use
-        return super()._apply(fn, *args, **kwargs)

@@ -16,14 +16,13 @@ as every VGG filter's mean activation is.  Only the features a loss reads are sc
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 
 import torch
 from torch import Tensor, nn
 
 from painterly.errors import OptionError
-from painterly.nets.base import LayerInfo, check_layer_names, smallest_side
+from painterly.nets.base import LayerChain, LayerInfo, check_layer_names
 
 __all__ = ["InputConvention", "StagedEncoder"]
 
@@ -42,7 +41,7 @@ class InputConvention:
         return multiplier, torch.tensor(self.mean).view(1, 3, 1, 1) / std
 
 
-class StagedEncoder(nn.Module):
+class StagedEncoder(LayerChain):
     """A frozen chain of stages truncated after the deepest of ``layers`` (an :class:`~painterly.nets.base.Encoder`).
 
     ``stages``: every addressable layer of the network in forward order with the module that computes it from the
@@ -104,28 +103,6 @@ class StagedEncoder(nn.Module):
         """The key of ``name``'s inverse means: its position in the chain."""
         return f"stage{self.names.index(name)}"
 
-    @property
-    def computed_layers(self) -> tuple[LayerInfo, ...]:
-        """Every stage the pass runs, in forward order, through the deepest requested one."""
-        return self._computed
-
-    def stride(self, layer: str) -> int:
-        """Input pixels per position of ``layer`` along each axis."""
-        for info in self._computed:
-            if info.name == layer:
-                return info.stride
-        raise KeyError(f"{layer} is not among the layers this encoder computes ({', '.join(self.names)})")
-
-    @property
-    def max_stride(self) -> int:
-        """The largest stride of the computed layers."""
-        return max(info.stride for info in self._computed)
-
-    @property
-    def min_side(self) -> int:
-        """The smallest input side that leaves a position at every computed layer."""
-        return smallest_side(self._computed)
-
     def preprocess(self, image: Tensor) -> Tensor:
         """RGB [0, 1] -> the network's input convention."""
         x = image * self._multiplier - self._offset
@@ -150,13 +127,3 @@ class StagedEncoder(nn.Module):
                 key = self._key(name)
                 features = x * self._inverse_means[key].to(x.dtype) if key in self._inverse_means else x
                 yield name, features if dtype is None or in_compute_dtype else features.float()
-
-    def _body_in(self, dtype: torch.dtype) -> nn.ModuleList:
-        """The stages with parameters and buffers cast to ``dtype`` once, kept until the encoder is moved."""
-        if self._low_precision_body is None or self._low_precision_body[0] != dtype:
-            self._low_precision_body = (dtype, copy.deepcopy(self.body).to(dtype))
-        return self._low_precision_body[1]
-
-    def _apply(self, fn, *args, **kwargs):  # nn.Module._apply's own signature, untyped
-        self._low_precision_body = None
-        return super()._apply(fn, *args, **kwargs)
