@@ -111,3 +111,33 @@ def run_for(content: object, style: object, **options: Any) -> StyleTransferRun:
     checkpoint would give them."""
     derived = {name: options.pop(name) for name in ("revision", "tile_plan") if name in options}
     return StyleTransferRun(content, style, RunConfig(**options), **derived)  # type: ignore[arg-type]
+
+
+def assert_tiling_is_exact(
+    encoder: Any, content: torch.Tensor, style: torch.Tensor, image: torch.Tensor, *,
+    content_layer_weights: dict[str, float], style_layer_weights: dict[str, float], margin: int,
+) -> None:  # fmt: skip
+    """The tiled objective (32 px cores, ``margin``) gives the whole-image objective's loss and gradient."""
+    from painterly.losses.core import ContentLoss, GramLoss
+    from painterly.objective.tiled import TiledObjective
+    from painterly.objective.whole import Objective
+
+    whole = Objective.build(
+        encoder, content=content, styles=[style], content_loss=ContentLoss(), style_loss=GramLoss(),
+        content_layer_weights=content_layer_weights, style_layer_weights=style_layer_weights, style_blend=[1.0],
+        tv_weight=0.1,
+    )  # fmt: skip
+    tiled = TiledObjective.build(
+        encoder, content=content, styles=[style], content_layer_weights=content_layer_weights,
+        style_layer_weights=[style_layer_weights], core=32, margin=margin, tv_weight=0.1,
+    )  # fmt: skip
+    results = []
+    for objective in (whole, tiled):
+        x = image.clone().requires_grad_(True)
+        total, _ = objective(x)
+        total.backward()
+        assert x.grad is not None
+        results.append((float(total.detach()), x.grad))
+    assert results[1][0] == pytest.approx(results[0][0], rel=1e-4)
+    grad = results[0][1]
+    torch.testing.assert_close(results[1][1], grad, rtol=1e-3, atol=1e-5 * float(grad.abs().max()))

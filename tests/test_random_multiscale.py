@@ -5,17 +5,15 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-import pytest
 import torch
 
 from painterly.control.spatial import mask_for_layer
-from painterly.losses.core import ContentLoss, GramLoss
 from painterly.nets.random_multiscale import KERNEL_SIZES, RANDOM_MULTISCALE_SEED, random_multiscale_weights
 from painterly.nets.registry import network
-from painterly.objective.tiled import TiledObjective
-from painterly.objective.whole import Objective
 from painterly.records import StepRecord
 from painterly.stylize import stylize
+
+from .conftest import assert_tiling_is_exact
 
 
 def test_the_filters_are_fixed_zero_mean_and_balanced() -> None:
@@ -49,23 +47,6 @@ def test_tiled_loss_and_gradient_equal_untiled_with_a_full_margin() -> None:
     encoder = spec.build(spec.default_weights(), ["maps"])
     generator = torch.Generator().manual_seed(0)
     content, style, image = (torch.rand(1, 3, 64, 80, generator=generator) for _ in range(3))
-    weights = {"maps": 1.0}
-    whole = Objective.build(
-        encoder, content=content, styles=[style], content_loss=ContentLoss(), style_loss=GramLoss(),
-        content_layer_weights=weights, style_layer_weights={"maps": 10.0}, style_blend=[1.0], tv_weight=0.1,
-    )  # fmt: skip
-    margin = 32  # the layer's reach (27 px) rounded up to a multiple of its stride
-    tiled = TiledObjective.build(
-        encoder, content=content, styles=[style], content_layer_weights=weights,
-        style_layer_weights=[{"maps": 10.0}], core=32, margin=margin, tv_weight=0.1,
-    )  # fmt: skip
-    results = []
-    for objective in (whole, tiled):
-        x = image.clone().requires_grad_(True)
-        total, _ = objective(x)
-        total.backward()
-        assert x.grad is not None
-        results.append((float(total.detach()), x.grad))
-    assert results[1][0] == pytest.approx(results[0][0], rel=1e-4)
-    grad = results[0][1]
-    torch.testing.assert_close(results[1][1], grad, rtol=1e-3, atol=1e-5 * float(grad.abs().max()))
+    # margin: the layer's reach (27 px) rounded up to a multiple of its stride
+    assert_tiling_is_exact(encoder, content, style, image, content_layer_weights={"maps": 1.0},
+                           style_layer_weights={"maps": 10.0}, margin=32)  # fmt: skip

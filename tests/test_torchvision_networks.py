@@ -301,11 +301,11 @@ def test_a_coarse_to_fine_run_goes_through_every_stage_with_the_networks_own_lay
 
 def test_vgg16_tiled_loss_and_gradient_equal_untiled_with_a_full_margin() -> None:
     """VGG-16 tiles (VGG's poolings keep the floor grid): a narrow random VGG-16, windows of 32 px cores."""
-    from painterly.losses.core import ContentLoss, GramLoss
     from painterly.nets.vgg import VGG16_CONV_LAYERS
     from painterly.nets.weights import VGGWeights
-    from painterly.objective.tiled import TiledObjective, exact_margin
-    from painterly.objective.whole import Objective
+    from painterly.objective.tiled import exact_margin
+
+    from .conftest import assert_tiling_is_exact
 
     generator = torch.Generator().manual_seed(0)
     state, width = {}, 3
@@ -319,21 +319,5 @@ def test_vgg16_tiled_loss_and_gradient_equal_untiled_with_a_full_margin() -> Non
     encoder = network("vgg16").build(weights, layers)
     content, style, image = (torch.rand(1, 3, 88, 120, generator=generator) for _ in range(3))
     style_weights = {layer: 10.0 / len(layers) for layer in layers}
-    whole = Objective.build(
-        encoder, content=content, styles=[style], content_loss=ContentLoss(), style_loss=GramLoss(),
-        content_layer_weights={"relu3_1": 1.0}, style_layer_weights=style_weights, style_blend=[1.0], tv_weight=0.1,
-    )  # fmt: skip
-    tiled = TiledObjective.build(
-        encoder, content=content, styles=[style], content_layer_weights={"relu3_1": 1.0},
-        style_layer_weights=[style_weights], core=32, margin=exact_margin(encoder, layers), tv_weight=0.1,
-    )  # fmt: skip
-    results = []
-    for objective in (whole, tiled):
-        x = image.clone().requires_grad_(True)
-        total, _ = objective(x)
-        total.backward()
-        assert x.grad is not None
-        results.append((float(total.detach()), x.grad))
-    assert results[1][0] == pytest.approx(results[0][0], rel=1e-4)
-    grad = results[0][1]
-    torch.testing.assert_close(results[1][1], grad, rtol=1e-3, atol=1e-5 * float(grad.abs().max()))
+    assert_tiling_is_exact(encoder, content, style, image, content_layer_weights={"relu3_1": 1.0},
+                           style_layer_weights=style_weights, margin=exact_margin(encoder, layers))  # fmt: skip
