@@ -11,9 +11,28 @@ less memory at every step of a run, since the networks are frozen and never trai
 from __future__ import annotations
 
 import torch
-from torch import nn
+from torch import Tensor, nn
 
-__all__ = ["fold_batch_norm"]
+__all__ = ["fold_batch_norm", "folded_weights"]
+
+
+def folded_weights(
+    weight: Tensor,
+    bias: Tensor | None,
+    mean: Tensor,
+    var: Tensor,
+    eps: float,
+    gamma: Tensor | None = None,
+    beta: Tensor | None = None,
+) -> tuple[Tensor, Tensor]:
+    r"""``(weight, bias)`` of the one convolution equal to a convolution (``weight``, ``bias``) followed by a batch
+    norm in eval mode: with :math:`g = \gamma / \sqrt{\sigma^2 + \epsilon}`, :math:`W' = g W` per output channel
+    and :math:`b' = g (b - \mu) + \beta` (:math:`\gamma` 1 and :math:`\beta`, :math:`b` 0 where absent)."""
+    scale = (var + eps).rsqrt()
+    scale = scale * gamma if gamma is not None else scale
+    shift = beta if beta is not None else torch.zeros_like(scale)
+    bias = bias if bias is not None else torch.zeros_like(scale)
+    return weight * scale.view(-1, 1, 1, 1), (bias - mean) * scale + shift
 
 
 def fold_batch_norm(conv: nn.Conv2d, norm: nn.BatchNorm2d) -> nn.Conv2d:
@@ -21,10 +40,9 @@ def fold_batch_norm(conv: nn.Conv2d, norm: nn.BatchNorm2d) -> nn.Conv2d:
     if norm.running_mean is None or norm.running_var is None:
         raise ValueError("batch normalisation without running statistics cannot be folded")
     with torch.no_grad():
-        scale = (norm.running_var + norm.eps).rsqrt()
-        scale = scale * norm.weight if norm.weight is not None else scale
-        shift = norm.bias if norm.bias is not None else torch.zeros_like(scale)
-        bias = conv.bias if conv.bias is not None else torch.zeros_like(scale)
+        weight, bias = folded_weights(
+            conv.weight, conv.bias, norm.running_mean, norm.running_var, norm.eps, norm.weight, norm.bias
+        )
         folded = nn.utils.skip_init(
             nn.Conv2d,
             conv.in_channels,
@@ -36,6 +54,6 @@ def fold_batch_norm(conv: nn.Conv2d, norm: nn.BatchNorm2d) -> nn.Conv2d:
             groups=conv.groups,
             bias=True,
         )
-        folded.weight = nn.Parameter(conv.weight * scale.view(-1, 1, 1, 1), requires_grad=False)
-        folded.bias = nn.Parameter((bias - norm.running_mean) * scale + shift, requires_grad=False)
+        folded.weight = nn.Parameter(weight, requires_grad=False)
+        folded.bias = nn.Parameter(bias, requires_grad=False)
     return folded

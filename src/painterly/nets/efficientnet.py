@@ -53,6 +53,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from painterly.nets.base import INPUT, LayerInfo
+from painterly.nets.batchnorm import folded_weights
 from painterly.nets.staged import InputConvention, StagedEncoder
 
 __all__ = [
@@ -186,14 +187,13 @@ def efficientnet_lite0_parameters() -> dict[str, tuple[int, ...]]:
 
 
 def folded_conv_weights(state: Mapping[str, Tensor], prefix: str, eps: float = BN_EPSILON) -> tuple[Tensor, Tensor]:
-    r"""``(weight, bias)`` of the one convolution equal to ``prefix``'s convolution followed by its batch norm in
-    inference: with :math:`g = \gamma / \sqrt{\sigma^2 + \epsilon}`, :math:`W' = g W` (per output channel) and
-    :math:`b' = \beta - g \mu`."""
-    weight = state[f"{prefix}.conv.weight"].float()
-    gamma, beta = state[f"{prefix}.bn.weight"].float(), state[f"{prefix}.bn.bias"].float()
-    mean, var = state[f"{prefix}.bn.running_mean"].float(), state[f"{prefix}.bn.running_var"].float()
-    gain = gamma / torch.sqrt(var + eps)
-    return weight * gain.view(-1, 1, 1, 1), beta - gain * mean
+    """``(weight, bias)`` of the one convolution equal to ``prefix``'s convolution (no bias) followed by its batch
+    norm in inference (:func:`painterly.nets.batchnorm.folded_weights`)."""
+    return folded_weights(
+        state[f"{prefix}.conv.weight"].float(), None, state[f"{prefix}.bn.running_mean"].float(),
+        state[f"{prefix}.bn.running_var"].float(), eps, state[f"{prefix}.bn.weight"].float(),
+        state[f"{prefix}.bn.bias"].float(),
+    )  # fmt: skip
 
 
 def _conv(state: Mapping[str, Tensor], prefix: str, eps: float, *, stride: int = 1, groups: int = 1) -> nn.Conv2d:
