@@ -152,8 +152,9 @@ def measure_speed(label: str, size: int, steps: int) -> dict[str, Any]:
 
 
 def speed(args: argparse.Namespace) -> None:
-    path = OUT / ("speed-brought.json" if args.brought else "speed.json")
+    path = OUT / (args.results or ("speed-brought.json" if args.brought else "speed.json"))
     labels = list(BROUGHT) if args.brought else [label for label, *_ in NETWORKS]
+    labels = [label for label in labels if not args.only or label in args.only]
     results = {} if args.fresh else _load(path)
     results["cpu"] = _cpu()
     for size in args.sizes:
@@ -341,6 +342,8 @@ def main() -> None:
     parser.add_argument(
         "--brought", action="store_true", help="speed: the networks users bring files for (random-weight files)"
     )
+    parser.add_argument("--only", nargs="+", metavar="LABEL", help="speed: these networks only")
+    parser.add_argument("--results", metavar="FILE", help="speed: the results file in bench/results/networks/")
     args = parser.parse_args()
     if args.part == "speed-child":
         label, size, steps = args.child

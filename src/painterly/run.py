@@ -259,7 +259,8 @@ class StyleTransferRun:
                 self.style_comparison.accepts_low_precision = True
         if self.device.type == "cpu":
             self.encoder = self.encoder.to(memory_format=torch.channels_last)
-        network_shape = NetworkShape(self.encoder.computed_layers, self.encoder.max_stride, self.encoder.min_side)
+        network_shape = NetworkShape(self.encoder.computed_layers, self.encoder.max_stride, self.encoder.min_side,
+                                     memory_factor=network(o.network).memory_factor)  # fmt: skip
         #: the stages and the decisions made once for all of them (painterly.plan.stages); a resumed run's tiling plan
         #: is its checkpoint's, so it tiles exactly the stages the interrupted one did, whatever memory is free now
         self.plan = make_plan(

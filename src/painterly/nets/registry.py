@@ -156,6 +156,13 @@ class NetworkSpec:
     #: says it wins (EfficientNet-Lite0's depthwise convolutions and ReLU6 passes: docs/networks.md), so such a
     #: network runs float32 unless asked.
     cpu_bfloat16_follows_probe: bool = True
+    #: A run's measured peak memory over what its layer description counts (the run part of
+    #: :func:`painterly.plan.memory.estimate_run_bytes`; 1 for the VGG networks, to whose peaks that count's
+    #: constants were fitted).  Fitted per network to peaks at 512 and 1024 px in docs/networks.md: glibc's malloc
+    #: raises its mmap threshold after large frees, so these networks' freed activations stay in a fragmented heap
+    #: while L-BFGS's history grows (with ``MALLOC_MMAP_THRESHOLD_`` fixed, AlexNet's peak at 1024 px fell from 1.31
+    #: to 0.97 GiB).
+    memory_factor: float = 1.0
 
     def validate_layers(self, layers: Iterable[str]) -> list[str]:
         """``layers`` as a list, or a one-sentence error naming the unknown ones and this network's layers."""
@@ -356,6 +363,7 @@ register_network(
         layers=EFFICIENTNET_LITE0_LAYERS,
         # the end of stage 4 (stride 16) for content; the stem and the ends of stages 2-5 (strides 2 to 16) for style
         cpu_bfloat16_follows_probe=False,
+        memory_factor=1.3,
         content_layers=("block7",),
         style_layers=("stem", "block2", "block4", "block7", "block10"),
         build=_build_efficientnet_lite0,
@@ -410,15 +418,15 @@ register_network(
     )
 )
 
-#: (name, content layer, style layers) of the staged torchvision-layout networks: content at mid depth (as VGG's
-#: relu4_2), style spread from the first layer to the deepest (as VGG's relu1_1 ... relu5_1).
-_STAGED_DEFAULTS: tuple[tuple[str, tuple[str, ...], tuple[str, ...]], ...] = (
-    ("alexnet", ("relu4",), ("relu1", "relu2", "relu3", "relu4", "relu5")),
-    ("googlenet", ("inception4b",), ("conv1", "conv3", "inception3b", "inception4b", "inception4e")),
-    ("resnet50", ("layer3",), ("conv1", "layer1", "layer2", "layer3", "layer4")),
+#: (name, content layer, style layers, memory factor) of the staged torchvision-layout networks: content at mid
+#: depth (as VGG's relu4_2), style spread from the first layer to the deepest (as VGG's relu1_1 ... relu5_1).
+_STAGED_DEFAULTS: tuple[tuple[str, tuple[str, ...], tuple[str, ...], float], ...] = (
+    ("alexnet", ("relu4",), ("relu1", "relu2", "relu3", "relu4", "relu5"), 1.9),
+    ("googlenet", ("inception4b",), ("conv1", "conv3", "inception3b", "inception4b", "inception4e"), 1.95),
+    ("resnet50", ("layer3",), ("conv1", "layer1", "layer2", "layer3", "layer4"), 1.85),
 )
 
-for _name, _content, _style in _STAGED_DEFAULTS:
+for _name, _content, _style, _memory_factor in _STAGED_DEFAULTS:
     register_network(
         NetworkSpec(
             name=_name,
@@ -428,5 +436,6 @@ for _name, _content, _style in _STAGED_DEFAULTS:
             style_layers=_style,
             build=build_staged,
             weights=_brought(staged_network(_name).title),
+            memory_factor=_memory_factor,
         )
     )

@@ -66,6 +66,7 @@ def estimate_run_bytes(
     history: int = LBFGS_HISTORY,
     activation_bytes: int = 4,
     base_bytes: int = BASE_BYTES,
+    memory_factor: float = 1.0,
 ) -> int:
     """Peak bytes of one stage at ``width`` x ``height`` for an encoder running ``layers`` (its computed layers).
 
@@ -73,13 +74,14 @@ def estimate_run_bytes(
     compute and keep bfloat16; the image and the optimiser's buffers stay float32).  ``base_bytes``: what the
     process holds before the run's own buffers: by default :data:`BASE_BYTES` (fitted with VGG-19 loaded), and a
     run on a CPU passes the process's resident memory once its network is loaded (:func:`resident_bytes`), which
-    follows the network's weights and whatever else the process keeps.  Measured peaks against this estimate, per
-    network and precision: docs/networks.md.
+    follows the network's weights and whatever else the process keeps.  ``memory_factor``: the network's measured
+    peak over this count (:attr:`painterly.nets.registry.NetworkSpec.memory_factor`), multiplying everything but
+    the base.  Measured peaks against this estimate, per network and precision: docs/networks.md.
     """
     elements = _activation_elements(layers, height, width)
     image_copies = _optimizer_image_copies(optimizer, history)
     activations = activation_bytes * OVERHEAD_FACTOR * elements
-    return int(base_bytes + activations + 4 * image_copies * 3 * width * height)
+    return int(base_bytes + memory_factor * (activations + 4 * image_copies * 3 * width * height))
 
 
 def estimate_tiled_run_bytes(

@@ -184,11 +184,13 @@ def split_iterations(total: int, stages: int, final_share: float | None = FINAL_
 
 @dataclass(frozen=True)
 class NetworkShape:
-    """What a plan needs to know of the network: the layers it computes, their deepest stride, its smallest input."""
+    """What a plan needs to know of the network: the layers it computes, their deepest stride, its smallest input,
+    and its measured peak memory over what its layers count (``NetworkSpec.memory_factor``)."""
 
     layers: tuple[LayerInfo, ...]
     max_stride: int
     min_side: int
+    memory_factor: float = 1.0
 
     def stride(self, name: str) -> int:
         return next(layer.stride for layer in self.layers if layer.name == name)
@@ -271,7 +273,8 @@ class _Estimates:
         """Estimated peak of a stage of this shape, whole (``core`` None) or tiled."""
         if core is None:
             return estimate_run_bytes(self.network.layers, *shape, optimizer=self.config.optimizer, history=history,
-                                      activation_bytes=self.activation_bytes, base_bytes=self.base_bytes)  # fmt: skip
+                                      activation_bytes=self.activation_bytes, base_bytes=self.base_bytes,
+                                      memory_factor=self.network.memory_factor)  # fmt: skip
         return estimate_tiled_run_bytes(
             self.network.layers, *shape, core=core, margin=self.margin, content_layers=self.content_layers,
             optimizer=self.config.optimizer, history=history,
