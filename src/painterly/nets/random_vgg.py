@@ -56,23 +56,24 @@ SILENT_FILTER_FLOOR = 0.1
 RANDOM_VGG19_SEED = 1606
 
 
-def random_vgg19_cache_path() -> Path:
+def random_vgg19_cache_path(seed: int = RANDOM_VGG19_SEED) -> Path:
     """Where the generated weights are kept between processes: one file per seed and torch version."""
-    return cache_dir() / f"random-vgg19-seed{RANDOM_VGG19_SEED}-torch{torch.__version__}.pt"
+    return cache_dir() / f"random-vgg19-seed{seed}-torch{torch.__version__}.pt"
 
 
 @functools.cache
-def random_vgg19_weights() -> VGGWeights:
+def random_vgg19_weights(seed: int = RANDOM_VGG19_SEED) -> VGGWeights:
     """random-vgg19's weights: read from the cache, else generated (:func:`generate_random_vgg19_weights`) and
-    cached (once per process either way)."""
-    path = random_vgg19_cache_path()
+    cached (once per process either way).  Another ``seed`` gives another network of the same kind: the
+    independent quality judges (bench/judges.py) average over a few seeds that no run optimises with."""
+    path = random_vgg19_cache_path(seed)
     try:
         stored = torch.load(path, map_location="cpu", weights_only=True)
-        return VGGWeights(state=stored["state"], preprocessing="torchvision", source=_SOURCE,
+        return VGGWeights(state=stored["state"], preprocessing="torchvision", source=_source(seed),
                           channel_means=floor_silent_means(stored["means"]))  # fmt: skip
     except Exception:  # missing, damaged, or from a layout of another version: make them again
         pass
-    weights = generate_random_vgg19_weights()
+    weights = generate_random_vgg19_weights(seed)
     buffer = io.BytesIO()
     torch.save({"state": weights.state, "means": weights.channel_means}, buffer)
     with contextlib.suppress(OSError):  # a read-only cache costs only the time to generate them next time
@@ -80,13 +81,14 @@ def random_vgg19_weights() -> VGGWeights:
     return weights
 
 
-_SOURCE = f"random-vgg19 (seed {RANDOM_VGG19_SEED})"
+def _source(seed: int) -> str:
+    return f"random-vgg19 (seed {seed})"
 
 
-def generate_random_vgg19_weights() -> VGGWeights:
-    """VGG-19 with He-initialised weights drawn from :data:`RANDOM_VGG19_SEED`, every filter's mean activation on the
-    calibration pictures scaled to one."""
-    generator = torch.Generator().manual_seed(RANDOM_VGG19_SEED)
+def generate_random_vgg19_weights(seed: int = RANDOM_VGG19_SEED) -> VGGWeights:
+    """VGG-19 with He-initialised weights drawn from ``seed`` (:data:`RANDOM_VGG19_SEED` for the network
+    ``random-vgg19``), every filter's mean activation on the calibration pictures scaled to one."""
+    generator = torch.Generator().manual_seed(seed)
     widths = [width for _, count, width in VGG19_BLOCKS for _ in range(count)]
     state: dict[str, torch.Tensor] = {}
     in_channels = 3
@@ -95,9 +97,10 @@ def generate_random_vgg19_weights() -> VGGWeights:
         state[f"{name}.weight"] = torch.randn(width, in_channels, 3, 3, generator=generator) * std
         state[f"{name}.bias"] = torch.zeros(width)
         in_channels = width
-    raw = VGGWeights(state=state, preprocessing="torchvision", source=_SOURCE)
+    raw = VGGWeights(state=state, preprocessing="torchvision", source=_source(seed))
     means = {name: value.to(torch.bfloat16).float() for name, value in measure_channel_means(raw).items()}
-    return VGGWeights(state=state, preprocessing="torchvision", source=_SOURCE, channel_means=floor_silent_means(means))
+    return VGGWeights(state=state, preprocessing="torchvision", source=_source(seed),
+                      channel_means=floor_silent_means(means))  # fmt: skip
 
 
 def floor_silent_means(means: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
