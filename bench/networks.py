@@ -18,6 +18,9 @@ command runs again; ``--fresh`` starts over), all unattended:
            \\|F(c)\\|^2`; both are divided by the distances of the unstylised content image (style) and of the style
            image resized to the content's shape (content), so 1 means "no better than not stylising" and every judge
            speaks on one scale.  Lower is better for both.
+``quality`` every picture (and, for scale, the content itself and the style resized to the content's shape)
+           scored by the network-free judges and the Magenta judge of ``bench/judges.py`` (docs/quality.md);
+           the means over the pairs print as a table.
 
 Run: ``python bench/networks.py all`` (or one part).  Figures print as tables and land in ``bench/out/networks``.
 """
@@ -330,9 +333,63 @@ def _matrix(results: dict[str, Any], judges: list[str]) -> None:
         print(f"{label:<26}" + "".join(cells) + mean)
 
 
+# --- independent judges (bench/judges.py) ---------------------------------------------------------------------------
+
+#: The judges that share nothing with any network here: the network-free ones and Magenta's style vector.
+QUALITY_JUDGES = ("ssim_content", "edge_agreement", "colour_style", "patch_style", "magenta_style")
+#: Rows beside the networks' pictures: the content itself and the style at the content's shape.
+REFERENCES = ("content itself", "style itself")
+
+
+def _judges_module() -> Any:
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    import judges
+
+    return judges
+
+
+def quality(args: argparse.Namespace) -> None:
+    from PIL import Image
+
+    judges = _judges_module()
+    path = OUT / "quality.json"
+    results = {} if args.fresh else _load(path)
+    for pair in PAIRS:
+        content, style = DATA / pair[0], DATA / pair[1]
+        pictures = {label: _picture_path(label, pair) for label, *_ in NETWORKS}
+        shape = None
+        for label, picture in pictures.items():
+            key = f"{label}|{pair[0]}|{pair[1]}"
+            if not picture.exists():
+                continue
+            with Image.open(picture) as opened:
+                shape = opened.size
+            if key not in results:
+                results[key] = judges.judge_all(picture, content, style, QUALITY_JUDGES)
+                _save(path, results)
+                print(key, results[key], flush=True)
+        if shape is None:
+            continue
+        for label in REFERENCES:
+            key = f"{label}|{pair[0]}|{pair[1]}"
+            if key not in results:
+                with Image.open(content if label == "content itself" else style) as opened:
+                    reference = opened.convert("RGB").resize(shape, Image.Resampling.LANCZOS)
+                results[key] = judges.judge_all(reference, content, style, QUALITY_JUDGES)
+                _save(path, results)
+    print(f"\nIndependent judges, means over the {len(PAIRS)} pairs (SSIM and edges: higher is closer to the content;")
+    print("colour, patches, Magenta: lower is closer to the style)\n")
+    print(f"{'output':<26}" + "".join(f"{name:>16}" for name in QUALITY_JUDGES))
+    for label in [*(label for label, *_ in NETWORKS), *REFERENCES]:
+        rows = [v for k, v in results.items() if k.startswith(f"{label}|")]
+        if rows:
+            means = [sum(row[name] for row in rows) / len(rows) for name in QUALITY_JUDGES]
+            print(f"{label:<26}" + "".join(f"{mean:>16.4f}" for mean in means))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("part", choices=["speed", "paint", "judge", "all", "speed-child"])
+    parser.add_argument("part", choices=["speed", "paint", "judge", "quality", "all", "speed-child"])
     parser.add_argument("child", nargs="*", help=argparse.SUPPRESS)
     parser.add_argument("--sizes", type=int, nargs="+", default=[512, 1024])
     parser.add_argument("--steps", type=int, default=6, help="steps per speed measurement (half at 1024 px, >= 3)")
@@ -349,7 +406,7 @@ def main() -> None:
         label, size, steps = args.child
         print(json.dumps(measure_speed(label, int(size), int(steps))))
         return
-    for part, function in (("speed", speed), ("paint", paint), ("judge", judge)):
+    for part, function in (("speed", speed), ("paint", paint), ("judge", judge), ("quality", quality)):
         if args.part in (part, "all"):
             function(args)
 
