@@ -1,0 +1,186 @@
+"""Trade-off curves (issue 19 part 2): style distance against content distance along a style-weight sweep, for the
+paper's method and for painterly's default path, every picture scored by the independent judges (bench/judges.py).
+
+Methods:
+
+``paper``    Gatys et al.: white-noise start, L-BFGS, one size (no coarse-to-fine), ``--paper-steps`` steps (1000);
+             the picture at each of ``--snapshots`` steps (100, 200, 500, 1000) is kept and judged, so one run gives
+             the paper's curve at four budgets.  Everything else (layers, pooling, normalised features) is
+             painterly's default: the comparison is of the start, the schedule and the budget.
+``default``  painterly's default path (coarse-to-fine from 256 px, content start, L-BFGS, 300 steps in all).
+
+For every pair (``judges.CURVE_PAIRS`` at ``judges.CURVE_SIZE`` unless told), method and style weight: one run,
+its pictures under ``--out``, and one JSON entry per judged picture, written to ``--results`` as soon as the run is
+judged, with the steps, the L-BFGS objective evaluations and the seconds it took to reach the picture (the
+optimisation's own clock, without loading or judging).  Cost is counted in steps and converted to time with
+seconds per step measured on an idle machine: each result records the CPU, torch's thread count and the load
+average when the run began, so a busy machine's timings can be told apart.  A finished entry is skipped when the
+command runs again (``--fresh`` starts over); it runs unattended.
+
+Run small first: ``python bench/tradeoff.py --pairs 1 --size 128 --weights 5 50 --paper-steps 20 --snapshots 10 20
+--default-iterations 20``.  The full run (three pairs at 384 px, eight weights, 1000 paper steps) is CPU-heavy:
+run it on an idle machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+from PIL import Image
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import judges as judging  # bench/ is a folder of scripts: its judges module, found by the line above
+from painterly.config import RunConfig
+
+REPO = Path(__file__).resolve().parents[1]
+RESULTS = REPO / "bench" / "results" / "tradeoff" / "tradeoff.json"
+OUT = REPO / "bench" / "out" / "tradeoff"
+
+#: Style weights of the sweep (content weight 1; painterly's default is 50): wide enough, on a log scale, that
+#: both methods' curves span the same range of content fidelity.
+WEIGHTS = (2.0, 5.0, 10.0, 20.0, 50.0, 100.0, 200.0, 500.0)
+SNAPSHOTS = (100, 200, 500, 1000)
+
+
+def _load(path: Path) -> dict[str, Any]:
+    return json.loads(path.read_text()) if path.exists() else {}
+
+
+def _save(path: Path, data: dict[str, Any]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(data, indent=1, sort_keys=True))
+    tmp.replace(path)
+
+
+def _machine() -> dict[str, Any]:
+    cpu = "unknown CPU"
+    try:
+        lines = Path("/proc/cpuinfo").read_text().splitlines()
+        cpu = next(line.split(":", 1)[1].strip() for line in lines if line.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
+    return {"cpu": cpu, "cores": os.cpu_count(), "torch_threads": torch.get_num_threads(), "load_1min": load,
+            "torch": torch.__version__, "python": platform.python_version(),
+            "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")}  # fmt: skip
+
+
+def _key(method: str, pair: tuple[str, str], size: int, weight: float, step: int) -> str:
+    return f"{method}|{pair[0]}|{pair[1]}|{size}|{weight:g}|{step}"
+
+
+def _picture(method: str, pair: tuple[str, str], size: int, weight: float, step: int, out: Path) -> Path:
+    return out / f"{Path(pair[0]).stem}__{Path(pair[1]).stem}__{size}__{method}__w{weight:g}__s{step}.png"
+
+
+def run_once(
+    method: str, pair: tuple[str, str], size: int, weight: float, args: argparse.Namespace
+) -> list[tuple[int, Image.Image, float, int]]:
+    """One run: (step, picture, seconds to reach it, objective evaluations so far) for each judged picture."""
+    from painterly import stylize
+
+    content, style = judging.DATA / pair[0], judging.DATA / pair[1]
+    kept: list[tuple[int, Image.Image, float, int]] = []
+    evaluations = 0
+
+    def on_step(record: Any) -> None:
+        nonlocal evaluations
+        evaluations += record.evaluations
+        if method == "paper" and record.step in args.snapshots:
+            kept.append((record.step, record.to_pil(), record.elapsed, evaluations))
+
+    if method == "paper":
+        stylize(content, style, size=size, start_size=None, init="noise", optimizer="lbfgs",
+                iterations=args.paper_steps, style_weight=weight, device="cpu", seed=0, on_step=on_step)  # fmt: skip
+        return kept
+    began = time.perf_counter()
+    steps: list[float] = []
+
+    def count(record: Any) -> None:
+        on_step(record)
+        steps.append(record.elapsed)
+
+    image = stylize(content, style, size=size, iterations=args.default_iterations, style_weight=weight,
+                    device="cpu", seed=0, on_step=count)  # fmt: skip
+    elapsed = steps[-1] if steps else time.perf_counter() - began
+    return [(len(steps), image, elapsed, evaluations)]
+
+
+def sweep(args: argparse.Namespace) -> dict[str, Any]:
+    results = {} if args.fresh else _load(args.results)
+    pairs = judging.CURVE_PAIRS[: args.pairs]
+    for pair in pairs:
+        for method in args.methods:
+            for weight in args.weights:
+                steps = list(args.snapshots) if method == "paper" else [args.default_iterations]
+                wanted = [_key(method, pair, args.size, weight, step) for step in steps]
+                if all(key in results for key in wanted):
+                    continue
+                machine = _machine()
+                pictures = run_once(method, pair, args.size, weight, args)
+                for step, image, seconds, evaluations in pictures:
+                    path = _picture(method, pair, args.size, weight, step, args.out)
+                    path.parent.mkdir(parents=True, exist_ok=True)
+                    image.save(path)
+                    scores = judging.judge_all(image, judging.DATA / pair[0], judging.DATA / pair[1], args.judges)
+                    results[_key(method, pair, args.size, weight, step)] = {
+                        "method": method, "content": pair[0], "style": pair[1], "size": args.size,
+                        "style_weight": weight, "steps": step, "seconds": seconds, "evaluations": evaluations,
+                        "scores": scores, "picture": str(path.relative_to(REPO)) if path.is_relative_to(REPO)
+                        else str(path), "machine": machine,
+                    }  # fmt: skip
+                _save(args.results, results)
+                print(method, pair, f"weight {weight:g}:", len(pictures), "pictures judged", flush=True)
+    return results
+
+
+def table(results: dict[str, Any]) -> None:
+    """Every judged picture, by pair, method, weight and step."""
+    names = [judge.name for judge in judging.JUDGES]
+    order = ("content", "style", "size", "method", "style_weight", "steps")
+    rows = sorted((v for v in results.values() if isinstance(v, dict) and "scores" in v),
+                  key=lambda row: tuple(row[field] for field in order))  # fmt: skip
+    header = f"{'method':<9}{'weight':>8}{'steps':>7}{'s':>8}" + "".join(f"{name[:14]:>16}" for name in names)
+    current = None
+    for row in rows:
+        pair = (row["content"], row["style"], row["size"])
+        if pair != current:
+            current = pair
+            print(f"\n{row['content']} x {row['style']} at {row['size']} px\n{header}")
+        cells = "".join(f"{row['scores'][n]:>16.4f}" if n in row["scores"] else f"{'':>16}" for n in names)
+        print(f"{row['method']:<9}{row['style_weight']:>8g}{row['steps']:>7}{row['seconds']:>8.1f}{cells}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--pairs", type=int, default=len(judging.CURVE_PAIRS), help="the first N of CURVE_PAIRS")
+    parser.add_argument("--size", type=int, default=judging.CURVE_SIZE)
+    parser.add_argument("--weights", type=float, nargs="+", default=list(WEIGHTS))
+    parser.add_argument("--methods", nargs="+", choices=["paper", "default"], default=["paper", "default"])
+    parser.add_argument("--paper-steps", type=int, default=max(SNAPSHOTS))
+    parser.add_argument("--snapshots", type=int, nargs="+", default=list(SNAPSHOTS))
+    parser.add_argument("--default-iterations", type=int, default=RunConfig().iterations,
+                        help="painterly's default budget (its default)")  # fmt: skip
+    parser.add_argument("--judges", nargs="+", choices=[judge.name for judge in judging.JUDGES], default=None)
+    parser.add_argument("--results", type=Path, default=RESULTS)
+    parser.add_argument("--out", type=Path, default=OUT)
+    parser.add_argument("--fresh", action="store_true", help="forget earlier results")
+    parser.add_argument("--show", action="store_true", help="only print the table of the results so far")
+    args = parser.parse_args()
+    if max(args.snapshots) > args.paper_steps:
+        parser.error("every snapshot must be at most --paper-steps")
+    table(_load(args.results) if args.show else sweep(args))
+
+
+if __name__ == "__main__":
+    main()
