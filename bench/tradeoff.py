@@ -19,7 +19,8 @@ command runs again (``--fresh`` starts over); it runs unattended.
 
 Run small first: ``python bench/tradeoff.py --pairs 1 --size 128 --weights 5 50 --paper-steps 20 --snapshots 10 20
 --default-iterations 20``.  The full run (three pairs at 384 px, eight weights, 1000 paper steps) is CPU-heavy:
-run it on an idle machine.
+run it on an idle machine.  ``--show`` prints the results so far without running anything; ``--plot DIR`` draws
+the curves (style against content distance for each judge's kind, one curve per method and budget).
 """
 
 from __future__ import annotations
@@ -161,6 +162,58 @@ def table(results: dict[str, Any]) -> None:
         print(f"{row['method']:<9}{row['style_weight']:>8g}{row['steps']:>7}{row['seconds']:>8.1f}{cells}")
 
 
+#: Panels of a pair's figure: (content judge, style judge), each judge beside its kind's counterpart.
+PANELS: tuple[tuple[str, str], ...] = (
+    ("efficientnet_content", "efficientnet_style"),
+    ("random_vgg19_content", "random_vgg19_style"),
+    ("ssim_content", "colour_style"),
+    ("edge_agreement", "patch_style"),
+    ("edge_agreement", "magenta_style"),
+)
+
+
+def plot(results: dict[str, Any], folder: Path) -> list[Path]:
+    """One figure per pair and size: for each panel, style distance against content distance, one curve per
+    method and budget (the paper's snapshots separately), each point labelled with its style weight; the legend
+    gives each curve's mean seconds.  Content axes run so that right is farther from the content."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = [v for v in results.values() if isinstance(v, dict) and "scores" in v]
+    higher = {judge.name for judge in judging.JUDGES if judge.higher_is_better}
+    written = []
+    for pair in sorted({(r["content"], r["style"], r["size"]) for r in rows}):
+        mine = [r for r in rows if (r["content"], r["style"], r["size"]) == pair]
+        figure, axes = plt.subplots(1, len(PANELS), figsize=(4 * len(PANELS), 4))
+        for axis, (content_judge, style_judge) in zip(axes, PANELS, strict=True):
+            for curve in sorted({(r["method"], r["steps"]) for r in mine}):
+                points = sorted((r for r in mine if (r["method"], r["steps"]) == curve and content_judge in r["scores"]
+                                 and style_judge in r["scores"]), key=lambda r: r["style_weight"])  # fmt: skip
+                if not points:
+                    continue
+                xs = [r["scores"][content_judge] for r in points]
+                ys = [r["scores"][style_judge] for r in points]
+                seconds = sum(r["seconds"] for r in points) / len(points)
+                axis.plot(xs, ys, marker="o", label=f"{curve[0]} {curve[1]} steps ({seconds:.0f} s)")
+                for x, y, r in zip(xs, ys, points, strict=True):
+                    axis.annotate(f"{r['style_weight']:g}", (x, y), fontsize=6)
+            if content_judge in higher:
+                axis.invert_xaxis()
+            axis.set_xlabel(f"{content_judge} ({'higher' if content_judge in higher else 'lower'} = closer)")
+            axis.set_ylabel(f"{style_judge} (lower = closer)")
+        axes[0].legend(fontsize=6)
+        figure.suptitle(f"{pair[0]} x {pair[1]} at {pair[2]} px")
+        figure.tight_layout()
+        path = folder / f"{Path(pair[0]).stem}__{Path(pair[1]).stem}__{pair[2]}.png"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        figure.savefig(path, dpi=100)
+        plt.close(figure)
+        written.append(path)
+    return written
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--pairs", type=int, default=len(judging.CURVE_PAIRS), help="the first N of CURVE_PAIRS")
@@ -176,10 +229,15 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=OUT)
     parser.add_argument("--fresh", action="store_true", help="forget earlier results")
     parser.add_argument("--show", action="store_true", help="only print the table of the results so far")
+    parser.add_argument("--plot", type=Path, default=None, help="also draw the curves, one figure per pair, here")
     args = parser.parse_args()
     if max(args.snapshots) > args.paper_steps:
         parser.error("every snapshot must be at most --paper-steps")
-    table(_load(args.results) if args.show else sweep(args))
+    results = _load(args.results) if args.show else sweep(args)
+    table(results)
+    if args.plot is not None:
+        for path in plot(results, args.plot):
+            print(f"plot: {path}")
 
 
 if __name__ == "__main__":
