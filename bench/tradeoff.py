@@ -203,7 +203,11 @@ def plot(results: dict[str, Any], folder: Path) -> list[Path]:
                 axis.invert_xaxis()
             axis.set_xlabel(f"{content_judge} ({'higher' if content_judge in higher else 'lower'} = closer)")
             axis.set_ylabel(f"{style_judge} (lower = closer)")
-        axes[0].legend(fontsize=6)
+        # the curves' names once, from a panel that has them (a judge left out of the run leaves its panel empty)
+        handles, labels = next((found for found in (axis.get_legend_handles_labels() for axis in axes) if found[0]),
+                               ([], []))  # fmt: skip
+        if handles:
+            figure.legend(handles, labels, fontsize=6, loc="upper left")
         figure.suptitle(f"{pair[0]} x {pair[1]} at {pair[2]} px")
         figure.tight_layout()
         path = folder / f"{Path(pair[0]).stem}__{Path(pair[1]).stem}__{pair[2]}.png"
