@@ -47,6 +47,7 @@ ALLOWED: dict[str, set[str]] = {
     "sketch": {"config", "control", "errors", "events", "io", "nets", "provenance", "records", "run", "stylize"},
     "reproduction": {"_version", "config", "errors", "events", "provenance", "records", "session", "sketch"},
     "video": {"config", "errors", "io", "losses", "objective", "session"},
+    "batch": {"config", "errors", "events", "io", "plan", "provenance", "records", "run", "session"},
     "apps": {
         "config", "engine", "errors", "events", "io", "nets", "provenance", "records", "reproduction", "run",
         "sketch", "stylize", "video",

@@ -1,0 +1,95 @@
+"""The grid: contents × styles × sweep combinations, each one :class:`JobSpec`.
+
+Contents and styles are given as files, folders (their images, sorted by name, not recursing) or glob patterns, so
+``painterly batch shoot/ -s styles/*.jpg`` means every photo of the shoot in every style.  A job has one style
+image; blends of several styles are a job file's business (:mod:`painterly.batch.jobfile`).
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from painterly.batch.sweep import Sweep, combinations, value_text
+from painterly.config import RunConfig
+from painterly.errors import ImageError, OptionError, PainterlyError
+
+__all__ = ["INPUT_SUFFIXES", "JobSpec", "expand_inputs", "make_grid"]
+
+#: What a folder's images are, by suffix (what painterly reads; other files in the folder are passed over).
+INPUT_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".webp", ".tif", ".tiff", ".bmp", ".gif"})
+
+
+@dataclass(frozen=True)
+class JobSpec:
+    """One job as data: the content file, the style files, the settings, and its place in the grid.
+
+    ``label`` says where the job sits for people: ``{"content": "tubingen", "style": "starry_night",
+    "style_weight": "50"}``; the contact sheet lays the grid out by it.  It is plain JSON, so the job store keeps
+    it and a Ray actor receives it.
+    """
+
+    content: str
+    styles: tuple[str, ...]
+    config: RunConfig
+    label: Mapping[str, str] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"content": self.content, "styles": list(self.styles), "config": self.config.to_dict(),
+                "label": dict(self.label)}  # fmt: skip
+
+    @classmethod
+    def from_dict(cls, values: Mapping[str, Any]) -> JobSpec:
+        return cls(content=values["content"], styles=tuple(values["styles"]),
+                   config=RunConfig.from_dict(values["config"]), label=dict(values.get("label", {})))  # fmt: skip
+
+
+def expand_inputs(sources: Sequence[str | os.PathLike[str]], role: str) -> list[Path]:
+    """Files, folders and glob patterns -> the image files they name, absolute, in the order given (a folder's and
+    a pattern's sorted by name), each once; refuses in one sentence when one names nothing."""
+    found: list[Path] = []
+    for source in sources:
+        text = os.fspath(source)
+        path = Path(text).expanduser()
+        if path.is_dir():
+            matches = sorted(p for p in path.iterdir() if p.is_file() and p.suffix.lower() in INPUT_SUFFIXES)
+            if not matches:
+                raise ImageError(f"{role} folder {path} holds no images ({', '.join(sorted(INPUT_SUFFIXES))})")
+        elif path.is_file():
+            matches = [path]
+        elif glob.has_magic(text):
+            matches = sorted(Path(p) for p in glob.glob(os.path.expanduser(text)) if Path(p).is_file())
+            if not matches:
+                raise ImageError(f"{role} pattern {text!r} matches no file")
+        else:
+            raise ImageError(f"{role} {path}: file not found")
+        found.extend(p.resolve() for p in matches)
+    return list(dict.fromkeys(found))
+
+
+def make_grid(
+    contents: Sequence[str | os.PathLike[str]],
+    styles: Sequence[str | os.PathLike[str]],
+    base: RunConfig,
+    sweeps: Sequence[Sweep] = (),
+) -> list[JobSpec]:
+    """Every content × every style × every combination of the sweeps, in that order (content slowest)."""
+    content_files, style_files = expand_inputs(contents, "content"), expand_inputs(styles, "style")
+    settings: list[tuple[RunConfig, dict[str, str]]] = []
+    for combination in combinations(sweeps):
+        try:
+            config = base.replace(**combination)
+        except PainterlyError as error:  # each value passed alone; a combination can still clash
+            shown = " ".join(f"{name}={value_text(value)}" for name, value in combination.items())
+            raise OptionError(f"--sweep {shown}: {error}") from None
+        settings.append((config, {name: value_text(value) for name, value in combination.items()}))
+    return [
+        JobSpec(str(content), (str(style),), config, {"content": content.stem, "style": style.stem, **label})
+        for content in content_files
+        for style in style_files
+        for config, label in settings
+    ]
