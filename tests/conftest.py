@@ -141,3 +141,22 @@ def assert_tiling_is_exact(
     assert results[1][0] == pytest.approx(results[0][0], rel=1e-4)
     grad = results[0][1]
     torch.testing.assert_close(results[1][1], grad, rtol=1e-3, atol=1e-5 * float(grad.abs().max()))
+
+
+@pytest.fixture(scope="session")
+def ray_cluster() -> Any:
+    """A real local Ray (two CPUs, no dashboard, a small object store), started once for the whole test run.
+
+    Ray is an optional extra: outside CI its tests are skipped when it is missing; in CI (``CI=true``, where the
+    Makefile installs ``painterly[ray]``) a missing Ray fails them, so they cannot silently stop running.
+    """
+    try:
+        import ray
+    except ModuleNotFoundError:
+        if os.environ.get("CI"):
+            pytest.fail("ray is missing in CI: the Makefile installs painterly[ray] (pip install -e '.[ray]')")
+        pytest.skip("ray is not installed (pip install 'painterly[ray]')")
+    ray.init(num_cpus=2, include_dashboard=False, object_store_memory=80 * 2**20, log_to_driver=False,
+             configure_logging=False)  # fmt: skip
+    yield ray
+    ray.shutdown()

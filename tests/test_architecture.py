@@ -49,8 +49,8 @@ ALLOWED: dict[str, set[str]] = {
     "video": {"config", "errors", "io", "losses", "objective", "session"},
     "batch": {"config", "errors", "events", "io", "plan", "provenance", "records", "run", "session"},
     "apps": {
-        "config", "engine", "errors", "events", "io", "nets", "provenance", "records", "reproduction", "run",
-        "sketch", "stylize", "video",
+        "batch", "config", "engine", "errors", "events", "io", "nets", "provenance", "records", "reproduction",
+        "run", "sketch", "stylize", "video",
     },
     "__init__": {"_version", "config", "errors", "reproduction", "run", "sketch", "stylize"},
     "__main__": {"apps"},

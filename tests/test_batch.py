@@ -349,3 +349,49 @@ def test_the_contact_sheet_lays_out_contents_by_styles(tmp_path: Path) -> None:
     blues = np.argwhere((sheet[..., 2] > 200) & (sheet[..., 0] < 50) & (sheet[..., 1] < 50))
     assert reds[:, 0].min() < blues[:, 0].max() < reds[:, 0].max(), "rows: content a above b"
     assert blues[:, 1].min() > reds[:, 1].min(), "columns: style s1 left of s2"
+
+
+# --- the command line ---------------------------------------------------------------------------------------------
+
+
+def test_painterly_batch_runs_a_sweep_and_a_second_call_skips_it(
+    tmp_path: Path, inputs: tuple[Path, Path], weights_file: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from painterly.apps.cli import main
+
+    contents, styles = inputs
+    argv = ["batch", str(contents / "a.png"), "-s", str(styles / "wave.png"), "-o", str(tmp_path / "out"),
+            "--sweep", "style_weight=10,100", "--weights", str(weights_file), "--size", "32", "--start-size", "none",
+            "--iterations", "3", "-q"]  # fmt: skip
+    assert main(argv) == 0
+    assert "2 done, 0 failed, 0 skipped" in capsys.readouterr().out
+    assert len(list((tmp_path / "out" / "jobs").iterdir())) == 2 and (tmp_path / "out" / "contact_sheet.png").exists()
+    assert main(argv) == 0
+    assert "0 done, 0 failed, 2 skipped" in capsys.readouterr().out
+    assert main([*argv[:-1], "--sweep", "style_weigth=1"]) == 2
+    assert "unknown option style_weigth" in capsys.readouterr().err
+
+
+def test_painterly_batch_help_teaches_with_examples(capsys: pytest.CaptureFixture[str]) -> None:
+    from painterly.apps.cli import main
+
+    with pytest.raises(SystemExit):
+        main(["batch", "--help"])
+    shown = capsys.readouterr().out
+    assert "examples:" in shown and "--sweep style_weight=10,50,200" in shown and "--jobs jobs.jsonl" in shown
+    assert "resuming:" in shown and "--executor ray" in shown
+
+
+def test_the_ray_executor_without_ray_says_how_to_install_it(
+    tmp_path: Path, inputs: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import sys
+
+    from painterly.apps.cli import main
+
+    monkeypatch.setitem(sys.modules, "ray", None)  # `import ray` now fails as when it is not installed
+    code = main(["batch", str(inputs[0]), "-s", str(inputs[1]), "-o", str(tmp_path / "out"), "--executor", "ray"])
+    error = capsys.readouterr().err.strip()
+    assert code == 2 and error == (
+        "painterly: error: --executor ray needs Ray, which is not installed: pip install 'painterly[ray]'"
+    )

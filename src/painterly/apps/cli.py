@@ -6,7 +6,8 @@ text, in the group its metadata names (common or advanced), so the CLI and the A
 cannot drift apart; ``colorize`` adds its own keywords (read from its signature and
 docstring) to the same fields.  Only what a file-based tool needs on top is added
 here: the output path, ``--overwrite``, ``--save-every``, ``--trace`` and
-``--quiet``; and the ``weights``, ``networks``, ``resume`` and ``precision`` subcommands.
+``--quiet``; and the ``weights``, ``networks``, ``resume``, ``precision``, ``colorize``, ``reproduce``, ``video`` and
+``batch`` subcommands.
 """
 
 from __future__ import annotations
@@ -53,6 +54,7 @@ other commands:
   painterly precision [measure]                whether this CPU runs faster in bfloat16 (measured, cached)
   painterly reproduce PICTURE [--show]         make a picture again from the record its file carries
   painterly video CLIP STYLE... -o OUT.mp4     a clip, steady from frame to frame (pip install 'painterly[video]')
+  painterly batch CONTENT... -s STYLE... -o DIR  every content in every style (and --sweep), resumable (docs/batch.md)
 
 Ctrl-C stops a run cleanly: the image so far goes to OUTPUT_partial.EXT and a checkpoint to
 OUTPUT.EXT.ckpt, from which `painterly resume` continues exactly where it stopped.
@@ -788,6 +790,117 @@ def _video_command(argv: list[str]) -> int:
     return 0
 
 
+BATCH_EPILOG = """\
+examples:
+  every photo of a shoot in every style, one folder of results and a contact sheet:
+    painterly batch shoot/ -s styles/ -o runs/shoot --size 512
+  one photo, one style, three style weights by two sizes (6 jobs):
+    painterly batch photo.jpg -s wave.jpg -o runs/weights --sweep style_weight=10,50,200 --sweep size=384,512
+  any list of jobs, one RunConfig per line as JSON (paths relative to the file):
+    painterly batch --jobs jobs.jsonl -o runs/list
+      jobs.jsonl:  {"content": "a.jpg", "styles": ["wave.jpg", "starry.jpg"], "style_blend": [0.7, 0.3]}
+  on a Ray cluster (pip install 'painterly[ray]'), one actor per GPU or machine:
+    painterly batch shoot/ -s styles/ -o runs/shoot --executor ray --address auto
+
+the sweep grammar:  --sweep FIELD=VALUE,VALUE,...   FIELD is any option below (style_weight or style-weight); each
+  value is checked as the option would be; none for an unset value; a list-valued option joins its items with +
+  (--sweep style_layers=relu1_1+relu2_1,relu3_1+relu4_1 is two values). Several sweeps multiply.
+
+resuming: run the same command again. Finished jobs are skipped (their key is the hash of the inputs' bytes and
+  the settings), failed ones are retried up to --max-attempts times, and interrupted ones (Ctrl-C, a crash, a killed
+  process) continue from their checkpoints. The folder holds jobs.sqlite (every job's state), jobs/KEY/ (image.png,
+  settings.json, trace.jsonl, losses.json), contact_sheet.png and summary.json. Exit status: 0 when every job is
+  done, 1 when one failed, 130 when stopped.
+"""
+
+
+def _batch_command(argv: list[str]) -> int:
+    """``painterly batch``: a thin layer over :func:`painterly.batch.run_batch` (grid or job file, an executor)."""
+    from painterly.batch.driver import DEFAULT_MAX_ATTEMPTS, run_batch
+    from painterly.batch.executors import Executor, InlineExecutor
+    from painterly.batch.grid import make_grid
+    from painterly.batch.jobfile import read_job_file
+    from painterly.batch.sweep import parse_sweeps
+    from painterly.config import RunConfig
+
+    parser = argparse.ArgumentParser(
+        prog="painterly batch",
+        description="Run many style transfers into one folder: contents × styles × sweeps of settings, or a job "
+        "file. The network is loaded once and each style's targets are reused across jobs; a second run of the same "
+        "command skips what is done, retries what failed and continues what was interrupted.",
+        epilog=BATCH_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("contents", nargs="*", metavar="content",
+                        help="content images: files, folders (their images) or glob patterns")  # fmt: skip
+    parser.add_argument("-s", "--style", dest="batch_styles", action="append", nargs="+", default=[],
+                        metavar="STYLE", help="style images: files, folders or patterns; one a job")  # fmt: skip
+    parser.add_argument("-o", "--output", type=Path, required=True, metavar="FOLDER",
+                        help="the batch folder (made if missing; the same folder resumes the batch)")  # fmt: skip
+    parser.add_argument("--sweep", action="append", default=[], metavar="FIELD=V1,V2",
+                        help="vary one option over values (repeat for more; see the grammar below)")  # fmt: skip
+    parser.add_argument("--jobs", type=Path, default=None, metavar="FILE",
+                        help="a job file: one job per line as JSON (instead of contents and styles)")  # fmt: skip
+    parser.add_argument("--executor", choices=["inline", "ray"], default="inline",
+                        help="inline: one after another in this process (fastest on one machine); ray: on a Ray "
+                        "cluster, one actor per device")  # fmt: skip
+    parser.add_argument(
+        "--address", default=None, help="the Ray cluster to join (e.g. auto, ray://head:10001; default: start one here)"
+    )
+    parser.add_argument("--workers", type=int, default=None, help="Ray actors (default: one per GPU or machine)")
+    parser.add_argument("--cpus-per-worker", type=int, default=None,
+                        help="CPUs each Ray actor reserves and computes with (default: a machine's)")  # fmt: skip
+    parser.add_argument(
+        "--max-attempts",
+        type=int,
+        default=DEFAULT_MAX_ATTEMPTS,
+        help=f"a job that failed this many times is skipped (default: {DEFAULT_MAX_ATTEMPTS})",
+    )
+    parser.add_argument("--checkpoint-every", type=int, default=50, metavar="N",
+                        help="each job saves a checkpoint every N steps, to continue from (default: 50; 0: only "
+                        "when stopped)")  # fmt: skip
+    parser.add_argument("--no-contact-sheet", action="store_true", help="do not write contact_sheet.png")
+    parser.add_argument("-q", "--quiet", action="store_true", help="no progress bar or notes")
+    groups = config_options(leave_out={"checkpoint", "checkpoint_every"})
+    _add_config_options(parser, groups)
+    args = _parse(parser, argv, [option for options in groups.values() for option in options])
+    base = RunConfig(**_config_of(args, groups))
+    styles = [style for group in args.batch_styles for style in group]
+    if args.jobs is not None:
+        if args.contents or styles or args.sweep:
+            parser.error("give either --jobs FILE or contents, --style and --sweep, not both")
+        jobs = read_job_file(args.jobs, base)
+    else:
+        if not args.contents or not styles:
+            parser.error("give content images and at least one --style (or --jobs FILE)")
+        jobs = make_grid(args.contents, styles, base, parse_sweeps(args.sweep, base))
+    if args.checkpoint_every < 0 or args.max_attempts < 1:
+        parser.error("--checkpoint-every must be 0 or more and --max-attempts at least 1")
+    executor: Executor
+    if args.executor == "ray":
+        from painterly.batch.ray_executor import RayExecutor
+
+        executor = RayExecutor(args.address, workers=args.workers, cpus_per_worker=args.cpus_per_worker,
+                               device=base.device, checkpoint_every=args.checkpoint_every)  # fmt: skip
+    else:
+        executor = InlineExecutor(checkpoint_every=args.checkpoint_every)
+    token = StopToken()
+    try:
+        with StopOnSignal(token):
+            summary = run_batch(jobs, args.output, executor=executor, max_attempts=args.max_attempts,
+                                progress=not args.quiet, should_stop=token,
+                                contact_sheet=not args.no_contact_sheet)  # fmt: skip
+    finally:
+        executor.close()
+    print(summary.text())
+    if summary.contact_sheet is not None:
+        print(f"contact sheet: {summary.contact_sheet}")
+    if summary.interrupted:
+        print("painterly: stopped; run the same command again to continue", file=sys.stderr)
+        return 130
+    return 0 if summary.ok else 1
+
+
 class _NoteHandler(logging.StreamHandler):
     """The handler :func:`main` writes notes with: its own class, so a second ``main()`` replaces it, not others."""
 
@@ -822,6 +935,8 @@ def main(argv: list[str] | None = None) -> int:
             return _reproduce_command(argv[1:])
         if argv and argv[0] == "video":
             return _video_command(argv[1:])
+        if argv and argv[0] == "batch":
+            return _batch_command(argv[1:])
         return _stylize_command(argv)
     except PainterlyError as error:
         print(f"painterly: error: {error}", file=sys.stderr)

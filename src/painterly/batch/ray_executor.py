@@ -187,9 +187,9 @@ class RayExecutor:
                     idle.append(actor)
                     yield Outcome(key, failure=f"input unreadable: {error}")
                     continue
-                on_start(key)
                 in_flight[actor.run.remote(key, job.to_dict(), inputs)] = (actor, (key, job))
                 self.running[key] = actor
+                on_start(key)
             if not in_flight:
                 return
             if should_stop.requested and not stop_sent:
