@@ -82,3 +82,51 @@ def test_a_lost_workers_job_is_retried_on_another_actor(ray_cluster: Any, tmp_pa
     with JobStore.open(tmp_path / "out" / "jobs.sqlite") as store:
         row = store.get(killed[0])
         assert row is not None and row.state == "done" and row.attempts == 2, "started twice: lost, then retried"
+
+
+def test_stopping_the_driver_leaves_the_remote_jobs_checkpoint_and_the_next_run_continues_it(
+    ray_cluster: Any, tmp_path: Path, grid: list[Any]
+) -> None:
+    import threading
+    import time
+
+    from painterly.batch.executors import InlineExecutor
+    from painterly.batch.runner import trace_path
+    from painterly.events import StopToken
+
+    long_job = [grid[0].__class__(grid[0].content, grid[0].styles, grid[0].config.replace(iterations=200))]
+    out, token = tmp_path / "out", StopToken()
+    executor = RayExecutor(workers=1, cpus_per_worker=1, checkpoint_every=1000)
+    started: list[str] = []
+
+    def stop_once_it_steps() -> None:  # Ctrl-C on the driver, once the remote job has made a few steps
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            trace = trace_path(out / "work", started[0]) if started else None
+            if trace is not None and trace.exists() and len(trace.read_text().splitlines()) >= 3:
+                break
+            time.sleep(0.05)
+        token.request()
+
+    stopper = threading.Thread(target=stop_once_it_steps)
+    original_run = executor.run
+
+    def run(tasks: Any, work: Path, *, on_start: Any, should_stop: Any) -> Any:
+        def start(key: str) -> None:
+            on_start(key)
+            started.append(key)
+
+        return original_run(tasks, work, on_start=start, should_stop=should_stop)
+
+    executor.run = run  # type: ignore[method-assign]
+    stopper.start()
+    try:
+        stopped = run_batch(long_job, out, executor=executor, should_stop=token, contact_sheet=False)
+    finally:
+        stopper.join()
+        executor.close()
+    assert [r.key for r in stopped.interrupted] == started and not stopped.done
+    assert (out / "work" / f"{started[0]}.ckpt").exists(), "the remote job wrote its checkpoint when stopped"
+    resumed = run_batch(long_job, out, executor=InlineExecutor(), contact_sheet=False)
+    settings = json.loads((out / "jobs" / started[0] / "settings.json").read_text())
+    assert len(resumed.done) == 1 and 3 <= settings["resumed_at_step"] < 200

@@ -92,8 +92,8 @@ class BatchWorker:
         return str(path)
 
     def run(self, key: str, job: dict[str, Any], inputs: dict[str, tuple[str, str, Any]]) -> Outcome:
-        """Run one job; ``inputs`` maps each input path to its (sha256, suffix, object reference)."""
-        self.stop_token = StopToken()
+        """Run one job; ``inputs`` maps each input path to its (sha256, suffix, object reference).  Once the
+        driver asked this actor to stop, every job it is given stops at once (the request may arrive before the job)."""
         spec = JobSpec.from_dict(job)
         local = {path: self._local(*inputs[path]) for path in (spec.content, *spec.styles)}
         spec = JobSpec(local[spec.content], tuple(local[s] for s in spec.styles), spec.config, spec.label)
