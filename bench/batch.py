@@ -1,6 +1,6 @@
 """Throughput of a batch on this machine: the inline executor, separate `painterly` calls, and the Ray executor.
 
-Usage:  python bench/batch.py [--jobs 20] [--size 256] [--iterations 100] [--modes inline cli ray] [--force]
+Usage:  python bench/batch.py [--jobs 20] [--size 256] [--iterations 100] [--modes inline cli ray paired] [--force]
 
 The same jobs for each mode: contents × styles from shared/data (five photos by four artworks for 20 jobs, so
 styles repeat across jobs as in a real grid), the real VGG-19, every other setting its default.
@@ -11,6 +11,8 @@ styles repeat across jobs as in a real grid), the real VGG-19, every other setti
   Python, torch and the weights, and encodes its style again.
 - ``ray``: :func:`run_batch` with a :class:`RayExecutor` on a Ray started here, one actor holding all the machine's
   CPUs (more actors on one CPU only share its cores); Ray's start is timed apart from the jobs.
+- ``paired``: each job inline then as a separate call, back to back, so that on a shared machine both ways of a
+  pair run under about the same load; the ratio of each pair is the fair comparison there.
 
 Each mode's figures go to ``bench/results/batch/<mode>.json`` as soon as it ends; a mode whose file exists is not run
 again (``--force`` runs it again), so a long benchmark stopped halfway continues where it stopped.  The jobs run in
@@ -86,6 +88,30 @@ def run_cli(pairs_: list[tuple[Path, Path]], work: Path, size: int, iterations: 
             "overhead_s": [a - b for a, b in zip(seconds, steps, strict=True)]}  # fmt: skip
 
 
+def run_paired(jobs: list[Any], pairs_: list[tuple[Path, Path]], work: Path, size: int, iterations: int) -> dict:
+    """Each job twice, back to back: on the warm inline session (a one-job batch on the same executor), then as its
+    own `painterly` call; on a shared machine the load changes by the minute, and a pair sees about the same."""
+    from painterly.batch.driver import run_batch
+    from painterly.batch.executors import InlineExecutor
+
+    executor = InlineExecutor()
+    inline_s: list[float] = []
+    cli_s: list[float] = []
+    for index, (job, pair) in enumerate(zip(jobs, pairs_, strict=True)):
+        began = time.perf_counter()
+        run_batch([job], work / "inline", executor=executor, contact_sheet=False)
+        inline_s.append(time.perf_counter() - began)
+        cli_s.append(run_cli([pair], work / f"cli{index:02d}", size, iterations)["total_s"])
+        print(f"  pair {index + 1}/{len(jobs)}: inline {inline_s[-1]:.1f} s, cli {cli_s[-1]:.1f} s", flush=True)
+    executor.close()
+    ratios = sorted(c / i for c, i in zip(cli_s, inline_s, strict=True))
+    figures = {"total_s": sum(inline_s), "inline_s": inline_s, "cli_s": cli_s, "cli_total_s": sum(cli_s),
+               "cli_over_inline": ratios, "median_cli_over_inline": ratios[len(ratios) // 2],
+               "done": len(jobs), "job_s": inline_s}  # fmt: skip
+    split(figures, work / "inline")
+    return figures
+
+
 def run_ray(jobs: list[Any], work: Path) -> dict[str, Any]:
     import ray
 
@@ -130,11 +156,14 @@ def main() -> None:
     parser.add_argument("--jobs", type=int, default=20)
     parser.add_argument("--size", type=int, default=256)
     parser.add_argument("--iterations", type=int, default=100)
-    parser.add_argument("--modes", nargs="+", choices=["inline", "cli", "ray"], default=["inline", "cli", "ray"])
+    parser.add_argument("--modes", nargs="+", choices=["inline", "cli", "ray", "paired"],
+                        default=["inline", "cli", "ray", "paired"])  # fmt: skip
     parser.add_argument("--work", type=Path, default=Path(tempfile.gettempdir()) / "painterly-bench-batch")
     parser.add_argument("--force", action="store_true", help="run modes whose results exist again")
     args = parser.parse_args()
     sys.path.insert(0, str(REPO / "src"))
+    # Ray's workers are new processes: they must import this checkout's painterly too, not an installed one
+    os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO / "src"), os.environ.get("PYTHONPATH")]))
     from painterly.batch.grid import JobSpec
     from painterly.config import RunConfig
     from painterly.engine.precision import cpu_description
@@ -156,12 +185,14 @@ def main() -> None:
             figures = run_inline(jobs, work)
         elif mode == "cli":
             figures = run_cli(chosen, work, args.size, args.iterations)
+        elif mode == "paired":
+            figures = run_paired(jobs, chosen, work, args.size, args.iterations)
         else:
             figures = run_ray(jobs, work)
         figures.update(mode=mode, jobs=len(jobs), size=args.size, iterations=args.iterations,
                        cpu=cpu_description(), cpus=os.cpu_count(), load_before=load, load_after=os.getloadavg(),
                        when=time.strftime("%Y-%m-%d %H:%M:%S"))  # fmt: skip
-        if mode != "cli":
+        if mode in ("inline", "ray"):
             split(figures, work)
         figures["s_per_job"] = figures["total_s"] / len(jobs)
         figures["steps_s_per_job"] = sum(figures["steps_s"]) / len(jobs)
@@ -187,6 +218,13 @@ def report() -> None:
                   f"{row['s_per_job'] - steps:13.2f}")  # fmt: skip
     if "ray" in found:
         print(f"ray start: {found['ray']['ray_start_s']:.1f} s (counted in its total)")
+    if "paired" in found:
+        row = found["paired"]
+        print(
+            f"paired, {row['jobs']} jobs each way back to back: inline {row['total_s']:.1f} s, separate calls "
+            f"{row['cli_total_s']:.1f} s ({row['cli_total_s'] / row['total_s']:.2f}x; median pair "
+            f"{row['median_cli_over_inline']:.2f}x)"
+        )
 
 
 if __name__ == "__main__":

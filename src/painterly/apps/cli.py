@@ -817,7 +817,7 @@ resuming: run the same command again. Finished jobs are skipped (their key is th
 def _batch_command(argv: list[str]) -> int:
     """``painterly batch``: a thin layer over :func:`painterly.batch.run_batch` (grid or job file, an executor)."""
     from painterly.batch.driver import DEFAULT_MAX_ATTEMPTS, run_batch
-    from painterly.batch.executors import Executor, InlineExecutor
+    from painterly.batch.executors import DEFAULT_CHECKPOINT_EVERY, Executor, InlineExecutor
     from painterly.batch.grid import make_grid
     from painterly.batch.jobfile import read_job_file
     from painterly.batch.sweep import parse_sweeps
@@ -856,9 +856,9 @@ def _batch_command(argv: list[str]) -> int:
         default=DEFAULT_MAX_ATTEMPTS,
         help=f"a job that failed this many times is skipped (default: {DEFAULT_MAX_ATTEMPTS})",
     )
-    parser.add_argument("--checkpoint-every", type=int, default=50, metavar="N",
-                        help="each job saves a checkpoint every N steps, to continue from (default: 50; 0: only "
-                        "when stopped)")  # fmt: skip
+    parser.add_argument("--checkpoint-every", type=int, default=DEFAULT_CHECKPOINT_EVERY, metavar="N",
+                        help="each job saves a checkpoint every N steps, to continue from "
+                        f"(default: {DEFAULT_CHECKPOINT_EVERY}; 0: only when stopped)")  # fmt: skip
     parser.add_argument("--no-contact-sheet", action="store_true", help="do not write contact_sheet.png")
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress bar or notes")
     groups = config_options(leave_out={"checkpoint", "checkpoint_every"})

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from painterly.batch.contact import Cell, contact_sheet, write_contact_sheet
 from painterly.batch.driver import DEFAULT_MAX_ATTEMPTS, BatchSummary, JobReport, run_batch
-from painterly.batch.executors import Executor, InlineExecutor, Outcome, Task, failure_reason
+from painterly.batch.executors import DEFAULT_CHECKPOINT_EVERY, Executor, InlineExecutor, Outcome, Task, failure_reason
 from painterly.batch.grid import INPUT_SUFFIXES, JobSpec, expand_inputs, make_grid
 from painterly.batch.jobfile import read_job_file
 from painterly.batch.keys import KEY_LENGTH, NOT_IN_KEY, DigestCache, canonical_job, job_key
@@ -32,6 +32,7 @@ from painterly.batch.sweep import (
 )
 
 __all__ = [
+    "DEFAULT_CHECKPOINT_EVERY",
     "DEFAULT_MAX_ATTEMPTS",
     "IMAGE_NAME",
     "INPUT_SUFFIXES",

@@ -25,7 +25,12 @@ from painterly.events import Event, StopToken
 from painterly.run import Interrupted
 from painterly.session import Session
 
-__all__ = ["Executor", "InlineExecutor", "Outcome", "Task", "failure_reason"]
+__all__ = ["DEFAULT_CHECKPOINT_EVERY", "Executor", "InlineExecutor", "Outcome", "Task", "failure_reason"]
+
+#: Steps between a batch job's checkpoints: what a killed job loses at most.  A checkpoint holds L-BFGS's history,
+#: about 60 MB at 256 px and 240 MB at 512 px, so writing one costs a fraction of a second; every 100 steps keeps
+#: that under 1 % of a job's time.
+DEFAULT_CHECKPOINT_EVERY = 100
 
 Task = tuple[str, JobSpec]  #: (key, job)
 
@@ -72,7 +77,7 @@ class InlineExecutor:
     name = "inline"
 
     def __init__(
-        self, session: Session | None = None, *, checkpoint_every: int = 50,
+        self, session: Session | None = None, *, checkpoint_every: int = DEFAULT_CHECKPOINT_EVERY,
         sink: Callable[[Event], None] | None = None,
     ) -> None:  # fmt: skip
         """``session``: the session to run on (a new one on the config's device otherwise); ``checkpoint_every``:

@@ -31,7 +31,7 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from painterly.batch.executors import Outcome, Task, failure_reason
+from painterly.batch.executors import DEFAULT_CHECKPOINT_EVERY, Outcome, Task, failure_reason
 from painterly.batch.grid import JobSpec
 from painterly.batch.runner import run_job
 from painterly.errors import MissingExtraError
@@ -112,6 +112,13 @@ class BatchWorker:
         self.stop_token.request()
 
 
+def _cause(error: BaseException) -> str:
+    """The last line of a Ray error that names an exception (an actor's creation may have raised one), else its
+    kind: Ray's messages run to many lines."""
+    lines = [line.strip() for line in str(error).splitlines() if "Error" in line and ":" in line]
+    return lines[-1][:300] if lines else type(error).__name__
+
+
 class RayExecutor:
     """Runs a batch's jobs on Ray actors (see the module)."""
 
@@ -125,7 +132,7 @@ class RayExecutor:
         cpus_per_worker: int | None = None,
         gpus_per_worker: float | None = None,
         device: str = "auto",
-        checkpoint_every: int = 50,
+        checkpoint_every: int = DEFAULT_CHECKPOINT_EVERY,
         max_lost: int = 2,
         init_options: dict[str, Any] | None = None,
     ) -> None:
@@ -209,7 +216,7 @@ class RayExecutor:
                     self.actors.append(replacement)
                     idle.append(replacement)
                     if lost[key] > self.max_lost:
-                        yield Outcome(key, failure=f"its worker was lost {lost[key]} times ({type(error).__name__})")
+                        yield Outcome(key, failure=f"its worker was lost {lost[key]} times ({_cause(error)})")
                     else:
                         queue.appendleft((key, job))  # another actor takes it first
                     continue
