@@ -11,8 +11,14 @@ styles repeat across jobs as in a real grid), the real VGG-19, every other setti
   Python, torch and the weights, and encodes its style again.
 - ``ray``: :func:`run_batch` with a :class:`RayExecutor` on a Ray started here, one actor holding all the machine's
   CPUs (more actors on one CPU only share its cores); Ray's start is timed apart from the jobs.
-- ``paired``: each job inline then as a separate call, back to back, so that on a shared machine both ways of a
-  pair run under about the same load; the ratio of each pair is the fair comparison there.
+- ``paired``: each job all three ways, back to back in rotating order, so that on a shared machine the three runs
+  of a job see about the same load; the ratios within a job are the fair comparison there.
+
+On a machine shared with other busy processes, run it with ``OMP_WAIT_POLICY=PASSIVE``: by default libgomp's
+threads spin between parallel regions, which on an oversubscribed CPU wastes most of each time slice, and it does so
+in a process's main thread but not in other threads (where libgomp sees more threads than CPUs and throttles the
+spinning), so a Ray actor (whose methods run in a worker thread) looked several times faster than the same job
+inline (docs/batch.md; the first, spinning measurement is kept in bench/results/batch/shared-spinning/).
 
 Each mode's figures go to ``bench/results/batch/<mode>.json`` as soon as it ends; a mode whose file exists is not run
 again (``--force`` runs it again), so a long benchmark stopped halfway continues where it stopped.  The jobs run in
@@ -89,26 +95,52 @@ def run_cli(pairs_: list[tuple[Path, Path]], work: Path, size: int, iterations: 
 
 
 def run_paired(jobs: list[Any], pairs_: list[tuple[Path, Path]], work: Path, size: int, iterations: int) -> dict:
-    """Each job twice, back to back: on the warm inline session (a one-job batch on the same executor), then as its
-    own `painterly` call; on a shared machine the load changes by the minute, and a pair sees about the same."""
+    """Each job three ways, back to back: on the warm inline session (a one-job batch on the same executor), as its
+    own `painterly` call, and on the warm Ray actor (a one-job batch on the same Ray executor), in an order that
+    rotates from job to job.  On a shared machine the load changes by the minute; the three runs of one job see
+    about the same, so their ratios are the fair comparison."""
+    import ray
+
     from painterly.batch.driver import run_batch
     from painterly.batch.executors import InlineExecutor
+    from painterly.batch.ray_executor import RayExecutor
 
-    executor = InlineExecutor()
-    inline_s: list[float] = []
-    cli_s: list[float] = []
+    cpus = os.cpu_count() or 1
+    inline = InlineExecutor()
+    seconds: dict[str, list[float]] = {"inline": [], "cli": [], "ray": []}
+    began = time.perf_counter()
+    ray.init(num_cpus=cpus, include_dashboard=False, log_to_driver=False)
+    ray_start = time.perf_counter() - began
+    ray_executor = RayExecutor(workers=1, cpus_per_worker=cpus)
     for index, (job, pair) in enumerate(zip(jobs, pairs_, strict=True)):
-        began = time.perf_counter()
-        run_batch([job], work / "inline", executor=executor, contact_sheet=False)
-        inline_s.append(time.perf_counter() - began)
-        cli_s.append(run_cli([pair], work / f"cli{index:02d}", size, iterations)["total_s"])
-        print(f"  pair {index + 1}/{len(jobs)}: inline {inline_s[-1]:.1f} s, cli {cli_s[-1]:.1f} s", flush=True)
-    executor.close()
-    ratios = sorted(c / i for c, i in zip(cli_s, inline_s, strict=True))
-    figures = {"total_s": sum(inline_s), "inline_s": inline_s, "cli_s": cli_s, "cli_total_s": sum(cli_s),
-               "cli_over_inline": ratios, "median_cli_over_inline": ratios[len(ratios) // 2],
-               "done": len(jobs), "job_s": inline_s}  # fmt: skip
-    split(figures, work / "inline")
+        order = ["inline", "cli", "ray"]
+        order = order[index % 3 :] + order[: index % 3]
+        for mode in order:
+            began = time.perf_counter()
+            if mode == "cli":
+                run_cli([pair], work / f"cli{index:02d}", size, iterations)
+            else:
+                executor = inline if mode == "inline" else ray_executor
+                run_batch([job], work / mode, executor=executor, contact_sheet=False)
+            seconds[mode].append(time.perf_counter() - began)
+        print(
+            f"  job {index + 1}/{len(jobs)}: " + ", ".join(f"{m} {seconds[m][-1]:.1f} s" for m in seconds), flush=True
+        )
+    inline.close()
+    ray_executor.close()
+    ray.shutdown()
+    figures: dict[str, Any] = {"total_s": sum(seconds["inline"]), "ray_start_s": ray_start, "done": len(jobs),
+                               "job_s": seconds["inline"], "seconds": seconds}  # fmt: skip
+    for mode in ("cli", "ray"):
+        ratios = sorted(b / a for a, b in zip(seconds["inline"], seconds[mode], strict=True))
+        figures[f"{mode}_total_s"] = sum(seconds[mode])
+        figures[f"median_{mode}_over_inline"] = ratios[len(ratios) // 2]
+    for mode in ("inline", "ray"):  # the optimisation's share of each job, from the traces
+        figures[f"{mode}_steps_s"] = [
+            last_step_seconds(p) for p in sorted((work / mode / "jobs").glob("*/trace.jsonl"))
+        ]
+    figures["cli_steps_s"] = [last_step_seconds(work / f"cli{i:02d}" / "00.jsonl") for i in range(len(jobs))]
+    figures["steps_s"] = figures["inline_steps_s"]
     return figures
 
 
@@ -221,10 +253,13 @@ def report() -> None:
     if "paired" in found:
         row = found["paired"]
         print(
-            f"paired, {row['jobs']} jobs each way back to back: inline {row['total_s']:.1f} s, separate calls "
-            f"{row['cli_total_s']:.1f} s ({row['cli_total_s'] / row['total_s']:.2f}x; median pair "
-            f"{row['median_cli_over_inline']:.2f}x)"
+            f"paired, {row['jobs']} jobs three ways in turns: inline {row['total_s']:.1f} s, separate calls "
+            f"{row['cli_total_s']:.1f} s (median job {row['median_cli_over_inline']:.2f}x inline), ray "
+            f"{row['ray_total_s']:.1f} s (median job {row['median_ray_over_inline']:.2f}x inline)"
         )
+        for mode in ("inline", "cli", "ray"):
+            steps = row[f"{mode}_steps_s"]
+            print(f"  {mode}: optimisation {sum(steps):.1f} s of {sum(row['seconds'][mode]):.1f} s")
 
 
 if __name__ == "__main__":
