@@ -76,7 +76,7 @@ def _machine() -> dict[str, Any]:
             "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")}  # fmt: skip
 
 
-def _key(method: str, pair: tuple[str, str], size: int, weight: float, step: int) -> str:
+def result_key(method: str, pair: tuple[str, str], size: int, weight: float, step: int) -> str:
     return f"{method}|{pair[0]}|{pair[1]}|{size}|{weight:g}|{step}"
 
 
@@ -124,7 +124,7 @@ def sweep(args: argparse.Namespace) -> dict[str, Any]:
         for method in args.methods:
             for weight in args.weights:
                 steps = list(args.snapshots) if method == "paper" else [args.default_iterations]
-                wanted = [_key(method, pair, args.size, weight, step) for step in steps]
+                wanted = [result_key(method, pair, args.size, weight, step) for step in steps]
                 if all(key in results for key in wanted):
                     continue
                 machine = _machine()
@@ -134,7 +134,7 @@ def sweep(args: argparse.Namespace) -> dict[str, Any]:
                     path.parent.mkdir(parents=True, exist_ok=True)
                     image.save(path)
                     scores = judging.judge_all(image, judging.DATA / pair[0], judging.DATA / pair[1], args.judges)
-                    results[_key(method, pair, args.size, weight, step)] = {
+                    results[result_key(method, pair, args.size, weight, step)] = {
                         "method": method, "content": pair[0], "style": pair[1], "size": args.size,
                         "style_weight": weight, "steps": step, "seconds": seconds, "evaluations": evaluations,
                         "scores": scores, "picture": str(path.relative_to(REPO)) if path.is_relative_to(REPO)

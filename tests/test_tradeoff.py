@@ -62,7 +62,7 @@ def test_sweep_writes_every_run_resumes_and_plots(tradeoff: ModuleType, tmp_path
     assert sorted(calls) == [("default", 5.0), ("default", 50.0), ("paper", 5.0), ("paper", 50.0)]
     stored = json.loads(args.results.read_text())
     assert stored == results and len(stored) == 2 * 2 + 2  # two snapshots per paper run, one picture per default
-    entry = stored[tradeoff._key("paper", PAIR, 64, 5.0, 10)]
+    entry = stored[tradeoff.result_key("paper", PAIR, 64, 5.0, 10)]
     assert set(entry["scores"]) == {"ssim_content", "colour_style"} and entry["steps"] == 10
     assert entry["machine"]["cores"] and Path(tmp_path / "pictures").is_dir()
     assert entry["scores"]["ssim_content"] == pytest.approx(1.0, abs=0.02)  # the stand-in returned the photo

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from painterly.nets.alexnet import ALEXNET_LAYERS, AlexNetLayout, alexnet_stages
 from painterly.nets.base import INPUT, Encoder, LayerChain, LayerInfo, Pooling, Window, check_layer_names, smallest_side
-from painterly.nets.batchnorm import fold_batch_norm
+from painterly.nets.batchnorm import fold_batch_norm, folded_weights
 from painterly.nets.efficientnet import (
     BN_EPSILON,
     EFFICIENTNET_LITE0_BLOCKS,
@@ -214,6 +214,7 @@ __all__ = [
     "fold_batch_norm",
     "fold_normalization",
     "folded_conv_weights",
+    "folded_weights",
     "from_lukemelas",
     "generate_random_vgg19_weights",
     "googlenet_stages",
