@@ -39,8 +39,14 @@ class RecordingSession(Session):
         if should_stop is not None and should_stop():
             raise Interrupted(0, content, None)
         start = None if config.init in ("content", "noise") else np.asarray(Image.open(config.init).convert("RGB"))
-        self.jobs.append({"terms": list(kwargs.get("pixel_terms", ())), "start": start, "content": content})
-        return Image.fromarray(np.asarray(content) // 2)
+        picture = np.asarray(Image.open(content).convert("RGB"))
+        self.jobs.append({"terms": list(kwargs.get("pixel_terms", ())), "start": start, "content": picture,
+                          "config": config})  # fmt: skip
+        return Image.fromarray(picture // 2)
+
+
+#: The stand-in session runs no network, so the clip's memory check (which plans the first frame's run) is off.
+SMALL = RunConfig(size=64, check_memory=False)
 
 
 def _clip(tmp_path: Path, frames: Sequence[np.ndarray]) -> Path:
@@ -51,7 +57,7 @@ def _clip(tmp_path: Path, frames: Sequence[np.ndarray]) -> Path:
 def test_each_frame_after_the_first_starts_from_the_warped_result_under_the_long_term_terms(tmp_path: Path) -> None:
     clip = _clip(tmp_path, pan(6, 2))
     session = RecordingSession()
-    stylize_clip(clip, [EXAMPLES / "starry_night.jpg"], tmp_path / "out", session=session, config=RunConfig(size=64))
+    stylize_clip(clip, [EXAMPLES / "starry_night.jpg"], tmp_path / "out", session=session, config=SMALL)
     assert len(session.jobs) == 6
     assert session.jobs[0]["terms"] == [] and session.jobs[0]["start"] is None
     counts = [len(job["terms"][0].loss.warped) for job in session.jobs[1:]]
@@ -69,25 +75,25 @@ def test_a_stopped_run_continues_at_the_next_frame_with_the_same_frames(tmp_path
     clip = _clip(tmp_path, pan(5, 2))
     style = [EXAMPLES / "starry_night.jpg"]
     whole = RecordingSession()
-    stylize_clip(clip, style, tmp_path / "whole", session=whole, config=RunConfig(size=64))
+    stylize_clip(clip, style, tmp_path / "whole", session=whole, config=SMALL)
     stopped = RecordingSession()
     finished: list[int] = []
     with pytest.raises(Interrupted):
-        stylize_clip(clip, style, tmp_path / "again", session=stopped, config=RunConfig(size=64),
+        stylize_clip(clip, style, tmp_path / "again", session=stopped, config=SMALL,
                      should_stop=lambda: len(finished) >= 3,
                      on_frame=lambda done, total, kept: finished.append(done))  # fmt: skip
     kept = sorted(p.name for p in work_folder(tmp_path / "again").glob("frame_*.png"))
     assert kept == ["frame_000001.png", "frame_000002.png", "frame_000003.png"] and not (tmp_path / "again").exists()
     resumed = RecordingSession()
-    stylize_clip(clip, style, tmp_path / "again", session=resumed, config=RunConfig(size=64))
+    stylize_clip(clip, style, tmp_path / "again", session=resumed, config=SMALL)
     assert len(resumed.jobs) == 2, "only the frames not kept are made"
     a, b = read_video(tmp_path / "whole").frames, read_video(tmp_path / "again").frames
     assert len(a) == len(b) == 5 and all(np.array_equal(x, y) for x, y in zip(a, b, strict=True))
     with pytest.raises(Interrupted):  # the work folder is kept for these settings only
-        stylize_clip(clip, style, tmp_path / "third", session=RecordingSession(), config=RunConfig(size=64),
+        stylize_clip(clip, style, tmp_path / "third", session=RecordingSession(), config=SMALL,
                      should_stop=lambda: True)  # fmt: skip
     with pytest.raises(OutputError, match="other settings; pass --overwrite"):
-        stylize_clip(clip, style, tmp_path / "third", session=RecordingSession(), config=RunConfig(size=32))
+        stylize_clip(clip, style, tmp_path / "third", session=RecordingSession(), config=SMALL.replace(size=32))
 
 
 def test_the_video_command_stylises_a_clip_keeping_rate_and_sound(tmp_path: Path, weights_file: Path, capsys) -> None:

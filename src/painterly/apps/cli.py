@@ -743,7 +743,14 @@ def _video_command(argv: list[str]) -> int:
     from tqdm import tqdm
 
     from painterly.run import Interrupted
-    from painterly.video.clip import DEFAULT_TEMPORAL_WEIGHT, frame_count, stylize_clip, work_folder
+    from painterly.video.clip import (
+        DEFAULT_BLEND_WEIGHT,
+        DEFAULT_TEMPORAL_WEIGHT,
+        frame_count,
+        frames_kept,
+        stylize_clip,
+        work_folder,
+    )
     from painterly.video.flow import DIS_PRESETS
 
     parser = argparse.ArgumentParser(
@@ -764,6 +771,19 @@ def _video_command(argv: list[str]) -> int:
     parser.add_argument("--temporal-weight", type=float, default=DEFAULT_TEMPORAL_WEIGHT,
                         help=f"the temporal term's weight (default: {DEFAULT_TEMPORAL_WEIGHT:g}; 0: none)")  # fmt: skip
     parser.add_argument("--flow-preset", choices=list(DIS_PRESETS), default="medium", help="DIS optical flow preset")
+    parser.add_argument("--passes", type=int, default=1, metavar="N",
+                        help="1: a single pass (default); N > 1: the multi-pass mode, N passes through the clip in "
+                        "alternating directions, each frame starting from its previous pass blended with the warped "
+                        "neighbour (Ruder et al. use 15)")  # fmt: skip
+    parser.add_argument("--pass-iterations", type=int, default=None, metavar="N",
+                        help="multi-pass: optimiser steps per frame in each pass (default: --iterations; Ruder et "
+                        "al. use 100)")  # fmt: skip
+    parser.add_argument("--blend-weight", type=float, default=DEFAULT_BLEND_WEIGHT,
+                        help=f"multi-pass: share of the warped neighbour in a frame's start where the flow is "
+                        f"reliable (default: {DEFAULT_BLEND_WEIGHT:g}; the last pass uses 0)")  # fmt: skip
+    parser.add_argument("--temporal-from", type=int, default=None, metavar="PASS",
+                        help="multi-pass: the first pass with the temporal term (default: 8/15 of the passes, as in "
+                        "the paper's 8 of 15)")  # fmt: skip
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress bar or notes")
     groups = config_options(leave_out={"checkpoint", "checkpoint_every", "init"})
     _add_config_options(parser, groups)
@@ -772,18 +792,24 @@ def _video_command(argv: list[str]) -> int:
     from painterly.config import RunConfig
 
     config = RunConfig(**_config_of(args, groups))
-    total = frame_count(args.clip, args.start, args.max_frames)
+    frames = frame_count(args.clip, args.start, args.max_frames)
+    total = None if frames is None else frames * args.passes
+    # A continued run's bar starts at the frames already done (its ETA then counts only what is left).
+    kept = 0 if args.overwrite else frames_kept(output, passes=args.passes, frames=frames)
     token = StopToken()
-    with tqdm(total=total, unit="frame", desc="frames", disable=args.quiet) as bar, StopOnSignal(token):
+    with tqdm(total=total, initial=kept, unit="frame", desc="frames", disable=args.quiet) as bar, \
+            StopOnSignal(token):  # fmt: skip
         try:
             notes = stylize_clip(
                 args.clip, args.styles, output, config=config, temporal_weight=args.temporal_weight,
-                start=args.start, max_frames=args.max_frames, flow_preset=args.flow_preset, overwrite=args.overwrite,
-                should_stop=token, on_frame=lambda done, _total, _kept: bar.update(done - bar.n),
+                start=args.start, max_frames=args.max_frames, flow_preset=args.flow_preset, passes=args.passes,
+                steps_per_pass=args.pass_iterations, blend_weight=args.blend_weight, temporal_from=args.temporal_from,
+                overwrite=args.overwrite, should_stop=token,
+                on_frame=lambda done, _total, _kept: bar.update(max(0, done - bar.n)),
             )  # fmt: skip
         except Interrupted:
-            print(f"painterly: stopped; the finished frames are kept in {work_folder(output)}: run the same command "
-                  "again to continue at the next frame", file=sys.stderr)  # fmt: skip
+            print(f"painterly: stopped; the finished frames (and the frame in progress) are kept in "
+                  f"{work_folder(output)}: run the same command again to continue", file=sys.stderr)  # fmt: skip
             return 130
     del notes  # each note was logged as it was made
     print(f"wrote {output}")

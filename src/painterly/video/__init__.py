@@ -1,6 +1,6 @@
 """Video: clips in and out (io), optical flow (flow), where the flow is reliable (consistency), warping by a flow
 (warp), the temporal term that keeps a stylised clip stable from frame to frame (temporal), and stylising a clip
-frame by frame with it (clip).
+with it, in one pass or several (clip).
 
 Needs the optional extra: ``pip install 'painterly[video]'`` (PyAV and OpenCV).  Its modules' public names are
 re-exported here for users; the modules themselves import each other by module (``painterly.video.<module>``), never
@@ -20,7 +20,17 @@ except ModuleNotFoundError as missing:
         "pip install 'painterly[video]'"
     ) from None
 
-from painterly.video.clip import DEFAULT_TEMPORAL_WEIGHT, ClipProgress, frame_count, stylize_clip, work_folder
+from painterly.video.clip import (
+    DEFAULT_BLEND_WEIGHT,
+    DEFAULT_TEMPORAL_WEIGHT,
+    ClipProgress,
+    clip_memory_bytes,
+    default_temporal_from,
+    frame_count,
+    frames_kept,
+    stylize_clip,
+    work_folder,
+)
 from painterly.video.consistency import (
     DISOCCLUSION_ABSOLUTE,
     DISOCCLUSION_RELATIVE,
@@ -56,6 +66,7 @@ from painterly.video.temporal import (
 from painterly.video.warp import flow_tensor, sample_grid, warp
 
 __all__ = [
+    "DEFAULT_BLEND_WEIGHT",
     "DEFAULT_FOLDER_FPS",
     "DEFAULT_TEMPORAL_WEIGHT",
     "DISOCCLUSION_ABSOLUTE",
@@ -75,13 +86,16 @@ __all__ = [
     "TemporalLoss",
     "VideoError",
     "VideoInfo",
+    "clip_memory_bytes",
     "consistency_mask",
     "consistency_parts",
+    "default_temporal_from",
     "dis_flow",
     "earlier_frames",
     "flow_pair",
     "flow_tensor",
     "frame_count",
+    "frames_kept",
     "iter_frames",
     "long_term_weights",
     "output_kind",
