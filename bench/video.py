@@ -20,9 +20,11 @@ Methods, each frame started from its content (``init="content"``, seed 0, no coa
 - ``temporal-W``: ``painterly.video.stylize_clip`` single pass, temporal weight W, ``--steps`` steps a frame;
 - ``multipass-W``: the multi-pass mode, ``--passes`` x ``--pass-steps`` steps a frame, temporal weight W.
 
-The temporal weight is swept (``--sweep``) on the pan; the weight chosen there (the smallest one that cuts the
-warping error 5x at a style loss within 10 % of the baseline's, else the one with the largest cut within 10 %,
-else the smallest) is used on the other clips and for the multi-pass runs.
+The temporal weight is swept (``--sweep``; 0 is the warm start alone, without the term) on the first clip; the
+weight chosen there (the smallest one that cuts the warping error 5x at a style loss within 10 % of the
+baseline's, else the one with the largest cut within 10 %, else the smallest) is used on the other clips and for
+the multi-pass runs.  ``--sweep-only`` runs the baseline and the sweep on the first clip and stops (to add sweep
+points or sweep another clip afterwards).
 
 ``--gif PATH --gif-clip CLIP`` (after the runs) writes an animated GIF of that clip: the input, the baseline and
 the single-pass temporal run at the chosen weight side by side, each labelled (docs/video.md shows it).
@@ -233,6 +235,9 @@ def main() -> None:
     parser.add_argument("--passes", type=int, default=4)
     parser.add_argument("--pass-steps", type=int, default=15)
     parser.add_argument("--sweep", type=float, nargs="+", default=[10.0, 100.0, 1000.0, 10000.0])
+    parser.add_argument("--sweep-only", action="store_true",
+                        help="run only the baseline and the sweep on the first of --clips (e.g. --sweep 0: the warm "
+                        "start without the term)")  # fmt: skip
     parser.add_argument("--clips", nargs="+", default=list(CLIPS), choices=list(CLIPS))
     parser.add_argument("--threads", type=int, default=1,
                         help="torch threads (default 1: on a machine shared with other jobs, 2 threads on 2 cores ran "
@@ -311,6 +316,8 @@ def main() -> None:
     inputs = clips[first]
     assert inputs is not None
     clip_runs(first, inputs, args.sweep, [])
+    if args.sweep_only:
+        return
     weight = chosen_weight(first)
     print(f"chosen temporal weight (on {first}): {weight:g}", flush=True)
     clip_runs(first, inputs, [], [weight])

@@ -18,13 +18,13 @@ from painterly.apps.cli import main
 from painterly.config import RunConfig
 from painterly.errors import OutputError
 from painterly.run import Interrupted
-from painterly.session import Session
+from painterly.session import JobEstimate, Session
 from painterly.video.clip import stylize_clip, work_folder
 from painterly.video.io import probe_video, read_video, write_video
 from painterly.video.temporal import TemporalLoss
 
 from .conftest import EXAMPLES
-from .video_clips import pan, write_clip_with_sine
+from .video_clips import pan, planned_without_a_network, write_clip_with_sine
 
 
 class RecordingSession(Session):
@@ -33,6 +33,9 @@ class RecordingSession(Session):
     def __init__(self) -> None:
         super().__init__("cpu")
         self.jobs: list[dict[str, Any]] = []
+
+    def estimate(self, content: Any, styles: Any, config: RunConfig) -> JobEstimate:
+        return planned_without_a_network(content, config)
 
     def run(self, content: Any, styles: Any, config: RunConfig, **kwargs: Any) -> Image.Image:  # type: ignore[override]
         should_stop = kwargs.get("should_stop")

@@ -14,6 +14,10 @@ import av
 import numpy as np
 from PIL import Image
 
+from painterly.config import RunConfig
+from painterly.plan.stages import stage_shape
+from painterly.session import JobEstimate
+
 from .conftest import EXAMPLES
 
 HEIGHT, WIDTH = 48, 64
@@ -103,3 +107,9 @@ def audio_seconds_and_pitch(path: Path) -> tuple[str, float, float]:
     samples = np.concatenate(chunks)
     spectrum = np.abs(np.fft.rfft(samples))
     return codec, len(samples) / rate, float(np.fft.rfftfreq(len(samples), 1 / rate)[spectrum.argmax()])
+
+
+def planned_without_a_network(content: Image.Image, config: RunConfig) -> JobEstimate:
+    """What ``Session.estimate`` says of a job, for stand-in sessions that run no network: the plan's result size
+    (painterly.plan.stages), no memory."""
+    return JobEstimate(stage_shape(content.size, config.size), 0, None)

@@ -263,9 +263,11 @@ class StyleTransferRun:
                                      memory_factor=network(o.network).memory_factor)  # fmt: skip
         #: the stages and the decisions made once for all of them (painterly.plan.stages); a resumed run's tiling plan
         #: is its checkpoint's, so it tiles exactly the stages the interrupted one did, whatever memory is free now
+        #: the device's free memory when the run was planned (a clip adds its own buffers to the plan's estimate)
+        self.free_bytes = available_bytes(self.device)
         self.plan = make_plan(
             o, self.content.rgb.size, network_shape, content_layer_weights=self.content_weights,
-            per_style_weights=self.per_style_weights, free_bytes=available_bytes(self.device),
+            per_style_weights=self.per_style_weights, free_bytes=self.free_bytes,
             device_type=self.device.type, revision=revision, tile_plan=tile_plan, mixed_precision=mixed_precision,
             base_bytes=resident_bytes() if self.device.type == "cpu" else None,
         )  # fmt: skip

@@ -15,6 +15,7 @@ from __future__ import annotations
 import os
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -34,7 +35,7 @@ from painterly.provenance import default_weights_sha256
 from painterly.records import StepRecord
 from painterly.run import StyleTransferRun, resolve_device
 
-__all__ = ["DEFAULT_TARGET_CACHE_BYTES", "Session", "default_session"]
+__all__ = ["DEFAULT_TARGET_CACHE_BYTES", "JobEstimate", "Session", "default_session"]
 
 #: Style targets a session keeps: VGG-19's five default Gram matrices of one style take 2.7 MiB per stage size in
 #: float32, so this holds a few dozen artworks at every stage of a default run.
@@ -43,6 +44,15 @@ DEFAULT_TARGET_CACHE_BYTES = 256 * 2**20
 KEPT_ENCODERS = 2
 
 WeightsSource = str | os.PathLike[str] | WeightsObject | None
+
+
+@dataclass(frozen=True)
+class JobEstimate:
+    """What a job will be, planned but not run: the result's size and its memory against the device's free memory."""
+
+    shape: tuple[int, int]  #: (width, height) of the result
+    peak_bytes: int  #: the estimated peak of its final stage run whole (painterly.plan.memory)
+    free_bytes: int | None  #: the device's free memory when planned (None: unknown)
 
 
 class Session:
@@ -81,6 +91,17 @@ class Session:
             progress=progress, on_step=on_step, should_stop=should_stop, resume_from=resume_from,
             extra=checkpoint_extra, sinks=sinks,
         )  # fmt: skip
+
+    def estimate(
+        self, content: ImageInput, styles: ImageInput | Sequence[ImageInput], config: RunConfig
+    ) -> JobEstimate:
+        """Plan a job without running it (loading what it would load, so its run then starts at once): a caller
+        that runs many jobs, the frames of a clip, learns their size and adds its own buffers to their memory.
+        Refuses, as :meth:`run` would, a job that alone does not fit."""
+        if config.device == "auto" and resolve_device("auto") != self.device:
+            config = config.replace(device=str(self.device))
+        run = StyleTransferRun(content, styles, config, session=self)
+        return JobEstimate(run.plan.stages[-1].shape, run.plan.estimated_bytes, run.free_bytes)
 
     def encoder_for(
         self, weights: WeightsSource, layers: Sequence[str], pooling: Pooling, device: torch.device, *,

@@ -45,10 +45,7 @@ from painterly.errors import OptionError, OutputError
 from painterly.io.atomic import atomic_write_bytes, atomic_write_with
 from painterly.io.checkpoint import CheckpointError, file_sha256, load_checkpoint
 from painterly.objective.whole import PixelTerm
-from painterly.plan.memory import available_bytes
-from painterly.plan.stages import stage_shape
-from painterly.run import StyleTransferRun, resolve_device
-from painterly.session import Session
+from painterly.session import JobEstimate, Session
 from painterly.video.consistency import consistency_mask
 from painterly.video.flow import Preset, dis_flow
 from painterly.video.io import iter_frames, output_kind, probe_video, write_video
@@ -203,26 +200,26 @@ def clip_memory_bytes(
     return int(frame_bytes + kept + per_frame + 2 * source_pixels * 3)
 
 
-def _check_memory(
+def _plan_frames(
     first: np.ndarray, styles: Sequence[Path], config: RunConfig, session: Session, frames: int | None, passes: int
-) -> None:
-    """Refuse, in one sentence and before the first frame, a clip whose estimated peak exceeds the free memory.
+) -> tuple[int, int]:
+    """The frames' result size (width, height), from the first frame's planned run; and, before any frame runs, a
+    refusal in one sentence of a clip whose estimated peak exceeds the free memory.
 
-    A frame's own estimate comes from the run's plan (building the first frame's run refuses a frame that alone is
+    A frame's own estimate comes from the run's plan (planning the first frame's run refuses a frame that alone is
     too large, with the size that fits); the clip's buffers are added to it here.
     """
-    if not config.check_memory:
-        return
-    run = StyleTransferRun(Image.fromarray(first), [str(s) for s in styles], config, session=session)
-    width, height = run.plan.stages[-1].shape
-    needed = clip_memory_bytes(run.plan.estimated_bytes, width, height, frames=frames, passes=passes,
+    planned: JobEstimate = session.estimate(Image.fromarray(first), [str(s) for s in styles], config)
+    width, height = planned.shape
+    needed = clip_memory_bytes(planned.peak_bytes, width, height, frames=frames, passes=passes,
                                source_pixels=first.shape[0] * first.shape[1])  # fmt: skip
-    free = available_bytes(resolve_device(config.device))
-    if free is not None and needed > free:
+    free = planned.free_bytes
+    if config.check_memory and free is not None and needed > free:
         count = f"{frames} frames" if frames is not None else "the clip"
         raise OptionError(f"{count} at {width}x{height} in {passes} pass{'es' if passes > 1 else ''} need about "
                           f"{needed / 2**30:.1f} GiB but only {free / 2**30:.1f} GiB is free; use a smaller --size, "
                           "fewer --max-frames, or pass --no-check-memory to try anyway")  # fmt: skip
+    return width, height
 
 
 def _run_frame(
@@ -327,12 +324,8 @@ def stylize_clip(
 
 
 def _resized(frame: np.ndarray, width: int, height: int) -> np.ndarray:
+    """A frame at the result's size: what each frame's run is given as content, and what the flow is computed on."""
     return np.asarray(Image.fromarray(frame).resize((width, height), Image.Resampling.LANCZOS))
-
-
-def _result_shape(frame: np.ndarray, config: RunConfig) -> tuple[int, int]:
-    """(width, height) of a frame's result: the plan's final stage for this frame."""
-    return stage_shape((frame.shape[1], frame.shape[0]), config.size)
 
 
 def _single_pass(
@@ -343,13 +336,12 @@ def _single_pass(
     """The single-pass loop; returns the number of frames done."""
     inputs: dict[int, np.ndarray] = {}  # input frames at the result's size, the last few
     results: dict[int, torch.Tensor] = {}  # finished frames (as their files hold them), the last few
-    done = 0
+    done, width, height = 0, 0, 0
     for index, frame in enumerate(frames):
-        if index == 0 and not _frame_file(folder, 0).is_file():
-            _check_memory(frame, styles, config, session, count, 1)
+        if index == 0:
+            width, height = _plan_frames(frame, styles, config, session, count, 1)
         path = _frame_file(folder, index)
         kept = path.is_file()
-        width, height = _result_shape(frame, config)
         here = _resized(frame, width, height)
         if not kept:
             start, terms = None, []
@@ -387,10 +379,8 @@ def _multi_pass(
     count = len(frames)
     if count == 0:
         return 0
-    width, height = _result_shape(frames[0], config)
+    width, height = _plan_frames(frames[0], styles, config, session, count, passes)
     present = sorted(int(p.name[5:]) - 1 for p in folder.glob("pass_*") if p.name[5:].isdigit())
-    if not present:
-        _check_memory(frames[0], styles, config, session, count, passes)
     inputs = [_resized(frame, width, height) for frame in frames]
     del frames  # the frames at the result's size are all the passes need
     # Passes before the first kept folder are complete (a pass's folder goes once the next one is complete), and
