@@ -19,7 +19,7 @@ from painterly.config import RunConfig
 from painterly.errors import OutputError
 from painterly.run import Interrupted
 from painterly.session import JobEstimate, Session
-from painterly.video.clip import stylize_clip, work_folder
+from painterly.video.clip import DEFAULT_TEMPORAL_WEIGHT, stylize_clip, work_folder
 from painterly.video.io import probe_video, read_video, write_video
 from painterly.video.temporal import TemporalLoss
 
@@ -66,7 +66,7 @@ def test_each_frame_after_the_first_starts_from_the_warped_result_under_the_long
     counts = [len(job["terms"][0].loss.warped) for job in session.jobs[1:]]
     assert counts == [1, 2, 2, 3, 3], "frames i-1, i-2 and i-4 where they exist"
     loss = session.jobs[1]["terms"][0].loss
-    assert isinstance(loss, TemporalLoss) and session.jobs[1]["terms"][0].weight == 100.0
+    assert isinstance(loss, TemporalLoss) and session.jobs[1]["terms"][0].weight == DEFAULT_TEMPORAL_WEIGHT
     # Frame 1 starts from result 0 moved along the flow: the darkened frame 0 shifted by the pan's 2 px.
     expected = np.asarray(session.jobs[1]["content"]) // 2
     start = session.jobs[1]["start"]
