@@ -10,9 +10,10 @@ Four clips of ``--frames`` frames at ``--size`` px (long side), all stylised wit
 - ``pan``: a window sliding right across ``examples/tubingen.jpg`` (3 px a frame at 128 px);
 - ``zoom``: a centred crop of it shrinking by 1.2 % a frame (a zoom in);
 - ``object``: a 40 px patch of the same photo moving diagonally over a still, other part of it (occlusions);
-- ``tree``: 24 frames of ``tree.avi`` from Debian's ``opencv-doc`` package (a camera moving past a tree),
-  fetched with ``apt-get download opencv-doc`` into ``~/.cache/painterly/opencv-doc`` when not there (Debian's
-  copyright file covers it by its ``Files: *`` stanza: Apache-2.0 and BSD-3-Clause, OpenCV's authors).
+- ``tree``: 24 frames of ``tree.avi`` from Debian's ``opencv-doc`` package (a tree seen through a window, leaves
+  moving, a hand coming in), fetched with ``apt-get download opencv-doc`` into ``~/.cache/painterly/opencv-doc``
+  when not there (Debian's copyright file covers it by its ``Files: *`` stanza: Apache-2.0 and BSD-3-Clause,
+  OpenCV's authors).
 
 Methods, each frame started from its content (``init="content"``, seed 0, no coarse-to-fine, L-BFGS):
 
@@ -26,8 +27,9 @@ baseline's, else the one with the largest cut within 10 %, else the smallest) is
 the multi-pass runs.  ``--sweep-only`` runs the baseline and the sweep on the first clip and stops (to add sweep
 points or sweep another clip afterwards).
 
-``--gif PATH --gif-clip CLIP`` (after the runs) writes an animated GIF of that clip: the input, the baseline and
-the single-pass temporal run at the chosen weight side by side, each labelled (docs/video.md shows it).
+``--table`` prints the results so far as docs/video.md's Markdown table.  ``--gif PATH --gif-clip CLIP`` (after
+the runs) writes an animated GIF of that clip's first 16 frames: the baseline and the single-pass temporal run at the
+chosen weight side by side, each labelled (docs/video.md and the README show it).
 
 Measured per run: the warping error of Lai et al. 2018 (for each pair of consecutive output frames, the mean over
 the pixels the consistency mask marks reliable of the squared RGB difference, values in [0, 1], between frame t
@@ -209,22 +211,49 @@ def run_baseline(inputs: list[np.ndarray], config: RunConfig, session: Session, 
         timer.frame(False)
 
 
-def side_by_side_gif(panels: list[tuple[str, list[np.ndarray]]], path: Path, fps: int = FPS) -> None:
-    """An animated GIF of labelled clips side by side (one shared palette per frame, looping), written atomically."""
+def side_by_side_gif(
+    panels: list[tuple[str, list[np.ndarray]]], path: Path, fps: int = FPS, *, frames_kept: int = 16, colors: int = 64
+) -> None:
+    """An animated GIF of labelled clips side by side, looping, written atomically: the first ``frames_kept``
+    frames, ``colors`` colours a frame (painted texture compresses badly: 24 frames of 3 panels at 128 px in 255
+    colours took 866 kB; 16 frames of 2 panels in 64 colours, about 260 kB)."""
     from PIL import ImageDraw
 
     frames = []
-    for parts in zip(*(clip for _, clip in panels), strict=True):
+    for parts in list(zip(*(clip for _, clip in panels), strict=True))[:frames_kept]:
         strip = np.concatenate([np.pad(p, ((14, 0), (0, 2), (0, 0)), constant_values=255) for p in parts], axis=1)
         picture = Image.fromarray(strip)
         draw = ImageDraw.Draw(picture)
         for index, (label, _) in enumerate(panels):
             draw.text((index * (parts[0].shape[1] + 2) + 3, 1), label, fill=(0, 0, 0))
-        frames.append(picture.quantize(colors=255, method=Image.Quantize.MEDIANCUT, dither=Image.Dither.NONE))
+        frames.append(picture.quantize(colors=colors, method=Image.Quantize.MEDIANCUT, dither=Image.Dither.NONE))
     path.parent.mkdir(parents=True, exist_ok=True)
     part = path.with_name(path.name + ".part")
     frames[0].save(part, format="GIF", save_all=True, append_images=frames[1:], duration=round(1000 / fps), loop=0)
     os.replace(part, path)
+
+
+def table(results: Path) -> str:
+    """The results as docs/video.md's Markdown table: per clip, each method's warping error, its cut against the
+    baseline, its style loss against the baseline's, and seconds per frame."""
+    records = [json.loads(path.read_text()) for path in sorted(results.glob("*__*.json"))]
+    order = {"baseline": 0, "temporal": 1, "multipass": 2}
+    lines = ["| clip | method | warping error | cut vs baseline | style loss | vs baseline | s/frame |",
+             "|---|---|---:|---:|---:|---:|---:|"]  # fmt: skip
+    for clip in CLIPS:
+        runs = [r for r in records if r["clip"] == clip]
+        base = next((r for r in runs if r["method"] == "baseline"), None)
+        if base is None:
+            continue
+        runs.sort(key=lambda r: (order[r["method"].split("-")[0]], r.get("temporal_weight", 0), r["method"]))
+        for r in runs:
+            cut = base["warping_error"] / r["warping_error"]
+            style = r["style_loss"] / base["style_loss"] - 1
+            seconds = "" if r["seconds_per_frame"] is None else f"{r['seconds_per_frame']:.1f}"
+            lines.append(f"| {clip} | {r['method']} | {r['warping_error']:.5f} | {cut:.1f}x | {r['style_loss']:.3f} "
+                         f"| {style:+.0%} | {seconds} |")  # fmt: skip
+        lines.append(f"| {clip} | *input itself* | {base['input_warping_error']:.5f} | | | | |")
+    return "\n".join(lines)
 
 
 def main() -> None:
@@ -238,15 +267,22 @@ def main() -> None:
     parser.add_argument("--sweep-only", action="store_true",
                         help="run only the baseline and the sweep on the first of --clips (e.g. --sweep 0: the warm "
                         "start without the term)")  # fmt: skip
+    parser.add_argument("--long-baseline", type=int, default=None, metavar="STEPS",
+                        help="also run the baseline with STEPS steps a frame (method baseline-STEPSsteps): whether "
+                        "the temporal runs' lower style loss is only more optimisation")  # fmt: skip
     parser.add_argument("--clips", nargs="+", default=list(CLIPS), choices=list(CLIPS))
     parser.add_argument("--threads", type=int, default=1,
                         help="torch threads (default 1: on a machine shared with other jobs, 2 threads on 2 cores ran "
                         "a 64 px step 9x slower than 1, waiting on each other)")  # fmt: skip
+    parser.add_argument("--table", action="store_true", help="print the results as a Markdown table and stop")
     parser.add_argument("--gif", type=Path, default=None, help="write the side-by-side GIF here at the end")
     parser.add_argument("--gif-clip", default="pan", choices=list(CLIPS))
     parser.add_argument("--work", type=Path, default=Path(tempfile.gettempdir()) / "painterly-bench-video")
     parser.add_argument("--results", type=Path, default=ROOT / "bench" / "results" / "video")
     args = parser.parse_args()
+    if args.table:
+        print(table(args.results))
+        return
     torch.set_num_threads(args.threads)
     width, height = args.size, args.size * 3 // 4
     config = RunConfig(size=args.size, start_size=None, iterations=args.steps, init="content", seed=0)
@@ -284,6 +320,10 @@ def main() -> None:
         if result(clip, "baseline") is None:
             run_baseline(inputs, config, session, work / "baseline")
             measure(clip, "baseline", inputs, work / "baseline", work / "baseline" / "timing.json")
+        long = f"baseline-{args.long_baseline}steps"
+        if args.long_baseline and result(clip, long) is None:
+            run_baseline(inputs, config.replace(iterations=args.long_baseline), session, work / long)
+            measure(clip, long, inputs, work / long, work / long / "timing.json", steps_per_frame=args.long_baseline)
         runs = [("temporal", w, 1) for w in weights] + [("multipass", w, args.passes) for w in multipass]
         for kind, weight, passes in runs:
             method = f"{kind}-{weight:g}"
@@ -328,7 +368,7 @@ def main() -> None:
         clip_runs(name, frames, [weight], [weight])
     if args.gif is not None:
         work = args.work / args.gif_clip
-        side_by_side_gif([("input", _frames_in(work / "input")), ("independent", _frames_in(work / "baseline")),
+        side_by_side_gif([("independent", _frames_in(work / "baseline")),
                           (f"temporal {weight:g}", _frames_in(work / f"temporal-{weight:g}"))], args.gif)  # fmt: skip
         print(f"wrote {args.gif} ({args.gif.stat().st_size / 1e3:.0f} kB)")
     summary = sorted(args.results.glob("*__*.json"))
