@@ -349,6 +349,8 @@ def test_the_contact_sheet_lays_out_contents_by_styles(tmp_path: Path) -> None:
     blues = np.argwhere((sheet[..., 2] > 200) & (sheet[..., 0] < 50) & (sheet[..., 1] < 50))
     assert reds[:, 0].min() < blues[:, 0].max() < reds[:, 0].max(), "rows: content a above b"
     assert blues[:, 1].min() > reds[:, 1].min(), "columns: style s1 left of s2"
+    blue_height = blues[:, 0].max() - blues[:, 0].min() + 1
+    assert blue_height == 100, "a picture smaller than its cell is enlarged to fill it (48x64 in a 100 px cell)"
 
 
 # --- the command line ---------------------------------------------------------------------------------------------

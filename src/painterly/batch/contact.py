@@ -12,7 +12,7 @@ import io
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from PIL import Image, ImageDraw, ImageFont
+from PIL import Image, ImageDraw, ImageFont, ImageOps
 
 from painterly.io.atomic import atomic_write_bytes
 
@@ -79,8 +79,8 @@ def contact_sheet(cells: Sequence[Cell], *, cell: int = 256, title: str | None =
         y = top + header + rows.index(label.get(row_name, "") if row_name else "") * (cell + PAD)
         if picture is not None:
             with Image.open(picture) as image:
-                thumb = image.convert("RGB")
-                thumb.thumbnail((cell, cell))
+                # contain, not thumbnail: small results (a quick low-resolution sweep) are enlarged to fill the cell
+                thumb = ImageOps.contain(image.convert("RGB"), (cell, cell), Image.Resampling.LANCZOS)
             sheet.paste(thumb, (x + (cell - thumb.width) // 2, y + (cell - thumb.height) // 2))
         elif failure is not None:
             draw.rectangle((x, y, x + cell - 1, y + cell - 1), fill=(225, 225, 225))
