@@ -95,6 +95,7 @@ def test_a_run_too_large_even_tiled_is_refused_with_a_size_that_fits(
     content, style = make_image(tmp_path / "c.png", (64, 48)), make_image(tmp_path / "s.png")
     budget = estimate_run_bytes(VGGEncoder(tiny_weights, ["relu5_1"]).computed_layers, 1200, 900)
     monkeypatch.setattr(painterly.run, "available_bytes", lambda device: budget)
+    monkeypatch.setattr(painterly.run, "resident_bytes", lambda: BASE_BYTES)  # the budget's own base
     with pytest.raises(OptionError, match=r"even tiled.*largest size that fits is about (\d+)") as info:
         stylize(content, style, weights=tiny_weights, size=8000, iterations=1)  # tiled automatically, still too big
     suggested = int(re.search(r"about (\d+) px", str(info.value)).group(1))
