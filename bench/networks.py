@@ -35,6 +35,9 @@ import time
 from pathlib import Path
 from typing import Any
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from results_json import load_results, save_results
+
 REPO = Path(__file__).resolve().parents[1]
 DATA = REPO.parent / "shared" / "data"
 OUT = REPO / "bench" / "out" / "networks"
@@ -59,17 +62,6 @@ PAIRS: tuple[tuple[str, str], ...] = (
     ("content/golden_gate.jpg", "style/the_scream.jpg"),
     ("content/astronaut.jpg", "style/composition_vii_kandinsky.jpg"),
 )
-
-
-def _load(path: Path) -> dict[str, Any]:
-    return json.loads(path.read_text()) if path.exists() else {}
-
-
-def _save(path: Path, data: dict[str, Any]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(data, indent=1, sort_keys=True))
-    tmp.replace(path)
 
 
 def _cpu() -> str:
@@ -158,7 +150,7 @@ def speed(args: argparse.Namespace) -> None:
     path = OUT / (args.results or ("speed-brought.json" if args.brought else "speed.json"))
     labels = list(BROUGHT) if args.brought else [label for label, *_ in NETWORKS]
     labels = [label for label in labels if not args.only or label in args.only]
-    results = {} if args.fresh else _load(path)
+    results = {} if args.fresh else load_results(path)
     results["cpu"] = _cpu()
     for size in args.sizes:
         for label in labels:
@@ -173,7 +165,7 @@ def speed(args: argparse.Namespace) -> None:
             row = (json.loads(done.stdout.splitlines()[-1]) if done.returncode == 0
                    else {"error": (done.stderr.strip().splitlines() or ["failed"])[-1]})  # fmt: skip
             results[key] = row
-            _save(path, results)
+            save_results(path, results)
             print(key, row, flush=True)
     print(f"\nCPU: {results['cpu']}")
     print(f"{'network':<26}{'size':>6}{'s/step':>9}{'vs vgg19':>10}{'peak GiB':>14}{'estimate GiB':>14}{'ratio':>7}")
@@ -201,7 +193,7 @@ def paint(args: argparse.Namespace) -> None:
     from painterly.io.images import save_image
 
     path = OUT / "paint.json"
-    results = {} if args.fresh else _load(path)
+    results = {} if args.fresh else load_results(path)
     results["cpu"] = _cpu()
     for pair in PAIRS:
         for label, name, swag in NETWORKS:
@@ -215,7 +207,7 @@ def paint(args: argparse.Namespace) -> None:
                             on_step=lambda record, steps=steps: steps.append(time.perf_counter()))  # fmt: skip
             save_image(image, _picture_path(label, pair))
             results[key] = {"seconds": time.perf_counter() - began, "steps": len(steps), "size": args.size}
-            _save(path, results)
+            save_results(path, results)
             print(key, results[key], flush=True)
     _grid(args)
 
@@ -258,7 +250,7 @@ def judge(args: argparse.Namespace) -> None:
     from painterly.nets.registry import network
 
     path = OUT / "judge.json"
-    results = {} if args.fresh else _load(path)
+    results = {} if args.fresh else load_results(path)
     judges = list(dict.fromkeys(_family(label) for label, *_ in NETWORKS))
 
     def open_rgb(picture: Path, size: tuple[int, int] | None = None, long_side: int | None = None) -> torch.Tensor:
@@ -306,7 +298,7 @@ def judge(args: argparse.Namespace) -> None:
                         "style": distance(grams(features), style_grams, spec.style_layers) / base_style,
                         "content": distance(features, content, spec.content_layers) / base_content,
                     }
-            _save(path, results)
+            save_results(path, results)
             print(judge_name, pair, "judged", flush=True)
     _matrix(results, judges)
 
@@ -353,7 +345,7 @@ def quality(args: argparse.Namespace) -> None:
 
     judges = _judges_module()
     path = OUT / "quality.json"
-    results = {} if args.fresh else _load(path)
+    results = {} if args.fresh else load_results(path)
     for pair in PAIRS:
         content, style = DATA / pair[0], DATA / pair[1]
         pictures = {label: _picture_path(label, pair) for label, *_ in NETWORKS}
@@ -366,7 +358,7 @@ def quality(args: argparse.Namespace) -> None:
                 shape = opened.size
             if key not in results:
                 results[key] = judges.judge_all(picture, content, style, QUALITY_JUDGES)
-                _save(path, results)
+                save_results(path, results)
                 print(key, results[key], flush=True)
         if shape is None:
             continue
@@ -376,7 +368,7 @@ def quality(args: argparse.Namespace) -> None:
                 with Image.open(content if label == "content itself" else style) as opened:
                     reference = opened.convert("RGB").resize(shape, Image.Resampling.LANCZOS)
                 results[key] = judges.judge_all(reference, content, style, QUALITY_JUDGES)
-                _save(path, results)
+                save_results(path, results)
     print(f"\nIndependent judges, means over the {len(PAIRS)} pairs (SSIM and edges: higher is closer to the content;")
     print("colour, patches, Magenta: lower is closer to the style)\n")
     print(f"{'output':<26}" + "".join(f"{name:>16}" for name in QUALITY_JUDGES))

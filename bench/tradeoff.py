@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import argparse
 import datetime
-import json
 import os
 import platform
 import sys
@@ -41,6 +40,7 @@ from PIL import Image
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import judges as judging  # bench/ is a folder of scripts: its judges module, found by the line above
 from painterly.config import RunConfig
+from results_json import load_results, save_results
 
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "bench" / "results" / "tradeoff" / "tradeoff.json"
@@ -50,17 +50,6 @@ OUT = REPO / "bench" / "out" / "tradeoff"
 #: both methods' curves span the same range of content fidelity.
 WEIGHTS = (2.0, 5.0, 10.0, 20.0, 50.0, 100.0, 200.0, 500.0)
 SNAPSHOTS = (100, 200, 500, 1000)
-
-
-def _load(path: Path) -> dict[str, Any]:
-    return json.loads(path.read_text()) if path.exists() else {}
-
-
-def _save(path: Path, data: dict[str, Any]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(data, indent=1, sort_keys=True))
-    tmp.replace(path)
 
 
 def _machine() -> dict[str, Any]:
@@ -118,7 +107,7 @@ def run_once(
 
 
 def sweep(args: argparse.Namespace) -> dict[str, Any]:
-    results = {} if args.fresh else _load(args.results)
+    results = {} if args.fresh else load_results(args.results)
     pairs = judging.CURVE_PAIRS[: args.pairs]
     for pair in pairs:
         for method in args.methods:
@@ -140,7 +129,7 @@ def sweep(args: argparse.Namespace) -> dict[str, Any]:
                         "scores": scores, "picture": str(path.relative_to(REPO)) if path.is_relative_to(REPO)
                         else str(path), "machine": machine,
                     }  # fmt: skip
-                _save(args.results, results)
+                save_results(args.results, results)
                 print(method, pair, f"weight {weight:g}:", len(pictures), "pictures judged", flush=True)
     return results
 
@@ -237,7 +226,7 @@ def main() -> None:
     args = parser.parse_args()
     if max(args.snapshots) > args.paper_steps:
         parser.error("every snapshot must be at most --paper-steps")
-    results = _load(args.results) if args.show else sweep(args)
+    results = load_results(args.results) if args.show else sweep(args)
     table(results)
     if args.plot is not None:
         for path in plot(results, args.plot):
