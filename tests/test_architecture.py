@@ -48,9 +48,10 @@ ALLOWED: dict[str, set[str]] = {
     "reproduction": {"_version", "config", "errors", "events", "provenance", "records", "session", "sketch"},
     "video": {"config", "errors", "io", "losses", "objective", "session"},
     "batch": {"config", "errors", "events", "io", "plan", "provenance", "records", "run", "session"},
+    "web": {"batch", "config", "errors", "events", "io", "records", "run", "session"},
     "apps": {
         "batch", "config", "engine", "errors", "events", "io", "nets", "provenance", "records", "reproduction",
-        "run", "sketch", "stylize", "video",
+        "run", "sketch", "stylize", "video", "web",
     },
     "__init__": {"_version", "config", "errors", "reproduction", "run", "sketch", "stylize"},
     "__main__": {"apps"},

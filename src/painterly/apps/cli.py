@@ -6,8 +6,8 @@ text, in the group its metadata names (common or advanced), so the CLI and the A
 cannot drift apart; ``colorize`` adds its own keywords (read from its signature and
 docstring) to the same fields.  Only what a file-based tool needs on top is added
 here: the output path, ``--overwrite``, ``--save-every``, ``--trace`` and
-``--quiet``; and the ``weights``, ``networks``, ``resume``, ``precision``, ``colorize``, ``reproduce``, ``video`` and
-``batch`` subcommands.
+``--quiet``; and the ``weights``, ``networks``, ``resume``, ``precision``, ``colorize``, ``reproduce``, ``video``,
+``batch`` and ``serve`` subcommands.
 """
 
 from __future__ import annotations
@@ -55,6 +55,7 @@ other commands:
   painterly reproduce PICTURE [--show]         make a picture again from the record its file carries
   painterly video CLIP STYLE... -o OUT.mp4     a clip, steady from frame to frame (pip install 'painterly[video]')
   painterly batch CONTENT... -s STYLE... -o DIR  every content in every style (and --sweep), resumable (docs/batch.md)
+  painterly serve [--data DIR] [--port N]      a local web page: upload, watch it paint (painterly[web])
 
 Ctrl-C stops a run cleanly: the image so far goes to OUTPUT_partial.EXT and a checkpoint to
 OUTPUT.EXT.ckpt, from which `painterly resume` continues exactly where it stopped.
@@ -927,6 +928,41 @@ def _batch_command(argv: list[str]) -> int:
     return 0 if summary.ok else 1
 
 
+def _serve_command(argv: list[str]) -> int:
+    """``painterly serve``: a thin layer over :func:`painterly.web.serve` (imported only here: the extra)."""
+    parser = argparse.ArgumentParser(
+        prog="painterly serve",
+        description="A local web page: upload a photo and artworks (or pick the bundled ones), set the options, "
+        "watch it paint, queue more, cancel, compare and download. Listens on loopback unless --host says otherwise "
+        "(then every request needs the token it prints); opens no browser. Ctrl-C stops it; the running job "
+        "continues from its checkpoint when the server starts again on the same --data folder (docs/web.md).",
+    )
+    parser.add_argument("--data", type=Path, default=Path("painterly-web"), metavar="DIR",
+                        help="the data folder: uploads, the job store, results (default: ./painterly-web)")  # fmt: skip
+    parser.add_argument("--host", default="127.0.0.1",
+                        help="address to listen on (default: 127.0.0.1, this machine only)")  # fmt: skip
+    parser.add_argument("--port", type=int, default=8765, help="port (default: 8765)")
+    parser.add_argument("--quota", type=float, default=5.0, metavar="GIB",
+                        help="most the data folder may hold, in GiB; new jobs are refused above it "
+                        "(default: 5)")  # fmt: skip
+    parser.add_argument("--checkpoint-every", type=int, default=100, metavar="N",
+                        help="each job saves a checkpoint every N steps, what a killed server loses at most "
+                        "(default: 100)")  # fmt: skip
+    parser.add_argument("--weights", default=None, metavar="PATH",
+                        help="a weights file every job uses (the form does not offer files on the server)")  # fmt: skip
+    parser.add_argument("--allow-host", action="append", default=[], metavar="NAME",
+                        help="another host name to answer to (this machine's name on the network)")  # fmt: skip
+    args = parser.parse_args(argv)
+    from painterly.web import ServerSettings, serve
+
+    fixed = {} if args.weights is None else {"weights": str(Path(args.weights).resolve())}
+    settings = ServerSettings(data=args.data, host=args.host, port=args.port, quota_bytes=int(args.quota * 2**30),
+                              checkpoint_every=args.checkpoint_every, fixed=fixed,
+                              allowed_hosts=tuple(args.allow_host))  # fmt: skip
+    serve(settings)
+    return 0
+
+
 class _NoteHandler(logging.StreamHandler):
     """The handler :func:`main` writes notes with: its own class, so a second ``main()`` replaces it, not others."""
 
@@ -963,6 +999,8 @@ def main(argv: list[str] | None = None) -> int:
             return _video_command(argv[1:])
         if argv and argv[0] == "batch":
             return _batch_command(argv[1:])
+        if argv and argv[0] == "serve":
+            return _serve_command(argv[1:])
         return _stylize_command(argv)
     except PainterlyError as error:
         print(f"painterly: error: {error}", file=sys.stderr)

@@ -9,6 +9,10 @@ times it was started, the reason of its last failure, and when it changed.  The 
 ``failed``       it raised; ``reason`` is the one-sentence error, ``attempts`` counts the starts
 ``interrupted``  stopped on request (Ctrl-C) or found ``running`` when a driver opens the store: the driver that
                  started it was killed; it continues from its checkpoint on the next run
+``cancelled``    stopped by its user for good (the web page's cancel); never run again, its last picture kept
+
+A batch driver never writes ``cancelled``; a store made before that state existed refuses it (its CHECK constraint),
+which only the web queue, with a store of its own, ever writes.
 
 Every change is one short transaction, committed before the driver goes on, so a driver killed at any moment
 (``kill -9`` included) leaves the store consistent: at worst a job is still marked running, and the next
@@ -33,7 +37,9 @@ from painterly.errors import OutputError
 
 __all__ = ["STATES", "JobRow", "JobState", "JobStore"]
 
-JobState = Literal["pending", "running", "done", "failed", "interrupted"]
+JobState = Literal["pending", "running", "done", "failed", "interrupted", "cancelled"]
+#: A batch's states (what :meth:`JobStore.counts` always lists); the web queue's ``cancelled`` joins them only in a
+#: store that holds such a job.
 STATES: tuple[JobState, ...] = ("pending", "running", "done", "failed", "interrupted")
 
 SCHEMA = """
@@ -41,7 +47,7 @@ CREATE TABLE IF NOT EXISTS jobs (
     key TEXT PRIMARY KEY,
     position INTEGER NOT NULL,
     spec TEXT NOT NULL,
-    state TEXT NOT NULL CHECK (state IN ('pending', 'running', 'done', 'failed', 'interrupted')),
+    state TEXT NOT NULL CHECK (state IN ('pending', 'running', 'done', 'failed', 'interrupted', 'cancelled')),
     attempts INTEGER NOT NULL DEFAULT 0,
     reason TEXT,
     updated REAL NOT NULL
@@ -64,12 +70,14 @@ class JobRow:
 class JobStore:
     """The SQLite job store of one batch folder (see the module)."""
 
-    def __init__(self, path: str | os.PathLike[str]) -> None:
+    def __init__(self, path: str | os.PathLike[str], *, any_thread: bool = False) -> None:
+        """``any_thread``: the connection may be used from threads other than the one that made it (a web server's
+        request threads); the caller then makes sure only one thread uses it at a time."""
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         try:
             # isolation_level=None: autocommit; each change below is its own explicit transaction
-            self._db = sqlite3.connect(self.path, timeout=10.0, isolation_level=None)
+            self._db = sqlite3.connect(self.path, timeout=10.0, isolation_level=None, check_same_thread=not any_thread)
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")  # durable against a killed process (WAL), not power loss
             self._db.executescript(SCHEMA)
@@ -77,9 +85,9 @@ class JobStore:
             raise OutputError(f"job store {self.path}: {error}") from None
 
     @classmethod
-    def open(cls, path: str | os.PathLike[str]) -> JobStore:
+    def open(cls, path: str | os.PathLike[str], *, any_thread: bool = False) -> JobStore:
         """Open (or create) the store, and mark jobs a killed driver left running as interrupted."""
-        store = cls(path)
+        store = cls(path, any_thread=any_thread)
         store.recover()
         return store
 
@@ -133,6 +141,44 @@ class JobStore:
         self._change("UPDATE jobs SET state='interrupted', reason=?, updated=? WHERE key=?",
                      [(reason, time.time(), key)])  # fmt: skip
 
+    def cancelled(self, key: str, reason: str = "cancelled") -> None:
+        self._change("UPDATE jobs SET state='cancelled', reason=?, updated=? WHERE key=?",
+                     [(reason, time.time(), key)])  # fmt: skip
+
+    def claim_next(self, states: Sequence[JobState] = ("interrupted", "pending")) -> JobRow | None:
+        """Mark the first job (in the order added) whose state is one of ``states`` running, one more attempt, and
+        return it; None when there is none.  One transaction, so a job cancelled or deleted by another writer at
+        the same moment is either claimed whole or not at all (the web queue's worker takes jobs this way)."""
+        marks = ", ".join("?" for _ in states)
+        with self._transaction():
+            row = self._db.execute(
+                f"SELECT key, spec, state, attempts, reason FROM jobs WHERE state IN ({marks}) "
+                "ORDER BY CASE state WHEN 'interrupted' THEN 0 ELSE 1 END, position LIMIT 1",
+                tuple(states),
+            ).fetchone()
+            if row is None:
+                return None
+            self._db.execute("UPDATE jobs SET state='running', attempts=attempts+1, updated=? WHERE key=?",
+                             (time.time(), row[0]))  # fmt: skip
+        return _row((row[0], row[1], "running", row[3] + 1, row[4]))
+
+    def set_state_if(self, key: str, old: Sequence[JobState], new: JobState, reason: str | None = None) -> bool:
+        """Change a job's state only if it is one of ``old`` (a waiting job cancelled while the worker may claim
+        it); returns whether it changed."""
+        marks = ", ".join("?" for _ in old)
+        with self._transaction():
+            cursor = self._db.execute(
+                f"UPDATE jobs SET state=?, reason=?, updated=? WHERE key=? AND state IN ({marks})",
+                (new, reason, time.time(), key, *old),
+            )
+        return cursor.rowcount > 0
+
+    def delete(self, key: str) -> bool:
+        """Forget a job (its files are the caller's); returns whether it was there."""
+        with self._transaction():
+            cursor = self._db.execute("DELETE FROM jobs WHERE key=?", (key,))
+        return cursor.rowcount > 0
+
     def forget_attempts(self, key: str) -> None:
         """Start counting a failed job's attempts afresh (``--retry-failed``: the user fixed the cause)."""
         self._change("UPDATE jobs SET attempts=0 WHERE key=?", [(key,)])
@@ -153,9 +199,11 @@ class JobStore:
                 yield found
 
     def counts(self) -> dict[str, int]:
-        """``{state: number of jobs}``, every state present."""
+        """``{state: number of jobs}``: every state of :data:`STATES`, and ``cancelled`` where a job is."""
         found = dict(self._db.execute("SELECT state, COUNT(*) FROM jobs GROUP BY state").fetchall())
-        return {state: int(found.get(state, 0)) for state in STATES}
+        return {state: int(found.get(state, 0)) for state in STATES} | {
+            state: int(count) for state, count in found.items() if state not in STATES
+        }
 
 
 class _Transaction:

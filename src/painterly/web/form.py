@@ -1,0 +1,133 @@
+"""The settings form, generated from :class:`painterly.RunConfig`'s field metadata, and its values read back.
+
+The page draws its form from :func:`form_fields` (each field's kind, default, choices, help and group, the same
+metadata the command line is generated from), so the page, the CLI and the API cannot drift apart.  What a form
+sends back is text; :func:`config_from_form` turns it into a ``RunConfig``, whose own checks give the same
+one-sentence errors the CLI gives.  Fields that name files on the server (weights, masks, an init image, the
+checkpoint) are not offered: a request must never reach the file system outside the server's data folder.
+:func:`cli_command` writes a job's settings as the ``painterly`` command that makes the same picture.
+"""
+
+from __future__ import annotations
+
+import shlex
+import types
+import typing
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from painterly.config import CONFIG_FIELDS, RunConfig, field_types, option_choices, option_info
+from painterly.errors import OptionError
+
+__all__ = ["NOT_IN_FORM", "cli_command", "config_from_form", "form_fields"]
+
+#: Fields the page does not offer: they name files on the server (or where checkpoints go, which the queue owns).
+NOT_IN_FORM = frozenset({"weights", "style_masks", "checkpoint", "checkpoint_every", "device"})
+#: ``init`` names a file too where it is not one of these; the form offers only these.
+INIT_CHOICES = ("content", "noise")
+
+
+def _kind(name: str) -> tuple[str, bool]:
+    """(kind, optional): kind is ``int``, ``float``, ``bool``, ``choice``, ``ints``/``floats``/``texts`` (lists)
+    or ``text``; optional when None is a value (the form's empty field)."""
+    hint = field_types()[name]
+    optional = False
+    if typing.get_origin(hint) in (typing.Union, types.UnionType):
+        args = [a for a in typing.get_args(hint) if a is not type(None)]
+        optional = len(args) < len(typing.get_args(hint))
+        hint = args[0] if len(args) == 1 else str
+    if name == "init" or option_choices(name):
+        return "choice", optional
+    if hint is bool:
+        return "bool", optional
+    if hint in (int, float):
+        return hint.__name__, optional
+    if typing.get_origin(hint) in (Sequence, list, tuple):
+        item = (typing.get_args(hint) or (str,))[0]
+        return {int: "ints", float: "floats"}.get(item, "texts"), optional
+    return "text", optional
+
+
+def form_fields() -> list[dict[str, Any]]:
+    """Every field the form offers, in RunConfig's order: name, kind, optional, default, choices, help, group."""
+    base = RunConfig()
+    fields = []
+    for name in CONFIG_FIELDS:
+        if name in NOT_IN_FORM:
+            continue
+        kind, optional = _kind(name)
+        info = option_info(name)
+        default = getattr(base, name)
+        fields.append({
+            "name": name, "kind": kind, "optional": optional,
+            "default": list(default) if isinstance(default, tuple) else default,
+            "choices": list(INIT_CHOICES if name == "init" else option_choices(name)),
+            "help": info.help, "group": info.group,
+        })  # fmt: skip
+    return fields
+
+
+def _parse_one(name: str, kind: str, text: str) -> Any:
+    def number(item: str, parse: type) -> Any:
+        try:
+            return parse(item)
+        except ValueError:
+            whole = " whole" if parse is int else ""
+            raise OptionError(f"{name}: {item!r} is not a{whole} number") from None
+
+    if kind == "bool":
+        if text.lower() in ("true", "on", "yes", "1"):
+            return True
+        if text.lower() in ("false", "off", "no", "0"):
+            return False
+        raise OptionError(f"{name}: {text!r} is not true or false")
+    if kind in ("int", "float"):
+        return number(text, int if kind == "int" else float)
+    if kind in ("ints", "floats", "texts"):
+        items = [item for item in text.replace(",", " ").split() if item]
+        parse = {"ints": int, "floats": float}.get(kind)
+        return tuple(number(item, parse) if parse else item for item in items)
+    return text
+
+
+def config_from_form(values: Mapping[str, str], fixed: Mapping[str, Any] | None = None) -> RunConfig:
+    """A config from the form's text values (absent or empty: the default, or None where that is a value), with
+    ``fixed`` (the server's own settings, such as its weights file) laid over them.  Unknown or server-only
+    fields, and an init that is not ``content`` or ``noise``, are refused in one sentence; a bad value gets
+    RunConfig's own sentence."""
+    offered = {field["name"]: field for field in form_fields()}
+    unknown = sorted(set(values) - set(offered))
+    if unknown:
+        raise OptionError(f"unknown or server-only setting(s) {', '.join(unknown)}")
+    options: dict[str, Any] = {}
+    for name, text in values.items():
+        field = offered[name]
+        text = text.strip()
+        if text == "" or (field["optional"] and text.lower() == "none"):
+            if field["optional"]:
+                options[name] = None
+            continue
+        options[name] = _parse_one(name, field["kind"], text)
+    if options.get("init", "content") not in INIT_CHOICES:
+        raise OptionError(f"init must be one of {', '.join(INIT_CHOICES)} here, not {options['init']!r}")
+    return RunConfig(**{**options, **(fixed or {})})
+
+
+def cli_command(content: str, styles: Sequence[str], settings: Mapping[str, Any], output: str = "result.png") -> str:
+    """The ``painterly`` command that makes the same picture: the inputs, then every setting that differs from its
+    default, as the CLI spells it."""
+    base = RunConfig().to_dict()
+    words = ["painterly", content, *styles]
+    for name in CONFIG_FIELDS:
+        if name in ("checkpoint", "checkpoint_every") or name not in settings or settings[name] == base[name]:
+            continue
+        value, flag = settings[name], "--" + name.replace("_", "-")
+        if isinstance(value, bool):
+            words.append(flag if value else f"--no-{name.replace('_', '-')}")
+        elif value is None:
+            words += [flag, "none"]
+        elif isinstance(value, (list, tuple)):
+            words += [flag, *map(str, value)]
+        else:
+            words += [flag, str(value)]
+    return shlex.join([*words, "-o", output])

@@ -1,0 +1,348 @@
+"""painterly.web: the API over the job store and the worker process, with the tiny random network.
+
+Each test runs a real server application (FastAPI's TestClient, the worker a real spawned process) on a temporary
+data folder: jobs run, stream their steps, are cancelled, deleted, survive a restart and a killed worker; bad
+uploads and requests from elsewhere are refused in one sentence.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from PIL import Image
+
+pytest.importorskip("fastapi") if not os.environ.get("CI") else None
+from fastapi.testclient import TestClient  # noqa: E402
+
+from painterly.apps.cli import config_options  # noqa: E402
+from painterly.config import CONFIG_FIELDS, RunConfig, option_info  # noqa: E402
+from painterly.errors import OptionError  # noqa: E402
+from painterly.web.app import WebServer, create_app  # noqa: E402
+from painterly.web.form import NOT_IN_FORM, cli_command, config_from_form, form_fields  # noqa: E402
+
+from .web_helpers import TINY, png_bytes, server_settings, submit, wait_for  # noqa: E402
+
+LOCAL = "http://127.0.0.1"
+
+
+@pytest.fixture
+def serve(tmp_path: Path, weights_file: Path) -> Iterator[Any]:
+    """``serve(**settings)`` -> a started client (worker running) on one data folder; closed at the end."""
+    opened: list[Any] = []
+
+    def start(**options: Any) -> Any:
+        server = WebServer(server_settings(tmp_path / "data", weights_file, **options))
+        client = TestClient(create_app(server), base_url=LOCAL)
+        client.__enter__()
+        client.server = server
+        opened.append(client)
+        return client
+
+    yield start
+    for client in reversed(opened):
+        client.__exit__(None, None, None)
+
+
+# --- the form ------------------------------------------------------------------------------------------------
+
+
+def test_the_form_is_runconfigs_fields_with_the_clis_defaults_and_help() -> None:
+    fields = {field["name"]: field for field in form_fields()}
+    assert set(fields) == set(CONFIG_FIELDS) - NOT_IN_FORM
+    cli = {
+        kwargs["dest"]: kwargs
+        for group in config_options().values()
+        for flag, kwargs in group
+        if flag == "--" + kwargs["dest"].replace("_", "-")
+    }  # not the renamed options' hidden old flags
+    for name, field in fields.items():
+        default = cli[name]["default"]
+        assert field["default"] == (list(default) if isinstance(default, tuple) else default), name
+        assert field["help"] == option_info(name).help and field["group"] == option_info(name).group
+        if "choices" in cli[name] and name != "init":
+            assert field["choices"] == list(cli[name]["choices"]), name
+    assert fields["size"]["kind"] == "int" and fields["size"]["group"] == "common"
+    assert fields["start_size"]["optional"] and fields["style_layers"]["kind"] == "texts"
+    assert fields["init"]["choices"] == ["content", "noise"]
+
+
+def test_form_values_become_a_config_or_one_sentence() -> None:
+    config = config_from_form({"size": "128", "start_size": "", "style_layers": "relu1_1, relu2_1",
+                               "line_search": "false", "style_weight": "20"})  # fmt: skip
+    assert config == RunConfig(size=128, start_size=None, style_layers=("relu1_1", "relu2_1"), line_search=False,
+                               style_weight=20.0)  # fmt: skip
+    for values, says in [({"size": "big"}, "'big' is not a whole number"), ({"size": "8"}, "size must be"),
+                         ({"weights": "/etc/passwd"}, "server-only"), ({"init": "/etc/passwd"}, "init must be one of"),
+                         ({"optimizer": "newton"}, "newton")]:  # fmt: skip
+        with pytest.raises(OptionError, match=says):
+            config_from_form(values)
+
+
+def test_the_command_reproduces_the_settings() -> None:
+    settings = RunConfig(size=64, start_size=None, line_search=True, style_layers=("relu1_1",)).to_dict()
+    command = cli_command("my photo.jpg", ["art.png"], settings)
+    assert command == ("painterly 'my photo.jpg' art.png --size 64 --start-size none --style-layers relu1_1 "
+                       "--line-search -o result.png")  # fmt: skip
+    import shlex
+
+    from painterly.apps.cli import parse_stylize_arguments
+
+    _, _, parsed = parse_stylize_arguments(shlex.split(command)[1:])
+    assert RunConfig(**parsed) == RunConfig.from_dict(settings)
+
+
+# --- jobs ----------------------------------------------------------------------------------------------------
+
+
+def _events(client: TestClient, after: int = 0, seconds: float = 1.0) -> list[tuple[str, dict[str, Any]]]:
+    """The event stream from event ``after`` on, read for ``seconds`` (the stream then ends by itself)."""
+    found: list[tuple[str, dict[str, Any]]] = []
+    with client.stream("GET", f"/api/events?seconds={seconds}", headers={"Last-Event-ID": str(after)}) as stream:
+        assert stream.headers["content-type"].startswith("text/event-stream")
+        kind = "message"
+        for line in stream.iter_lines():
+            if line.startswith("event: "):
+                kind = line[7:]
+            elif line.startswith("data: "):
+                found.append((kind, json.loads(line[6:])))
+    return found
+
+
+def test_a_job_runs_streams_its_steps_and_leaves_its_files(serve: Any) -> None:
+    client = serve()
+    started = submit(client)
+    assert started.status_code == 201, started.text
+    key = started.json()["key"]
+    job = wait_for(client, key, ("done", "failed"))
+    assert job["state"] == "done", job["reason"]
+    events = _events(client, after=0, seconds=0.5)  # replayed from the start: Last-Event-ID 0
+    steps = [data for kind, data in events if kind == "step" and data["key"] == key]
+    assert [s["step"] for s in steps] == [1, 2, 3] and steps[-1]["total"] == 3 and steps[-1]["size"][0] == 64
+    assert {"content", "style", "total"} <= set(steps[-1]["losses"]) and steps[-1]["preview"] >= 1
+    states = [data["state"] for kind, data in events if kind == "state" and data["key"] == key]
+    assert states == ["waiting", "running", "done"]
+    assert [row["step"] for row in job["trace"]] == [1, 2, 3]
+    assert job["result"]["settings"]["size"] == 64 and job["command"].startswith("painterly photo.png art0.png")
+    picture = client.get(f"/api/jobs/{key}/picture")
+    assert picture.status_code == 200 and Image.open(__import__("io").BytesIO(picture.content)).size == (64, 53)
+    download = client.get(f"/api/jobs/{key}/download")
+    assert "attachment" in download.headers["content-disposition"] and download.content == picture.content
+    assert client.get(f"/api/jobs/{key}/trace").text.count("\n") == 3
+    half = np.asarray(Image.open(__import__("io").BytesIO(client.get(f"/api/jobs/{key}/blend?strength=0.5").content)))
+    full = np.asarray(Image.open(__import__("io").BytesIO(client.get(f"/api/jobs/{key}/blend?strength=1").content)))
+    none = np.asarray(Image.open(__import__("io").BytesIO(client.get(f"/api/jobs/{key}/blend?strength=0").content)))
+    assert np.abs(half.astype(int) - (full.astype(int) + none) / 2).max() <= 1 and not np.array_equal(full, none)
+    assert client.get(f"/api/jobs/{key}/content").headers["content-type"] == "image/png"
+    folder = client.server.data.result(key)
+    assert (folder / "image.png").exists()
+    assert client.delete(f"/api/jobs/{key}").status_code == 200
+    assert not folder.exists() and client.get(f"/api/jobs/{key}").status_code == 404
+    assert client.get("/api/jobs").json()["jobs"] == []
+
+
+def test_a_rerun_reuses_the_inputs_by_reference_and_examples_work(serve: Any) -> None:
+    client = serve()
+    first = client.get(f"/api/jobs/{submit(client).json()['key']}").json()
+    again = submit(client, {**TINY, "style_weight": "5"}, content_ref=first["inputs"]["content"],
+                   style_refs=first["inputs"]["styles"])  # fmt: skip
+    assert again.status_code == 201, again.text
+    example = submit(client, content_ref="example:chelsea_cat", style_refs=["example:starry_night"])
+    assert example.status_code == 201, example.text
+    job = wait_for(client, example.json()["key"], ("done", "failed"))
+    assert job["state"] == "done" and job["label"] == {"content": "chelsea_cat", "style": "starry_night"}
+    rerun = wait_for(client, again.json()["key"], ("done", "failed"))
+    assert rerun["settings"]["style_weight"] == 5.0 and rerun["inputs"] == first["inputs"]
+
+
+def test_cancel_stops_the_running_job_within_a_step_and_keeps_its_picture(serve: Any) -> None:
+    client = serve()
+    key = submit(client, {**TINY, "iterations": "100000"}).json()["key"]
+    waiting = submit(client).json()["key"]
+    deadline = time.monotonic() + 60
+    while (client.server.hub.latest.get(key) or {}).get("step", 0) < 5 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert client.post(f"/api/jobs/{waiting}/cancel").json()["state"] == "cancelled"  # a waiting job: at once
+    asked = time.monotonic()
+    assert client.post(f"/api/jobs/{key}/cancel").json()["state"] == "running"
+    job = wait_for(client, key, ("cancelled",), timeout=30)
+    assert time.monotonic() - asked < 5
+    assert job["progress"]["step"] < 100000 and job["has_picture"]
+    assert client.get(f"/api/jobs/{key}/picture").headers["content-type"] == "image/png"
+    assert client.get(f"/api/jobs/{waiting}").json()["state"] == "cancelled"
+    assert client.delete(f"/api/jobs/{key}").status_code == 200
+    assert not client.server.data.last_image(key).exists()
+
+
+def test_a_graceful_restart_resumes_bit_identically(serve: Any) -> None:
+    settings = {**TINY, "iterations": "40"}
+    client = serve(checkpoint_every=0)
+    reference = submit(client, settings).json()["key"]
+    wait_for(client, reference, ("done",), timeout=120)
+    key = submit(client, settings).json()["key"]
+    while (client.server.hub.latest.get(key) or {}).get("step", 0) < 10:
+        time.sleep(0.01)
+    client.__exit__(None, None, None)  # the server stops: the worker writes the checkpoint
+    client = serve(checkpoint_every=0)
+    job = wait_for(client, key, ("done", "failed"), timeout=120)
+    assert job["state"] == "done" and job["result"]["resumed_at_step"] >= 10
+    same = [np.asarray(Image.open(client.server.data.result(k) / "image.png")) for k in (reference, key)]
+    assert np.array_equal(*same)
+
+
+def test_a_killed_worker_resumes_from_the_last_periodic_checkpoint(serve: Any) -> None:
+    client = serve(checkpoint_every=5)
+    key = submit(client, {**TINY, "iterations": "40"}).json()["key"]
+    while (client.server.hub.latest.get(key) or {}).get("step", 0) < 17:
+        time.sleep(0.01)
+    os.kill(client.server.worker.pid, signal.SIGKILL)
+    client.server.worker.join(10)
+    client.__exit__(None, None, None)
+    client = serve(checkpoint_every=5)
+    job = wait_for(client, key, ("done", "failed"), timeout=120)
+    assert job["state"] == "done" and job["attempts"] == 2
+    assert job["result"]["resumed_at_step"] >= 15 and job["result"]["resumed_at_step"] % 5 == 0
+
+
+def test_a_page_that_goes_away_loses_no_job(serve: Any) -> None:
+    client = serve()
+    key = submit(client, {**TINY, "iterations": "12"}).json()["key"]
+    with client.stream("GET", "/api/events?seconds=60") as stream:
+        for line in stream.iter_lines():
+            if line.startswith("event: step"):
+                break  # the browser goes away in the middle of the run
+    job = wait_for(client, key, ("done", "failed"), timeout=120)
+    assert job["state"] == "done" and [row["step"] for row in job["trace"]] == list(range(1, 13))
+
+
+def test_fifty_tiny_jobs_at_once_all_finish(serve: Any) -> None:
+    client = serve()
+    keys: list[str] = []
+    failures: list[str] = []
+
+    def one(seed: int) -> None:
+        answer = submit(client, content=png_bytes(seed=seed))
+        (keys.append(answer.json()["key"]) if answer.status_code == 201 else failures.append(answer.text))
+
+    threads = [threading.Thread(target=one, args=(seed,)) for seed in range(50)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert failures == [] and len(set(keys)) == 50
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline:
+        states = [job["state"] for job in client.get("/api/jobs").json()["jobs"]]
+        if states.count("done") == 50:
+            break
+        time.sleep(0.5)
+    assert states.count("done") == 50, states
+    assert all((client.server.data.result(key) / "image.png").exists() for key in keys)
+
+
+# --- refusals ------------------------------------------------------------------------------------------------
+
+
+def test_bad_uploads_get_the_loaders_sentence_without_the_servers_path(serve: Any) -> None:
+    client = serve()
+    for content, says in [(b"not an image at all", "content photo.png: not an image file Pillow can read"),
+                          (png_bytes()[:60], "content photo.png: image data is damaged or truncated"),
+                          (b"", "content photo.png: file is empty")]:  # fmt: skip
+        answer = submit(client, content=content)
+        assert answer.status_code == 400 and answer.json()["detail"].startswith(says), answer.text
+        assert str(client.server.data.root) not in answer.text and "Traceback" not in answer.text
+    huge = __import__("io").BytesIO()
+    Image.new("L", (8000, 7000)).save(huge, "PNG")  # 56 million pixels, a few kB
+    answer = submit(client, content=huge.getvalue())
+    assert answer.status_code == 400 and "more than 50,000,000 pixels" in answer.json()["detail"]
+    answer = submit(client, content=b"\0" * (25 * 2**20 + 1))
+    assert answer.status_code == 400 and "larger than the 25 MiB upload limit" in answer.json()["detail"]
+    answer = submit(client, {"size": "8"})
+    assert answer.status_code == 400 and "size must be at least 16" in answer.json()["detail"]
+    answer = submit(client, styles=())
+    assert answer.status_code == 400 and "give 1 to 8 style images" in answer.json()["detail"]
+    assert client.get("/api/jobs").json()["jobs"] == []
+
+
+def test_no_request_reaches_outside_the_data_folder(serve: Any) -> None:
+    client = serve()
+    for path in ["/api/jobs/..%2F..%2Fetc%2Fpasswd/picture", "/api/jobs/../../etc/passwd", "/api/examples/..%2Fx",
+                 "/api/jobs/0123456789abcdef/download", "/api/examples/passwd"]:  # fmt: skip
+        answer = client.get(path)
+        assert answer.status_code in (400, 404), (path, answer.status_code)
+        assert "root:" not in answer.text
+    for ref in ["upload:../../../etc/passwd", "example:../../etc/passwd", "file:/etc/passwd"]:
+        answer = submit(client, content_ref=ref)
+        assert answer.status_code == 400 and "root:" not in answer.text, ref
+
+
+def test_other_sites_and_unknown_hosts_are_refused(serve: Any) -> None:
+    client = serve()
+    assert client.get("/api/jobs", headers={"Host": "evil.example"}).status_code == 400
+    assert client.get("/api/jobs", headers={"Host": "localhost:8765"}).status_code == 200
+    answer = submit(client, headers={"Origin": "http://evil.example"}) if False else client.post(
+        "/api/jobs", headers={"Origin": "http://evil.example"}, data={"settings": "{}"})  # fmt: skip
+    assert answer.status_code == 403 and answer.json() == {"detail": "requests from other sites are refused"}
+    assert client.get("/api/jobs", headers={"Sec-Fetch-Site": "cross-site"}).status_code == 403
+    assert client.get("/api/jobs", headers={"Origin": "http://127.0.0.1:8765"}).status_code == 200
+
+
+def test_beyond_loopback_every_request_needs_the_token(serve: Any) -> None:
+    client = serve(host="0.0.0.0")
+    token = client.server.settings.token
+    assert token and len(token) >= 24
+    answer = client.get("/api/jobs")
+    assert answer.status_code == 401 and "token" in answer.json()["detail"]
+    assert client.get("/api/jobs", headers={"X-Painterly-Token": "wrong"}).status_code == 401
+    assert client.get("/api/jobs", headers={"X-Painterly-Token": token}).status_code == 200
+    page = client.get(f"/?token={token}")
+    assert page.status_code == 200 and "painterly_token" in page.headers["set-cookie"]
+    assert client.get("/api/jobs").status_code == 200  # the cookie now
+    assert "samesite=strict" in page.headers["set-cookie"].lower()
+
+
+def test_the_quota_refuses_new_work(serve: Any) -> None:
+    client = serve(quota_bytes=10_000)
+    answer = submit(client, content=png_bytes((200, 200), seed=3))
+    assert answer.status_code == 400 and "quota" in answer.json()["detail"]
+
+
+def test_without_the_extra_one_sentence_says_how_to_install_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    import subprocess
+    import sys
+
+    code = ("import sys; sys.modules['fastapi'] = None\n"
+            "from painterly.apps.cli import main; sys.exit(main(['serve']))")  # fmt: skip
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                          env={**os.environ, "PYTHONPATH": str(Path(__file__).parents[1] / "src")})  # fmt: skip
+    assert done.returncode == 2
+    assert done.stderr.strip().endswith("pip install 'painterly[web]'") and done.stderr.count("\n") == 1
+
+
+def test_the_job_stores_additions_for_the_queue(tmp_path: Path) -> None:
+    """claim_next takes interrupted jobs first, then waiting ones in order; a conditional change and a delete are
+    atomic; a batch's counts are unchanged until a job is cancelled."""
+    from painterly.batch.grid import JobSpec
+    from painterly.batch.store import STATES, JobStore
+
+    spec = JobSpec("c.png", ("s.png",), RunConfig())
+    with JobStore.open(tmp_path / "jobs.sqlite") as store:
+        store.add([("a", spec), ("b", spec), ("c", spec)])
+        store.started("c")
+        store.interrupted("c")
+        assert set(store.counts()) == set(STATES)
+        claimed = [store.claim_next(), store.claim_next()]
+        assert [(row.key, row.state, row.attempts) for row in claimed if row] == [("c", "running", 2),
+                                                                                  ("a", "running", 1)]  # fmt: skip
+        assert not store.set_state_if("a", ("pending",), "cancelled") and store.get("a").state == "running"
+        assert store.set_state_if("b", ("pending",), "cancelled", "by hand") and store.claim_next() is None
+        assert store.counts()["cancelled"] == 1 and store.get("b").reason == "by hand"
+        assert store.delete("b") and not store.delete("b") and store.get("b") is None
