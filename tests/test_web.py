@@ -313,6 +313,11 @@ def test_the_quota_refuses_new_work(serve: Any) -> None:
     client = serve(quota_bytes=10_000)
     answer = submit(client, content=png_bytes((200, 200), seed=3))
     assert answer.status_code == 400 and "quota" in answer.json()["detail"]
+    client.server.data.quota_bytes = 200_000  # room for the store and one small upload, not for the next job
+    assert submit(client).status_code == 201
+    client.server.data.quota_bytes = client.server.data.used_bytes()
+    answer = submit(client, content_ref="example:coffee", style_refs=["example:scream"])  # no upload: still checked
+    assert answer.status_code == 400 and "quota" in answer.json()["detail"]
 
 
 def test_without_the_extra_one_sentence_says_how_to_install_it(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -346,3 +351,73 @@ def test_the_job_stores_additions_for_the_queue(tmp_path: Path) -> None:
         assert store.set_state_if("b", ("pending",), "cancelled", "by hand") and store.claim_next() is None
         assert store.counts()["cancelled"] == 1 and store.get("b").reason == "by hand"
         assert store.delete("b") and not store.delete("b") and store.get("b") is None
+
+
+def _alive(pid: int) -> bool:
+    """Whether a process runs (a zombie that no one has reaped yet has ended)."""
+    try:
+        return "\tZ" not in Path(f"/proc/{pid}/status").read_text().split("State:")[1].splitlines()[0]
+    except (OSError, IndexError):
+        return False
+
+
+def _serve_process(data: Path, weights: Path, port: int) -> Any:
+    import subprocess
+    import sys
+
+    process = subprocess.Popen(
+        [sys.executable, "-m", "painterly", "serve", "--data", str(data), "--port", str(port), "--weights",
+         str(weights), "--checkpoint-every", "5"],
+        stdout=subprocess.PIPE, text=True,
+        env={**os.environ, "PYTHONPATH": str(Path(__file__).parents[1] / "src")},
+    )  # fmt: skip
+    assert process.stdout is not None
+    line = process.stdout.readline()
+    assert f"at http://127.0.0.1:{port}/ (loopback only)" in line, line
+    return process
+
+
+def test_a_server_killed_with_sigkill_takes_its_worker_down_and_the_job_continues(
+    tmp_path: Path, weights_file: Path
+) -> None:
+    """``kill -9`` of ``painterly serve``: its worker notices between two steps and stops with a checkpoint (no
+    orphan runs beside the next server's worker); the next server continues the job."""
+    import socket
+
+    import httpx
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = _serve_process(tmp_path / "data", weights_file, port)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                key = submit(httpx.Client(base_url=base), {**TINY, "iterations": "60"}).json()["key"]
+                break
+            except httpx.ConnectError:
+                time.sleep(0.1)
+        with httpx.Client(base_url=base) as client:
+            while (client.get(f"/api/jobs/{key}").json()["progress"] or {}).get("step", 0) < 7:
+                time.sleep(0.05)
+        children = Path(f"/proc/{server.pid}/task/{server.pid}/children").read_text().split()
+        workers = [int(pid) for pid in children if "spawn_main" in Path(f"/proc/{pid}/cmdline").read_text()]
+        assert len(workers) == 1
+        os.kill(server.pid, signal.SIGKILL)
+        server.wait(10)
+        deadline = time.monotonic() + 30
+        while _alive(workers[0]) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert not _alive(workers[0]), "the worker outlived its server"
+    finally:
+        server.kill()
+    server = _serve_process(tmp_path / "data", weights_file, port)
+    try:
+        with httpx.Client(base_url=base) as client:
+            job = wait_for(client, key, ("done", "failed"), timeout=120)
+        assert job["state"] == "done" and job["result"]["resumed_at_step"] >= 7
+    finally:
+        server.terminate()
+        server.wait(60)

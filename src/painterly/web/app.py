@@ -277,6 +277,7 @@ def create_app(server: WebServer, *, start_worker: bool = True) -> Any:
             raise OptionError("settings: not a JSON object")
         config = config_from_form({str(k): str(v) for k, v in settings.items()}, server.settings.fixed)
         loop = asyncio.get_running_loop()
+        await loop.run_in_executor(None, server.data.check_quota)  # a job needs room for its result and checkpoints
 
         async def inputs(role: str, files_field: str, refs_field: str) -> list[tuple[Path, str]]:
             found: list[tuple[Path, str]] = []

@@ -102,7 +102,7 @@ class DataFolder:
 
     def check_quota(self, adding: int = 0) -> None:
         used = self.used_bytes()
-        if used + adding > self.quota_bytes:
+        if used + adding > self.quota_bytes or used >= self.quota_bytes:  # a full folder has no room for a result
             raise OutputError(
                 f"the server's data folder holds {used / 2**20:.0f} MiB of its {self.quota_bytes / 2**20:.0f} MiB "
                 "quota; delete some jobs first"

@@ -15,6 +15,7 @@ the worker: the next server continues that job bit for bit.  If the worker is ki
 from __future__ import annotations
 
 import logging
+import multiprocessing
 import queue
 import time
 from collections.abc import Callable
@@ -44,15 +45,22 @@ IDLE_POLL = 0.1
 
 
 class Commands:
-    """The worker's side of the command queue: which jobs were cancelled, whether to stop."""
+    """The worker's side of the command queue: which jobs were cancelled, whether to stop.
+
+    A server that dies without a word (``kill -9``) counts as a stop: the worker would otherwise live on as an
+    orphan beside the next server's worker, two processes running the same job."""
 
     def __init__(self, source: Queue[tuple[str, str]]) -> None:
         self.source = source
         self.cancelled: set[str] = set()
         self.stop = False
+        self.parent = multiprocessing.parent_process()
 
     def read(self, wait: float = 0.0) -> None:
         """Take every command waiting (waiting up to ``wait`` seconds for the first)."""
+        if self.parent is not None and not self.parent.is_alive():
+            self.stop = True
+            return
         try:
             command = self.source.get(timeout=wait) if wait > 0 else self.source.get_nowait()
             while True:
