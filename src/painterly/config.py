@@ -37,6 +37,7 @@ from painterly.nets.registry import NETWORKS, network
 from painterly.nets.weights import WeightsObject
 
 __all__ = [
+    "AUTO",
     "CONFIG_FIELDS",
     "DEFAULT_CONTENT_LAYERS",
     "DEFAULT_STYLE_LAYERS",
@@ -52,6 +53,9 @@ log = logging.getLogger("painterly")
 
 ImageInput = str | os.PathLike[str] | Image.Image
 Group = Literal["common", "advanced"]
+
+#: The value of ``style_weight`` that asks for the automatic balance (painterly.plan.balance).
+AUTO = "auto"
 
 #: The default network's own default layers (the paper's: relu4_2 for content, relu1_1 ... relu5_1 for style).
 DEFAULT_CONTENT_LAYERS: tuple[str, ...] = network("vgg19").content_layers
@@ -139,8 +143,13 @@ class RunConfig:
         with the content's finer detail put back when init is "content".""",
         group="common",
     )
-    style_weight: float = _option(
-        50.0, "weight of the style (Gram) loss relative to the content loss; higher = more style.", group="common"
+    style_weight: float | Literal["auto"] = _option(
+        50.0,
+        """weight of the style (Gram) loss relative to the content loss; higher = more style. "auto" chooses
+        it per pair from the two pictures: 50, lowered in proportion where the painting's edges are stronger
+        than the photo's, so the subject's outlines survive (theory.md, "Automatic style weight"); the number
+        chosen is kept in the trace and the checkpoint.""",
+        group="common",
     )
     content_weight: float = _option(1.0, "weight of the content loss.", group="common")
     tv_weight: float = _option(
@@ -358,7 +367,12 @@ class RunConfig:
             raise OptionError(f"iterations must be at least 1, not {self.iterations}")
         if self.checkpoint_every < 0:
             raise OptionError(f"checkpoint interval must be 0 (off) or positive, not {self.checkpoint_every}")
-        for name in ("style_weight", "content_weight", "tv_weight", "laplacian_weight"):
+        if isinstance(self.style_weight, (str, bool)):
+            if self.style_weight != AUTO:
+                raise OptionError(f"style weight must be a non-negative number or 'auto', not {self.style_weight!r}")
+        else:
+            _check_positive("style weight", self.style_weight, allow_zero=True)
+        for name in ("content_weight", "tv_weight", "laplacian_weight"):
             _check_positive(name.replace("_", " "), getattr(self, name), allow_zero=True)
         _check_positive("style scale", self.style_scale)
         if self.style_blend is not None and (

@@ -28,6 +28,9 @@ class StepRecord:
     image: Tensor = field(repr=False)  #: current image, 1 x 3 x H x W in [0, 1]; do not modify
     evaluations: int = 1  #: objective evaluations this step (L-BFGS line search makes several)
     precision: str = "float32"  #: what the network computes in: "float32" or "bfloat16" (mixed precision)
+    #: the style weight the run uses: as given, or the number "auto" chose (painterly.plan.balance); None where a
+    #: record is not made by a stylize run
+    style_weight: float | None = None
 
     def to_pil(self) -> Image.Image:
         return tensor_to_pil(self.image)

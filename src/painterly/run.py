@@ -26,7 +26,7 @@ import torch.nn.functional as F
 from PIL import Image
 from torch import Tensor
 
-from painterly.config import ImageInput, RunConfig
+from painterly.config import AUTO, ImageInput, RunConfig
 from painterly.control.color import gray_to_rgb, luminance, prepare_color_inputs, restore_colors
 from painterly.control.spatial import per_style_layer_weights, resize_mask
 from painterly.engine.allocator import reuse_freed_memory
@@ -55,6 +55,7 @@ from painterly.nets.weights import WeightsObject
 from painterly.objective.targets import EncoderTargets
 from painterly.objective.tiled import TiledObjective, grid_step
 from painterly.objective.whole import Objective, PixelTerm
+from painterly.plan.balance import AUTO_REFERENCE_WEIGHT, auto_style_weight
 from painterly.plan.memory import (
     available_bytes,
     gram_pass_core,
@@ -214,6 +215,11 @@ class StyleTransferRun:
             _absolute(s) for s in ([styles] if isinstance(styles, (str, os.PathLike, Image.Image)) else styles)
         ]
         config.check_inputs(len(self.style_sources))
+        if o.style_weight == AUTO and not recipe(revision).auto_style_weight:
+            raise OptionError(f"style weight 'auto' is not part of run revision {revision}; give a number")
+        #: the style weight this run uses: as given, or chosen from the pictures below when "auto" (until then the
+        #: reference weight stands in, so the settings are checked before the pictures are read)
+        self.style_weight: float = AUTO_REFERENCE_WEIGHT if o.style_weight == AUTO else float(o.style_weight)
         self._validate()
         self.style_comparison = make_style_loss(o.style_loss)
         self.device = resolve_device(o.device)
@@ -224,6 +230,10 @@ class StyleTransferRun:
         self.working_content, self.style_images = prepare_color_inputs(
             self.content.rgb, [s.rgb for s in loaded_styles], o.color_control
         )
+        if o.style_weight == AUTO:
+            self.style_weight = auto_style_weight(self.working_content, self.style_images, o.style_blend)
+            log.info(f"style weight auto: {self.style_weight:.4g}")
+            self._validate()  # the layer weights again, at the chosen weight
         self.mask_images = (
             None if o.style_masks is None else [_load(m, "style mask", o.max_pixels).rgb for m in o.style_masks]
         )
@@ -278,6 +288,7 @@ class StyleTransferRun:
         )  # fmt: skip
         #: the settings with the automatic choices made (precision; L-BFGS history): what a checkpoint keeps
         self.resolved_config = config.replace(
+            style_weight=self.style_weight,
             swag=o.chosen_swag,
             content_layers=o.chosen_content_layers,
             style_layers=o.chosen_style_layers,
@@ -311,7 +322,7 @@ class StyleTransferRun:
             o.chosen_content_layers, o.content_layer_weights, "content", scale=o.content_weight, network_name=o.network
         )
         self.style_weights = _layer_weights(
-            o.chosen_style_layers, o.style_layer_weights, "style", scale=o.style_weight, network_name=o.network
+            o.chosen_style_layers, o.style_layer_weights, "style", scale=self.style_weight, network_name=o.network
         )
         self.scales = list(o.per_style_scale) if o.per_style_scale is not None else [1.0] * count
         # Masked styles act in their own regions, so their blend weights are not shared out.
@@ -569,7 +580,7 @@ class StyleTransferRun:
                     record = StepRecord(
                         step=step, total_steps=total_steps, stage=stage, stages=len(self.sizes), size=size,
                         losses=info.losses, elapsed=elapsed(), image=info.image, evaluations=info.evaluations,
-                        precision=precision,
+                        precision=precision, style_weight=self.style_weight,
                     )  # fmt: skip
                     stream.emit(record)
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, Literal
 
 from PIL import Image
 
@@ -61,7 +61,7 @@ def stylize(
     size: int = 512,
     start_size: int | None = 256,
     iterations: int = 300,
-    style_weight: float = 50.0,
+    style_weight: float | Literal["auto"] = 50.0,
     content_weight: float = 1.0,
     tv_weight: float = 0.0,
     laplacian_weight: float = 0.0,

@@ -78,6 +78,31 @@ def _docstring_args(function: Callable[..., Any]) -> dict[str, str]:
     return helps
 
 
+def _number_or_words(annotation: Any) -> tuple[type, tuple[str, ...]] | None:
+    """``(float, ("auto",))`` for an annotation like ``float | Literal["auto"]``: a number or one of a few words."""
+    if typing.get_origin(annotation) not in (typing.Union, types.UnionType):
+        return None
+    args = typing.get_args(annotation)
+    numbers = [a for a in args if a in (int, float)]
+    words = [a for a in args if typing.get_origin(a) is typing.Literal]
+    if len(numbers) != 1 or len(words) != 1 or len(args) != 2:
+        return None
+    return numbers[0], tuple(typing.get_args(words[0]))
+
+
+def _number_or_word(kind: type, words: tuple[str, ...]) -> Callable[[str], Any]:
+    def parse(text: str) -> Any:
+        if text in words:
+            return text
+        try:
+            return kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a number or {' or '.join(words)}, got {text!r}") from None
+
+    parse.__name__ = kind.__name__
+    return parse
+
+
 def _strip_optional(annotation: Any) -> tuple[Any, bool]:
     origin = typing.get_origin(annotation)
     if origin in (typing.Union, types.UnionType):
@@ -213,7 +238,10 @@ def _flag(name: str, hint: Any, default: Any, help_text: str, choices: Sequence[
     annotation, optional = _strip_optional(hint)
     kwargs: dict[str, Any] = {"dest": name, "default": default}
     origin = typing.get_origin(annotation)
-    if annotation is bool:
+    number_or_words = _number_or_words(hint)
+    if number_or_words is not None:
+        kwargs.update(type=_number_or_word(*number_or_words), metavar="X|" + "|".join(number_or_words[1]))
+    elif annotation is bool:
         kwargs["action"] = argparse.BooleanOptionalAction
     elif origin is typing.Literal:
         kwargs["choices"] = list(typing.get_args(annotation))
@@ -484,7 +512,9 @@ class _Trace:
         if self.file is None:
             self.file = open(self.path, "a" if self.append else "w")  # noqa: SIM115 - closed by close()
         row = {"step": record.step, "stage": record.stage, "size": record.size, "seconds": round(record.elapsed, 4),
-               "evaluations": record.evaluations, "precision": record.precision, **record.losses}  # fmt: skip
+               "evaluations": record.evaluations, "precision": record.precision,
+               **({"style_weight": record.style_weight} if record.style_weight is not None else {}),
+               **record.losses}  # fmt: skip
         self.file.write(json.dumps(row) + "\n")
         self.file.flush()
 

@@ -93,6 +93,9 @@ class Recipe:
     tiled_grid_positions: bool
     #: stages before the last leave out the style layers finer than COARSE_STAGE_MIN_STRIDE
     coarse_stages_skip_fine_layers: bool
+    #: style_weight "auto" is chosen from the pictures (painterly.plan.balance); a checkpoint keeps the number, so a
+    #: resumed run never chooses again, and an older revision refuses "auto"
+    auto_style_weight: bool = False
 
 
 def _recipes(*rows: Recipe) -> dict[int, Recipe]:
@@ -129,9 +132,13 @@ RECIPES: Mapping[int, Recipe] = _recipes(
         _r3, revision=4, what_changed="tiled stages form the Gram matrices in wider windows and back-propagate the "
         "features as computed", tiled_wide_gram_pass=True,
     ),
-    dataclasses.replace(
+    _r5 := dataclasses.replace(
         _r4, revision=5, what_changed="the tiled grid at four positions per axis; coarse stages leave out the fine "
         "style layers", tiled_grid_positions=True, coarse_stages_skip_fine_layers=True,
+    ),
+    dataclasses.replace(
+        _r5, revision=6, what_changed="style_weight 'auto' chooses the weight from the pictures' edge contrast "
+        "(issue 19 part 3); a numeric weight computes as revision 5", auto_style_weight=True,
     ),
 )  # fmt: skip
 #: The recipe new runs use.
