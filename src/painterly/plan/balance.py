@@ -15,10 +15,9 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
+import numpy as np
 import torch
 from PIL import Image
-
-from painterly.io.images import pil_to_tensor
 
 __all__ = [
     "ANALYSIS_SIDE",
@@ -44,8 +43,9 @@ def _luma(image: Image.Image, side: int) -> torch.Tensor:
     """Rec. 601 luma of the picture resized (aspect kept) to ``side`` pixels on its long side, H x W in [0, 1]."""
     scale = side / max(image.size)
     size = (max(2, round(image.width * scale)), max(2, round(image.height * scale)))
-    rgb = pil_to_tensor(image.convert("RGB").resize(size, Image.Resampling.BILINEAR))[0].double()
-    return 0.299 * rgb[0] + 0.587 * rgb[1] + 0.114 * rgb[2]
+    resized = image.convert("RGB").resize(size, Image.Resampling.BILINEAR)
+    rgb = torch.from_numpy(np.asarray(resized, dtype=np.float64) / 255.0)  # H x W x 3
+    return 0.299 * rgb[..., 0] + 0.587 * rgb[..., 1] + 0.114 * rgb[..., 2]
 
 
 def edge_contrast(image: Image.Image, side: int = ANALYSIS_SIDE) -> float:
