@@ -80,9 +80,11 @@ def test_form_values_become_a_config_or_one_sentence() -> None:
                                "line_search": "false", "style_weight": "20"})  # fmt: skip
     assert config == RunConfig(size=128, start_size=None, style_layers=("relu1_1", "relu2_1"), line_search=False,
                                style_weight=20.0)  # fmt: skip
+    assert config_from_form({"style_weight": "auto"}).style_weight == "auto"  # a number or the word, as the CLI
     for values, says in [({"size": "big"}, "'big' is not a whole number"), ({"size": "8"}, "size must be"),
                          ({"weights": "/etc/passwd"}, "server-only"), ({"init": "/etc/passwd"}, "init must be one of"),
-                         ({"optimizer": "newton"}, "newton")]:  # fmt: skip
+                         ({"optimizer": "newton"}, "newton"),
+                         ({"style_weight": "lots"}, "'lots' is not a number")]:  # fmt: skip
         with pytest.raises(OptionError, match=says):
             config_from_form(values)
 

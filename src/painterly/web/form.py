@@ -28,13 +28,17 @@ INIT_CHOICES = ("content", "noise")
 
 
 def _kind(name: str) -> tuple[str, bool]:
-    """(kind, optional): kind is ``int``, ``float``, ``bool``, ``choice``, ``ints``/``floats``/``texts`` (lists)
-    or ``text``; optional when None is a value (the form's empty field)."""
+    """(kind, optional): kind is ``int``, ``float``, ``bool``, ``choice``, ``ints``/``floats``/``texts`` (lists),
+    ``int-or-word``/``float-or-word`` (a number or one of a few words, as ``style_weight``'s ``auto``) or ``text``;
+    optional when None is a value (the form's empty field)."""
     hint = field_types()[name]
     optional = False
     if typing.get_origin(hint) in (typing.Union, types.UnionType):
         args = [a for a in typing.get_args(hint) if a is not type(None)]
         optional = len(args) < len(typing.get_args(hint))
+        numbers = [a for a in args if a in (int, float)]
+        if len(args) == 2 and len(numbers) == 1 and _words(name):
+            return f"{numbers[0].__name__}-or-word", optional
         hint = args[0] if len(args) == 1 else str
     if name == "init" or option_choices(name):
         return "choice", optional
@@ -46,6 +50,16 @@ def _kind(name: str) -> tuple[str, bool]:
         item = (typing.get_args(hint) or (str,))[0]
         return {int: "ints", float: "floats"}.get(item, "texts"), optional
     return "text", optional
+
+
+def _words(name: str) -> tuple[str, ...]:
+    """The words a field takes besides a number (its annotation's ``Literal`` values; none for most fields)."""
+    return tuple(
+        word
+        for arg in typing.get_args(field_types()[name])
+        if typing.get_origin(arg) is typing.Literal
+        for word in typing.get_args(arg)
+    )
 
 
 def form_fields() -> list[dict[str, Any]]:
@@ -81,8 +95,10 @@ def _parse_one(name: str, kind: str, text: str) -> Any:
         if text.lower() in ("false", "off", "no", "0"):
             return False
         raise OptionError(f"{name}: {text!r} is not true or false")
-    if kind in ("int", "float"):
-        return number(text, int if kind == "int" else float)
+    if kind.endswith("-or-word") and text in _words(name):
+        return text
+    if kind in ("int", "float", "int-or-word", "float-or-word"):
+        return number(text, int if kind.startswith("int") else float)
     if kind in ("ints", "floats", "texts"):
         items = [item for item in text.replace(",", " ").split() if item]
         parse = {"ints": int, "floats": float}.get(kind)
