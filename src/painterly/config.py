@@ -20,6 +20,7 @@ import logging
 import math
 import os
 import textwrap
+import types
 import typing
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -45,6 +46,7 @@ __all__ = [
     "OptionInfo",
     "RunConfig",
     "field_types",
+    "number_or_words",
     "option_info",
     "options_docstring",
 ]
@@ -511,6 +513,20 @@ def option_choices(name: str) -> tuple[str, ...]:
 def field_types() -> dict[str, Any]:
     """``{field: resolved annotation}`` (the CLI reads them to choose a parser per option)."""
     return typing.get_type_hints(RunConfig)
+
+
+def number_or_words(name: str) -> tuple[type, tuple[str, ...]] | None:
+    """``(float, ("auto",))`` for a field that takes a number or one of a few words (``style_weight``: a number or
+    ``auto``), else None: what the CLI, the web form and the batch sweep grammar read such a field by."""
+    annotation = field_types()[name]
+    if typing.get_origin(annotation) not in (typing.Union, types.UnionType):
+        return None
+    args = typing.get_args(annotation)
+    numbers = [a for a in args if a in (int, float)]
+    words = [a for a in args if typing.get_origin(a) is Literal]
+    if len(numbers) != 1 or len(words) != 1 or len(args) != 2:
+        return None
+    return numbers[0], tuple(typing.get_args(words[0]))
 
 
 def options_docstring(indent: int) -> str:

@@ -30,6 +30,7 @@ from typing import Any
 from PIL import Image
 
 from painterly.config import RENAMED_OPTIONS, RENAMED_VALUES, renamed_value_note
+from painterly.config import number_or_words as config_number_or_words
 from painterly.errors import OutputError, PainterlyError
 from painterly.events import Event, Failed, Finished, RunStarted, Stopped, StopToken
 from painterly.io.atomic import check_writable
@@ -76,18 +77,6 @@ def _docstring_args(function: Callable[..., Any]) -> dict[str, str]:
         elif current and line.strip():
             helps[current] += " " + line.strip()
     return helps
-
-
-def _number_or_words(annotation: Any) -> tuple[type, tuple[str, ...]] | None:
-    """``(float, ("auto",))`` for an annotation like ``float | Literal["auto"]``: a number or one of a few words."""
-    if typing.get_origin(annotation) not in (typing.Union, types.UnionType):
-        return None
-    args = typing.get_args(annotation)
-    numbers = [a for a in args if a in (int, float)]
-    words = [a for a in args if typing.get_origin(a) is typing.Literal]
-    if len(numbers) != 1 or len(words) != 1 or len(args) != 2:
-        return None
-    return numbers[0], tuple(typing.get_args(words[0]))
 
 
 def _number_or_word(kind: type, words: tuple[str, ...]) -> Callable[[str], Any]:
@@ -238,7 +227,7 @@ def _flag(name: str, hint: Any, default: Any, help_text: str, choices: Sequence[
     annotation, optional = _strip_optional(hint)
     kwargs: dict[str, Any] = {"dest": name, "default": default}
     origin = typing.get_origin(annotation)
-    number_or_words = _number_or_words(hint)
+    number_or_words = config_number_or_words(name)
     if number_or_words is not None:
         kwargs.update(type=_number_or_word(*number_or_words), metavar="X|" + "|".join(number_or_words[1]))
     elif annotation is bool:

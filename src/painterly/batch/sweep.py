@@ -22,7 +22,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from painterly.config import CONFIG_FIELDS, RunConfig, field_types
+from painterly.config import CONFIG_FIELDS, RunConfig, field_types, number_or_words
 from painterly.errors import OptionError, PainterlyError
 
 __all__ = ["SWEEP_EXCLUDED", "Sweep", "combinations", "parse_sweep", "parse_sweeps", "parse_value", "value_text"]
@@ -73,6 +73,9 @@ def _scalar(name: str, kind: Any, text: str) -> Any:
 
 def parse_value(name: str, text: str) -> Any:
     """One value of field ``name`` from its text (see the module's grammar)."""
+    takes = number_or_words(name)  # a number or a word (style_weight: a number or auto)
+    if takes is not None:
+        return text.strip() if text.strip() in takes[1] else _scalar(name, takes[0], text.strip())
     kind, optional, is_list = _value_kind(field_types()[name])
     if text.strip().lower() == "none":
         if not optional:

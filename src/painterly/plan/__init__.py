@@ -7,6 +7,14 @@ module (``painterly.plan.<module>``), never this file, so the re-exports make no
 
 from __future__ import annotations
 
+from painterly.plan.balance import (
+    ANALYSIS_SIDE,
+    AUTO_MIN_SHARE,
+    AUTO_REFERENCE_RATIO,
+    AUTO_REFERENCE_WEIGHT,
+    auto_style_weight,
+    edge_contrast,
+)
 from painterly.plan.memory import (
     available_bytes,
     estimate_run_bytes,
@@ -36,6 +44,10 @@ from painterly.plan.stages import (
 )
 
 __all__ = [
+    "ANALYSIS_SIDE",
+    "AUTO_MIN_SHARE",
+    "AUTO_REFERENCE_RATIO",
+    "AUTO_REFERENCE_WEIGHT",
     "AUTO_TILE",
     "COARSE_STAGE_MIN_STRIDE",
     "CURRENT_REVISION",
@@ -48,7 +60,9 @@ __all__ = [
     "Plan",
     "Recipe",
     "Stage",
+    "auto_style_weight",
     "available_bytes",
+    "edge_contrast",
     "estimate_run_bytes",
     "estimate_tiled_run_bytes",
     "gram_pass_core",

@@ -16,7 +16,7 @@ import typing
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from painterly.config import CONFIG_FIELDS, RunConfig, field_types, option_choices, option_info
+from painterly.config import CONFIG_FIELDS, RunConfig, field_types, number_or_words, option_choices, option_info
 from painterly.errors import OptionError
 
 __all__ = ["NOT_IN_FORM", "cli_command", "config_from_form", "form_fields"]
@@ -36,9 +36,9 @@ def _kind(name: str) -> tuple[str, bool]:
     if typing.get_origin(hint) in (typing.Union, types.UnionType):
         args = [a for a in typing.get_args(hint) if a is not type(None)]
         optional = len(args) < len(typing.get_args(hint))
-        numbers = [a for a in args if a in (int, float)]
-        if len(args) == 2 and len(numbers) == 1 and _words(name):
-            return f"{numbers[0].__name__}-or-word", optional
+        takes = number_or_words(name)
+        if takes is not None:
+            return f"{takes[0].__name__}-or-word", optional
         hint = args[0] if len(args) == 1 else str
     if name == "init" or option_choices(name):
         return "choice", optional
@@ -50,16 +50,6 @@ def _kind(name: str) -> tuple[str, bool]:
         item = (typing.get_args(hint) or (str,))[0]
         return {int: "ints", float: "floats"}.get(item, "texts"), optional
     return "text", optional
-
-
-def _words(name: str) -> tuple[str, ...]:
-    """The words a field takes besides a number (its annotation's ``Literal`` values; none for most fields)."""
-    return tuple(
-        word
-        for arg in typing.get_args(field_types()[name])
-        if typing.get_origin(arg) is typing.Literal
-        for word in typing.get_args(arg)
-    )
 
 
 def form_fields() -> list[dict[str, Any]]:
@@ -95,7 +85,8 @@ def _parse_one(name: str, kind: str, text: str) -> Any:
         if text.lower() in ("false", "off", "no", "0"):
             return False
         raise OptionError(f"{name}: {text!r} is not true or false")
-    if kind.endswith("-or-word") and text in _words(name):
+    takes = number_or_words(name)
+    if takes is not None and text in takes[1]:
         return text
     if kind in ("int", "float", "int-or-word", "float-or-word"):
         return number(text, int if kind.startswith("int") else float)
