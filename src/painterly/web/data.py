@@ -14,6 +14,7 @@ import hashlib
 import os
 import re
 import shutil
+import threading
 from pathlib import Path
 
 from painterly.batch.results import result_folder
@@ -118,7 +119,9 @@ class DataFolder:
         self.check_quota(len(data))
         path = self.root / "uploads" / (hashlib.sha256(data).hexdigest() + suffix)
         if not path.exists():
-            part = path.with_name(f".{path.name}.part-{os.getpid()}")
+            # one part file per request thread: two requests uploading the same picture at once (a shared style)
+            # must not write, read and rename one file together
+            part = path.with_name(f".{path.name}.part-{os.getpid()}-{threading.get_ident()}")
             part.write_bytes(data)
             try:
                 load_image(part, max_pixels=MAX_UPLOAD_PIXELS, role=role)
