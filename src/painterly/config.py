@@ -515,10 +515,9 @@ def field_types() -> dict[str, Any]:
     return typing.get_type_hints(RunConfig)
 
 
-def number_or_words(name: str) -> tuple[type, tuple[str, ...]] | None:
-    """``(float, ("auto",))`` for a field that takes a number or one of a few words (``style_weight``: a number or
+def number_or_words(annotation: Any) -> tuple[type, tuple[str, ...]] | None:
+    """``(float, ("auto",))`` for an annotation like ``float | Literal["auto"]`` (``style_weight``: a number or
     ``auto``), else None: what the CLI, the web form and the batch sweep grammar read such a field by."""
-    annotation = field_types()[name]
     if typing.get_origin(annotation) not in (typing.Union, types.UnionType):
         return None
     args = typing.get_args(annotation)

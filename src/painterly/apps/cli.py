@@ -227,7 +227,7 @@ def _flag(name: str, hint: Any, default: Any, help_text: str, choices: Sequence[
     annotation, optional = _strip_optional(hint)
     kwargs: dict[str, Any] = {"dest": name, "default": default}
     origin = typing.get_origin(annotation)
-    number_or_words = config_number_or_words(name)
+    number_or_words = config_number_or_words(hint)
     if number_or_words is not None:
         kwargs.update(type=_number_or_word(*number_or_words), metavar="X|" + "|".join(number_or_words[1]))
     elif annotation is bool:

@@ -73,7 +73,7 @@ def _scalar(name: str, kind: Any, text: str) -> Any:
 
 def parse_value(name: str, text: str) -> Any:
     """One value of field ``name`` from its text (see the module's grammar)."""
-    takes = number_or_words(name)  # a number or a word (style_weight: a number or auto)
+    takes = number_or_words(field_types()[name])  # a number or a word (style_weight: a number or auto)
     if takes is not None:
         return text.strip() if text.strip() in takes[1] else _scalar(name, takes[0], text.strip())
     kind, optional, is_list = _value_kind(field_types()[name])

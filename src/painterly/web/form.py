@@ -36,7 +36,7 @@ def _kind(name: str) -> tuple[str, bool]:
     if typing.get_origin(hint) in (typing.Union, types.UnionType):
         args = [a for a in typing.get_args(hint) if a is not type(None)]
         optional = len(args) < len(typing.get_args(hint))
-        takes = number_or_words(name)
+        takes = number_or_words(field_types()[name])
         if takes is not None:
             return f"{takes[0].__name__}-or-word", optional
         hint = args[0] if len(args) == 1 else str
@@ -85,7 +85,7 @@ def _parse_one(name: str, kind: str, text: str) -> Any:
         if text.lower() in ("false", "off", "no", "0"):
             return False
         raise OptionError(f"{name}: {text!r} is not true or false")
-    takes = number_or_words(name)
+    takes = number_or_words(field_types()[name])
     if takes is not None and text in takes[1]:
         return text
     if kind in ("int", "float", "int-or-word", "float-or-word"):
