@@ -14,9 +14,6 @@ Run: ``python bench/balance.py --weight 50`` (today's default), ``python bench/b
 from __future__ import annotations
 
 import argparse
-import datetime
-import json
-import os
 import sys
 import time
 from pathlib import Path
@@ -27,6 +24,7 @@ from PIL import Image
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import judges as judging  # bench/ is a folder of scripts: its judges module, found by the line above
 from painterly.plan.balance import auto_style_weight
+from results_json import load_results, machine, save_results
 
 #: Fixed before any tuning (docs/quality.md, "The subject must survive the default"): the edge agreement with the
 #: content that every pair must reach at the default.
@@ -59,28 +57,6 @@ def bench_order() -> list[tuple[str, str]]:
     return [*NAMED_PAIRS, *rest]
 
 
-def load(path: Path) -> dict[str, Any]:
-    return json.loads(path.read_text()) if path.exists() else {"runs": {}}
-
-
-def save(path: Path, data: dict[str, Any]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(data, indent=1, sort_keys=True))
-    tmp.replace(path)
-
-
-def machine() -> dict[str, Any]:
-    cpu = "unknown CPU"
-    try:
-        lines = Path("/proc/cpuinfo").read_text().splitlines()
-        cpu = next(line.split(":", 1)[1].strip() for line in lines if line.startswith("model name"))
-    except (OSError, StopIteration):
-        pass
-    return {"cpu": cpu, "cores": os.cpu_count(), "load_1min": os.getloadavg()[0],
-            "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")}  # fmt: skip
-
-
 def resolve(weight: str, pair: tuple[str, str]) -> float:
     """The number a weight setting means for a pair (``auto``: painterly's rule on the two pictures)."""
     if weight != "auto":
@@ -108,7 +84,7 @@ def run_pair(pair: tuple[str, str], size: int, steps: int, weight: float) -> dic
 
 def bench(args: argparse.Namespace) -> None:
     path = RESULTS / f"{args.name}.json"
-    data = load(path)
+    data = load_results(path) or {"runs": {}}
     todo = bench_order()
     data["size"], data["steps"] = args.size, args.steps
     for number, pair in enumerate(todo, 1):
@@ -119,14 +95,14 @@ def bench(args: argparse.Namespace) -> None:
             if label not in data["runs"]:
                 data["runs"][label] = run_pair(pair, args.size, args.steps, weight)
             result = data["runs"][label]
-            save(path, data)
+            save_results(path, data)
             print(f"[{number}/{len(todo)}] {pair[0]} x {pair[1]} {setting_name} w={weight:.3g}: edges "
                   f"{result['scores']['edge_agreement']:.3f} ({result['seconds']} s)", flush=True)  # fmt: skip
 
 
 def table(args: argparse.Namespace) -> None:
     """The before/after table (markdown): edge agreement and style distances at the fixed weight and at auto."""
-    data = load(RESULTS / f"{args.name}.json")
+    data = load_results(RESULTS / f"{args.name}.json") or {"runs": {}}
     runs, settings = data["runs"], data.get("settings", {})
     print("| content | style | w | edges | patch | colour | magenta | w auto | edges | patch | colour | magenta | ok |")
     print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")

@@ -26,21 +26,18 @@ the curves (style against content distance for each judge's kind, one curve per 
 from __future__ import annotations
 
 import argparse
-import datetime
-import os
-import platform
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
-import torch
 from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import judges as judging  # bench/ is a folder of scripts: its judges module, found by the line above
 from painterly.config import RunConfig
 from results_json import load_results, save_results
+from results_json import machine as current_machine
 
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "bench" / "results" / "tradeoff" / "tradeoff.json"
@@ -50,19 +47,6 @@ OUT = REPO / "bench" / "out" / "tradeoff"
 #: both methods' curves span the same range of content fidelity.
 WEIGHTS = (2.0, 5.0, 10.0, 20.0, 50.0, 100.0, 200.0, 500.0)
 SNAPSHOTS = (100, 200, 500, 1000)
-
-
-def _machine() -> dict[str, Any]:
-    cpu = "unknown CPU"
-    try:
-        lines = Path("/proc/cpuinfo").read_text().splitlines()
-        cpu = next(line.split(":", 1)[1].strip() for line in lines if line.startswith("model name"))
-    except (OSError, StopIteration):
-        pass
-    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
-    return {"cpu": cpu, "cores": os.cpu_count(), "torch_threads": torch.get_num_threads(), "load_1min": load,
-            "torch": torch.__version__, "python": platform.python_version(),
-            "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")}  # fmt: skip
 
 
 def result_key(method: str, pair: tuple[str, str], size: int, weight: float, step: int) -> str:
@@ -116,7 +100,7 @@ def sweep(args: argparse.Namespace) -> dict[str, Any]:
                 wanted = [result_key(method, pair, args.size, weight, step) for step in steps]
                 if all(key in results for key in wanted):
                     continue
-                machine = _machine()
+                machine = current_machine()
                 pictures = run_once(method, pair, args.size, weight, args)
                 for step, image, seconds, evaluations in pictures:
                     path = _picture(method, pair, args.size, weight, step, args.out)
