@@ -5,32 +5,23 @@ by a stand-in (minutes of CPU per real run); the judging is real (the network-fr
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
-import os
-import sys
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
 import pytest
 
+from .bench_scripts import load_bench_script, require_judges_extra
+
 REPO = Path(__file__).resolve().parents[1]
-BENCH = REPO / "bench" / "balance.py"
 PAIR = ("examples/tubingen.jpg", "examples/starry_night.jpg")
 
 
 @pytest.fixture
 def balance(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> ModuleType:
-    if importlib.util.find_spec("skimage") is None or importlib.util.find_spec("scipy") is None:
-        if os.environ.get("CI"):
-            pytest.fail("scikit-image and scipy (the judges extra) missing in CI")
-        pytest.skip("scikit-image and scipy (the judges extra) not installed here")
-    spec = importlib.util.spec_from_file_location("bench_balance", BENCH)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    monkeypatch.setitem(sys.modules, spec.name, module)
-    spec.loader.exec_module(module)
+    require_judges_extra()
+    module = load_bench_script("balance", monkeypatch)
     monkeypatch.setattr(module.judging, "DATA", REPO)  # the bundled pair: the test needs no ../shared/data
     monkeypatch.setattr(module, "bench_order", lambda: [PAIR])
     monkeypatch.setattr(module, "RESULTS", tmp_path)

@@ -5,10 +5,7 @@ the judging is real (the network-free judges)."""
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
-import os
-import sys
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -16,22 +13,16 @@ from typing import Any
 import pytest
 from PIL import Image
 
+from .bench_scripts import load_bench_script, require_judges_extra
+
 REPO = Path(__file__).resolve().parents[1]
-BENCH = REPO / "bench" / "tradeoff.py"
 PAIR = ("examples/tubingen.jpg", "examples/starry_night.jpg")
 
 
 @pytest.fixture
 def tradeoff(monkeypatch: pytest.MonkeyPatch) -> ModuleType:
-    if importlib.util.find_spec("skimage") is None or importlib.util.find_spec("scipy") is None:
-        if os.environ.get("CI"):
-            pytest.fail("scikit-image and scipy (the judges extra) missing in CI")
-        pytest.skip("scikit-image and scipy (the judges extra) not installed here")
-    spec = importlib.util.spec_from_file_location("bench_tradeoff", BENCH)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    monkeypatch.setitem(sys.modules, spec.name, module)
-    spec.loader.exec_module(module)
+    require_judges_extra()
+    module = load_bench_script("tradeoff", monkeypatch)
     # the bundled pair, so the test needs no ../shared/data
     monkeypatch.setattr(module.judging, "DATA", REPO)
     monkeypatch.setattr(module.judging, "CURVE_PAIRS", (PAIR,))
