@@ -36,7 +36,7 @@ def _kind(name: str) -> tuple[str, bool]:
     if typing.get_origin(hint) in (typing.Union, types.UnionType):
         args = [a for a in typing.get_args(hint) if a is not type(None)]
         optional = len(args) < len(typing.get_args(hint))
-        takes = number_or_words(field_types()[name])
+        takes = number_or_words(hint)
         if takes is not None:
             return f"{takes[0].__name__}-or-word", optional
         hint = args[0] if len(args) == 1 else str
