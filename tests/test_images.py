@@ -260,3 +260,19 @@ def test_output_checks_happen_before_work(tmp_path: Path) -> None:
         check_output_path(tmp_path / "out.bmpx")
     with pytest.raises(OutputError, match="is a directory"):
         check_output_path(tmp_path, overwrite=True)
+
+
+def test_a_saved_picture_gets_the_mode_an_ordinary_write_would(tmp_path: Path) -> None:
+    """Written through a private temporary file, the picture still ends readable as any new file is (0o666 less the
+    umask), not 0o600: a user's results are not hidden from the group and others where their umask allows."""
+    import os
+
+    old = os.umask(0o022)
+    try:
+        out = tmp_path / "out.png"
+        save_image(tensor_to_pil(torch.rand(3, 8, 8)), out)
+        ordinary = tmp_path / "ordinary.txt"
+        ordinary.write_text("x")
+        assert out.stat().st_mode & 0o777 == ordinary.stat().st_mode & 0o777 == 0o644
+    finally:
+        os.umask(old)

@@ -16,7 +16,24 @@ from typing import BinaryIO
 
 from painterly.errors import OutputError
 
-__all__ = ["atomic_open", "atomic_write_bytes", "atomic_write_with", "check_writable"]
+__all__ = ["atomic_open", "atomic_write_bytes", "atomic_write_with", "check_writable", "new_file_mode"]
+
+
+def new_file_mode() -> int:
+    """The mode an ordinary ``open(path, "w")`` would give a new file: 0o666 less the process's umask.
+
+    mkstemp makes its file 0o600 (private to its owner, as a temporary file should be); renamed into place, that
+    would make every picture, video and result readable by its owner alone, unlike any other file a user writes.
+    The umask is read from /proc where Linux shows it: setting it to read it back (the portable way) would change
+    it for a moment for every thread of the process (a web server's request threads write files too).
+    """
+    try:
+        with open("/proc/self/status") as status:
+            umask = next(int(line.split()[1], 8) for line in status if line.startswith("Umask:"))
+    except (OSError, StopIteration, ValueError, IndexError):
+        umask = os.umask(0)
+        os.umask(umask)
+    return 0o666 & ~umask
 
 
 @contextlib.contextmanager
@@ -26,6 +43,7 @@ def atomic_open(path: Path | str) -> Iterator[BinaryIO]:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
     try:
+        os.fchmod(fd, new_file_mode())
         with os.fdopen(fd, "wb") as handle:
             yield handle
             handle.flush()
