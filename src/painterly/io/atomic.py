@@ -16,10 +16,10 @@ from typing import BinaryIO
 
 from painterly.errors import OutputError
 
-__all__ = ["atomic_open", "atomic_write_bytes", "atomic_write_with", "check_writable", "new_file_mode"]
+__all__ = ["atomic_open", "atomic_write_bytes", "atomic_write_with", "check_writable"]
 
 
-def new_file_mode() -> int:
+def _new_file_mode() -> int:
     """The mode an ordinary ``open(path, "w")`` would give a new file: 0o666 less the process's umask.
 
     mkstemp makes its file 0o600 (private to its owner, as a temporary file should be); renamed into place, that
@@ -43,7 +43,7 @@ def atomic_open(path: Path | str) -> Iterator[BinaryIO]:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
     try:
-        os.fchmod(fd, new_file_mode())
+        os.fchmod(fd, _new_file_mode())
         with os.fdopen(fd, "wb") as handle:
             yield handle
             handle.flush()
