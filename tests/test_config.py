@@ -13,7 +13,7 @@ from PIL import Image
 
 from painterly import Interrupted, resume
 from painterly.apps.cli import build_parser, config_options, parse_stylize_arguments
-from painterly.config import CONFIG_FIELDS, RunConfig, option_info
+from painterly.config import CONFIG_FIELDS, RunConfig, field_types, option_info
 from painterly.errors import OptionError
 from painterly.io.checkpoint import load_checkpoint, save_checkpoint
 from painterly.sketch.colorize import COLORIZE_DEFAULTS, COLORIZE_SETS, colorize
@@ -69,6 +69,28 @@ def test_a_config_is_checked_once_when_made_with_the_command_lines_sentences() -
         RunConfig().replace(size=4)
     with pytest.raises(dataclasses.FrozenInstanceError):
         RunConfig().size = 64  # type: ignore[misc]
+
+
+def test_the_bounds_a_form_shows_are_never_looser_than_the_checks() -> None:
+    """A field's minimum and maximum (which the web form gives its number inputs) hold: one step beyond is refused
+    by RunConfig itself, in a sentence, at once (an optimiser's bounds too, not only when a queued job starts)."""
+    from painterly.engine.optim import OPTIMIZER_OPTIONS
+
+    bounded = 0
+    for name in CONFIG_FIELDS:
+        info = option_info(name)
+        reader = {"optimizer": OPTIMIZER_OPTIONS[name][0]} if name in OPTIMIZER_OPTIONS else {}
+        hint = field_types()[name]
+        step = 1 if int in (typing.get_args(hint) or (hint,)) else 1e-3  # a whole number's next value, or a little
+        for bound, direction in ((info.minimum, -1), (info.maximum, 1)):
+            if bound is None:
+                continue
+            bounded += 1
+            with pytest.raises(OptionError):
+                RunConfig(**{name: bound + direction * step}, **reader)
+    assert bounded >= 15  # size, iterations, the weights, the optimiser's numbers, tiling ...
+    with pytest.raises(OptionError, match="learning rate must be positive"):
+        RunConfig(learning_rate=-0.5)
 
 
 def test_what_needs_the_inputs_is_checked_against_them() -> None:

@@ -73,6 +73,9 @@ def test_the_form_is_runconfigs_fields_with_the_clis_defaults_and_help() -> None
     assert fields["size"]["kind"] == "int" and fields["size"]["group"] == "common"
     assert fields["start_size"]["optional"] and fields["style_layers"]["kind"] == "texts"
     assert fields["init"]["choices"] == ["content", "noise"]
+    for name, field in fields.items():  # the number inputs' bounds are RunConfig's
+        assert (field["min"], field["max"]) == (option_info(name).minimum, option_info(name).maximum), name
+    assert fields["size"]["min"] == 16 and fields["momentum"]["max"] == 1 and fields["seed"]["min"] is None
 
 
 def test_form_values_become_a_config_or_one_sentence() -> None:
@@ -200,18 +203,42 @@ def test_a_graceful_restart_resumes_bit_identically(serve: Any) -> None:
     assert np.array_equal(*same)
 
 
-def test_a_killed_worker_resumes_from_the_last_periodic_checkpoint(serve: Any) -> None:
+def _kill_worker_at_step(client: Any, key: str, step: int) -> int:
+    """SIGKILL the worker once ``key`` has passed ``step`` (as the hub last heard); returns the killed pid."""
+    deadline = time.monotonic() + 120
+    while (client.server.hub.latest.get(key) or {}).get("step", 0) < step:
+        assert time.monotonic() < deadline, f"job {key} never reached step {step}"
+        time.sleep(0.01)
+    worker = client.server.worker
+    os.kill(worker.pid, signal.SIGKILL)
+    worker.join(10)
+    return int(worker.pid)
+
+
+def test_a_killed_worker_is_started_again_and_its_job_continues_from_the_last_checkpoint(serve: Any) -> None:
+    """The server stays up: a worker killed mid-job (out of memory, say) is replaced, and the job resumes from its
+    last periodic checkpoint, not from the start."""
     client = serve(checkpoint_every=5)
     key = submit(client, {**TINY, "iterations": "40"}).json()["key"]
-    while (client.server.hub.latest.get(key) or {}).get("step", 0) < 17:
-        time.sleep(0.01)
-    os.kill(client.server.worker.pid, signal.SIGKILL)
-    client.server.worker.join(10)
-    client.__exit__(None, None, None)
-    client = serve(checkpoint_every=5)
+    killed = _kill_worker_at_step(client, key, 17)
     job = wait_for(client, key, ("done", "failed"), timeout=120)
     assert job["state"] == "done" and job["attempts"] == 2
     assert job["result"]["resumed_at_step"] >= 15 and job["result"]["resumed_at_step"] % 5 == 0
+    assert client.server.worker.pid != killed and client.server.worker.is_alive()
+    assert client.get("/api/jobs").json()["worker"] == "ready"
+
+
+def test_a_job_that_kills_the_worker_twice_fails_and_the_queue_goes_on(serve: Any) -> None:
+    """A job running at two worker deaths in a row is failed with the reason, and the jobs after it still run."""
+    client = serve(checkpoint_every=5)
+    doomed = submit(client, {**TINY, "iterations": "400"}).json()["key"]
+    after = submit(client, {**TINY, "iterations": "4"}, content=png_bytes(seed=7)).json()["key"]
+    _kill_worker_at_step(client, doomed, 3)
+    client.server.hub.latest.pop(doomed, None)  # the resumed run's steps start from its checkpoint
+    _kill_worker_at_step(client, doomed, 6)
+    job = wait_for(client, doomed, ("done", "failed", "interrupted"), timeout=60)
+    assert job["state"] == "failed" and "died 2 times" in job["reason"] and "signal 9" in job["reason"]
+    assert wait_for(client, after, ("done", "failed"), timeout=120)["state"] == "done"
 
 
 def test_a_page_that_goes_away_loses_no_job(serve: Any) -> None:
@@ -231,7 +258,11 @@ def test_fifty_tiny_jobs_at_once_all_finish(serve: Any) -> None:
     failures: list[str] = []
 
     def one(seed: int) -> None:
-        answer = submit(client, content=png_bytes(seed=seed))
+        try:  # every style upload is the same picture: fifty requests save one file at once
+            answer = submit(client, content=png_bytes(seed=seed))
+        except Exception as error:  # the app raised (TestClient re-raises): the thread must not vanish silently
+            failures.append(repr(error))
+            return
         (keys.append(answer.json()["key"]) if answer.status_code == 201 else failures.append(answer.text))
 
     threads = [threading.Thread(target=one, args=(seed,)) for seed in range(50)]
@@ -239,7 +270,7 @@ def test_fifty_tiny_jobs_at_once_all_finish(serve: Any) -> None:
         thread.start()
     for thread in threads:
         thread.join()
-    assert failures == [] and len(set(keys)) == 50
+    assert failures == [] and len(set(keys)) == 50, failures
     deadline = time.monotonic() + 300
     while time.monotonic() < deadline:
         states = [job["state"] for job in client.get("/api/jobs").json()["jobs"]]
@@ -272,6 +303,32 @@ def test_bad_uploads_get_the_loaders_sentence_without_the_servers_path(serve: An
     answer = submit(client, styles=())
     assert answer.status_code == 400 and "give 1 to 8 style images" in answer.json()["detail"]
     assert client.get("/api/jobs").json()["jobs"] == []
+
+
+def test_one_picture_uploaded_by_many_requests_at_once_is_saved_once(tmp_path: Path) -> None:
+    """Many jobs share a style: requests saving the same upload together must neither fail nor leave part files
+    (a shared part file once made one of fifty submissions fail with FileNotFoundError)."""
+    from painterly.web.data import DataFolder
+
+    data = DataFolder(tmp_path / "data", quota_bytes=2**30)
+    picture, start = png_bytes(seed=3), threading.Barrier(16)
+    saved: list[Path] = []
+    errors: list[str] = []
+
+    def save() -> None:
+        start.wait()
+        try:
+            saved.append(data.save_upload(picture, "art.png", "style"))
+        except Exception as error:
+            errors.append(repr(error))
+
+    threads = [threading.Thread(target=save) for _ in range(16)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == [] and len(saved) == 16 and len(set(saved)) == 1
+    assert saved[0].read_bytes() == picture and sorted(p.name for p in saved[0].parent.iterdir()) == [saved[0].name]
 
 
 def test_no_request_reaches_outside_the_data_folder(serve: Any) -> None:

@@ -30,7 +30,7 @@ from typing import Any, Literal
 from PIL import Image
 
 from painterly.control.color import ColorControl
-from painterly.engine.optim import OptimizerName, check_optimizer_options
+from painterly.engine.optim import OptimizerName, OptimizerSettings, check_optimizer_options
 from painterly.errors import OptionError
 from painterly.io.images import DEFAULT_MAX_PIXELS
 from painterly.nets.base import Pooling
@@ -102,13 +102,23 @@ class OptionInfo:
     group: Group = "advanced"
     #: valid values when they are a fixed list that is not a Literal type (e.g. read from a registry)
     choices: Callable[[], Sequence[str]] | None = None
+    #: the smallest and largest number accepted, for a form's input bounds; the checks of
+    #: :meth:`RunConfig._validate` are the authority (a value here is never looser than they are: tested)
+    minimum: float | None = None
+    maximum: float | None = None
 
 
 def _option(
-    default: Any, help: str, *, group: Group = "advanced", choices: Callable[[], Sequence[str]] | None = None
+    default: Any,
+    help: str,
+    *,
+    group: Group = "advanced",
+    choices: Callable[[], Sequence[str]] | None = None,
+    minimum: float | None = None,
+    maximum: float | None = None,
 ) -> Any:
     # Typed as returning Any so that ``size: int = _option(512, ...)`` reads as a plain default to a type checker.
-    info = OptionInfo(help=" ".join(help.split()), group=group, choices=choices)
+    info = OptionInfo(help=" ".join(help.split()), group=group, choices=choices, minimum=minimum, maximum=maximum)
     return field(default=default, metadata={"painterly": info})
 
 
@@ -129,13 +139,14 @@ class RunConfig:
     Sequences are kept as tuples, so a config is hashable-minded and compares equal after a JSON round trip.
     """
 
-    size: int = _option(512, "long side of the result in pixels.", group="common")
+    size: int = _option(512, "long side of the result in pixels.", group="common", minimum=16)
     start_size: int | None = _option(
         256,
         """long side of the first coarse-to-fine stage; stages grow by sqrt(2) up to size. Stages before
         the last leave out the style layers finer than relu3_1 (their texture would be blurred away by the
         upsampling; theory.md §8.3). None (or a value >= size) optimises at the final size only, as in the paper.""",
         group="common",
+        minimum=16,
     )
     iterations: int = _option(
         300,
@@ -144,6 +155,7 @@ class RunConfig:
         stage at least 20 when the budget allows. Later stages start from the previous result upsampled,
         with the content's finer detail put back when init is "content".""",
         group="common",
+        minimum=1,
     )
     style_weight: float | Literal["auto"] = _option(
         50.0,
@@ -152,15 +164,20 @@ class RunConfig:
         than the photo's, so the subject's outlines survive (theory.md, "Automatic style weight"); the number
         chosen is kept in the trace and the checkpoint.""",
         group="common",
+        minimum=0,
     )
-    content_weight: float = _option(1.0, "weight of the content loss.", group="common")
+    content_weight: float = _option(1.0, "weight of the content loss.", group="common", minimum=0)
     tv_weight: float = _option(
-        0.0, "weight of the total-variation smoothness term (0 = off); ~1 removes fine noise.", group="common"
+        0.0,
+        "weight of the total-variation smoothness term (0 = off); ~1 removes fine noise.",
+        group="common",
+        minimum=0,
     )
     laplacian_weight: float = _option(
         0.0,
         """weight of the Laplacian loss (Li et al. 2017) that keeps the content's edges and
         fine structure (0 = off); ~1000 keeps them crisp at the default style weight.""",
+        minimum=0,
     )
     style_blend: Sequence[float] | None = _option(
         None, "relative weight of each style image when several are given (default: equal).", group="common"
@@ -170,6 +187,7 @@ class RunConfig:
         """size of the style image relative to the output; >1 paints larger brush strokes
         and motifs, <1 smaller ones.""",
         group="common",
+        minimum=0,
     )
     per_style_scale: Sequence[float] | None = _option(
         None,
@@ -253,25 +271,34 @@ class RunConfig:
         momentum; the plain x <- x - rate * dx with momentum 0). See docs/optimizers.md.""",
         group="common",
     )
-    learning_rate: float | None = _option(None, "step size; default 1.0 for lbfgs, 0.02 for adam, 0.002 for gd.")
+    learning_rate: float | None = _option(
+        None, "step size; default 1.0 for lbfgs, 0.02 for adam, 0.002 for gd.", minimum=0
+    )
     history_size: int | None = _option(
         None,
         """L-BFGS curvature pairs kept; each costs two image-sized buffers of memory. Unset
         (None): as many as fit in 512 MiB at the final size, from 20 to 50 (50 up to 768x576). L-BFGS only.""",
+        minimum=1,
     )
     line_search: bool = _option(
         False, "L-BFGS with a strong-Wolfe line search (steadier, several evaluations per step). L-BFGS only."
     )
-    momentum: float | None = _option(None, 'momentum of "gd" (0 = plain gradient descent; unset: 0.9). "gd" only.')
+    momentum: float | None = _option(
+        None, 'momentum of "gd" (0 = plain gradient descent; unset: 0.9). "gd" only.', minimum=0, maximum=1
+    )
     lr_decay: float = _option(
         1.0,
         """final learning rate as a fraction of the first, reached by a cosine schedule within each
         stage (1 = constant).""",
+        minimum=0,
+        maximum=1,
     )
     average: float = _option(
         0.0,
         """decay of a running average of the iterates, returned instead of the last iterate
         (e.g. 0.9; 0 = off); smooths the noise of first-order optimisers.""",
+        minimum=0,
+        maximum=1,
     )
     normalize_gradients: bool = _option(
         False,
@@ -303,7 +330,9 @@ class RunConfig:
         googlenet and resnet50 need one (torchvision layout); the random networks make their own.""",
     )
     max_pixels: int = _option(
-        DEFAULT_MAX_PIXELS, "refuse input images with more pixels than this (decompression-bomb guard)."
+        DEFAULT_MAX_PIXELS,
+        "refuse input images with more pixels than this (decompression-bomb guard).",
+        minimum=1,
     )
     check_memory: bool = _option(
         True,
@@ -318,19 +347,23 @@ class RunConfig:
         stages that would not fit in free memory whole are tiled (512 px cores; none when check_memory is
         off); 0: never tile. Tiling trades time for memory (about 1.5-2x the time per step at a 64 px
         margin); gram style loss only, without masks or gradient normalisation.""",
+        minimum=0,
     )
     tile_margin: int = _option(
         64,
         """context pixels around each tile's core (rounded up to a multiple of 16). From 70 px (80
         after rounding; the reach of relu5_1's receptive field) tiled gradients equal untiled ones; the
         default 64 is exact for relu4_2 and below and within a thousandth overall; narrower is faster.""",
+        minimum=0,
     )
     checkpoint: str | os.PathLike[str] | None = _option(
         None,
         """file to save a checkpoint to when the run is stopped (and every checkpoint_every
         steps), so that painterly.resume() / `painterly resume FILE` continues it exactly.""",
     )
-    checkpoint_every: int = _option(0, "also save the checkpoint every N steps of a stage (0 = only when stopped).")
+    checkpoint_every: int = _option(
+        0, "also save the checkpoint every N steps of a stage (0 = only when stopped).", minimum=0
+    )
 
     def __post_init__(self) -> None:
         for item in dataclasses.fields(self):  # lists become tuples: a config compares equal after a JSON round trip
@@ -394,6 +427,10 @@ class RunConfig:
         if self.tile_size and self.tiling_unsupported():
             raise OptionError(f"tiling cannot be used with {self.tiling_unsupported()}; leave --tile-size unset")
         check_optimizer_options(vars(self))
+        # the optimiser's own bounds now, not when a queued job starts (the plan chooses an unset history later)
+        OptimizerSettings.of(self, history_size=1 if self.history_size is None else self.history_size)
+        if self.max_pixels < 1:
+            raise OptionError(f"max pixels must be at least 1, not {self.max_pixels}")
 
     @property
     def chosen_content_layers(self) -> tuple[str, ...]:

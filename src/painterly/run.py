@@ -31,7 +31,7 @@ from painterly.control.color import gray_to_rgb, luminance, prepare_color_inputs
 from painterly.control.spatial import per_style_layer_weights, resize_mask
 from painterly.engine.allocator import reuse_freed_memory
 from painterly.engine.loop import NumericalError, StepInfo, optimize
-from painterly.engine.optim import DEFAULT_MOMENTUM, OptimizerSettings
+from painterly.engine.optim import OptimizerSettings
 from painterly.engine.precision import compute_dtype, resolve_mixed_precision
 from painterly.errors import OptionError, PainterlyError
 from painterly.events import EventStream, Failed, Finished, RunStarted, Sink, StageStarted, Stopped, on_steps
@@ -281,11 +281,7 @@ class StyleTransferRun:
             device_type=self.device.type, revision=revision, tile_plan=tile_plan, mixed_precision=mixed_precision,
             base_bytes=resident_bytes() if self.device.type == "cpu" else None,
         )  # fmt: skip
-        self.settings = OptimizerSettings(
-            name=o.optimizer, learning_rate=o.learning_rate, history_size=self.plan.history_size,
-            line_search=o.line_search, momentum=DEFAULT_MOMENTUM if o.momentum is None else o.momentum,
-            lr_decay=o.lr_decay, average=o.average,
-        )  # fmt: skip
+        self.settings = OptimizerSettings.of(o, history_size=self.plan.history_size)
         #: the settings with the automatic choices made (precision; L-BFGS history): what a checkpoint keeps
         self.resolved_config = config.replace(
             style_weight=self.style_weight,

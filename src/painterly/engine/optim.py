@@ -90,6 +90,15 @@ class OptimizerSettings:
         if not 0 <= self.average < 1:
             raise OptionError(f"iterate averaging decay must be in [0, 1), not {self.average}")
 
+    @classmethod
+    def of(cls, config: Any, history_size: int) -> OptimizerSettings:
+        """The settings a :class:`painterly.RunConfig` asks for (its momentum None is :data:`DEFAULT_MOMENTUM`), with
+        the L-BFGS history the plan chose; refuses out-of-range values in one sentence."""
+        momentum = DEFAULT_MOMENTUM if config.momentum is None else config.momentum
+        return cls(name=config.optimizer, learning_rate=config.learning_rate, history_size=history_size,
+                   line_search=config.line_search, momentum=momentum, lr_decay=config.lr_decay,
+                   average=config.average)  # fmt: skip
+
     @property
     def rate(self) -> float:
         return DEFAULT_LEARNING_RATES[self.name] if self.learning_rate is None else self.learning_rate

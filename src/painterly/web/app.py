@@ -5,7 +5,10 @@ claims and finishes them: SQLite in WAL mode takes both writers), the worker pro
 live events.  :func:`create_app` builds the FastAPI application around it: the page, the form's description,
 jobs (start, list, show, cancel, delete), pictures (current, result, content, blend), the trace, and the event
 stream (server-sent events).  The worker starts and stops with the application (its lifespan), so a test's
-``TestClient`` and ``painterly serve`` run the same thing.
+``TestClient`` and ``painterly serve`` run the same thing.  A worker that dies while the server runs (killed, out of
+memory) is started again after a pause that doubles with each death in a row; the job it was running continues
+from its last periodic checkpoint, and a job running at :data:`WORKER_DEATHS_PER_JOB` deaths is failed instead, so
+one job that kills the worker cannot stall the queue.
 """
 
 from __future__ import annotations
@@ -33,7 +36,7 @@ from PIL import Image
 from painterly.batch.grid import JobSpec
 from painterly.batch.results import IMAGE_NAME
 from painterly.batch.runner import trace_path
-from painterly.batch.store import JobRow, JobStore
+from painterly.batch.store import JobRow, JobState, JobStore
 from painterly.errors import ImageError, OptionError, OutputError, PainterlyError
 from painterly.io.images import load_image
 from painterly.web.data import EXAMPLES, MAX_STYLES, MAX_UPLOAD_BYTES, MAX_UPLOAD_PIXELS, DataFolder, check_key
@@ -42,7 +45,15 @@ from painterly.web.hub import Hub
 from painterly.web.security import COOKIE, RequestGuard
 from painterly.web.worker import worker_main
 
-__all__ = ["DEFAULT_QUOTA_BYTES", "ServerSettings", "WebServer", "create_app", "is_loopback"]
+__all__ = [
+    "DEFAULT_QUOTA_BYTES",
+    "WORKER_DEATHS_PER_JOB",
+    "WORKER_RESTART_DELAY",
+    "ServerSettings",
+    "WebServer",
+    "create_app",
+    "is_loopback",
+]
 
 #: The data folder's default quota: 5 GiB (uploads, results and running jobs' checkpoints together).
 DEFAULT_QUOTA_BYTES = 5 * 2**30
@@ -54,6 +65,10 @@ STREAM_SECONDS = 300.0
 STREAM_POLL = 0.05
 #: The page's name for each store state ("pending" is "waiting" to a person watching a queue).
 SHOWN_STATE = {"pending": "waiting"}
+#: Seconds before a worker that died is started again; doubled for each death in a row, up to a minute.
+WORKER_RESTART_DELAY = 1.0
+#: A job that was running when the worker died this many times is failed, not tried again: it is what kills it.
+WORKER_DEATHS_PER_JOB = 2
 
 
 @dataclass
@@ -95,10 +110,20 @@ class WebServer:
         self._events: Queue[dict[str, Any]] | None = None
         self._commands: Queue[tuple[str, str]] | None = None
         self._pump: threading.Thread | None = None
+        self._supervising = threading.Lock()  # one of start, restart and stop at a time
+        self._stopping = threading.Event()  # set by stop_worker: a worker that ends now is not started again
+        self._deaths_in_row = 0
+        self._deaths: dict[str, int] = {}  # job key -> how often the worker died while running it
 
     # --- the worker ------------------------------------------------------------------------------------------
 
     def start_worker(self) -> None:
+        with self._supervising:
+            self._stopping.clear()
+            self._start_worker()
+
+    def _start_worker(self) -> None:
+        """A new worker process with new queues (a killed process may have died holding a queue's lock)."""
         context = multiprocessing.get_context("spawn")  # a fresh interpreter: no threads or torch state inherited
         self._events, self._commands = context.Queue(), context.Queue()
         self.worker = context.Process(
@@ -111,20 +136,58 @@ class WebServer:
         self._pump.start()
 
     def _read_events(self) -> None:
-        assert self._events is not None
+        """The pump: the worker's events to the hub until the worker ends; then, unless it was asked to stop, the
+        worker is started again (see the module)."""
+        events, worker = self._events, self.worker
+        assert events is not None and worker is not None
         while True:
             try:
-                event = self._events.get(timeout=0.5)
+                event = events.get(timeout=0.5)
             except Exception:  # queue.Empty, or the queue closed
-                if self.worker is None or not self.worker.is_alive():
+                if worker.is_alive():
+                    continue
+                if self._stopping.is_set() or worker.exitcode == 0:
                     if self.hub.worker_state not in ("stopped", "gone"):
                         self.hub.publish({"type": "worker", "state": "gone"})
                     return
-                continue
+                self._after_death(worker.exitcode)
+                return
+            if event.get("type") == "state" and event.get("state") == "done":
+                self._deaths_in_row = 0  # a worker that finishes jobs is healthy again
             self.hub.publish(event)
+
+    def _after_death(self, exitcode: int | None) -> None:
+        """The worker died on its own: the job it ran continues (or fails, at its second death), and a new worker
+        starts after a pause, unless the server stops meanwhile."""
+        how = f"signal {-exitcode}" if exitcode is not None and exitcode < 0 else f"exit code {exitcode}"
+        with self.lock:
+            running = [row.key for row in self.store.rows() if row.state == "running"]
+            for key in running:
+                deaths = self._deaths[key] = self._deaths.get(key, 0) + 1
+                state: JobState
+                if deaths >= WORKER_DEATHS_PER_JOB:
+                    state = "failed"
+                    reason = f"the worker process died {deaths} times while running it (last: {how}); not tried again"
+                else:
+                    state, reason = "interrupted", f"the worker process died ({how}); it continues from its checkpoint"
+                self.store.set_state_if(key, ("running",), state, reason)
+                self.hub.publish({"type": "state", "key": key, "state": state, "reason": reason})
+        delay = min(60.0, WORKER_RESTART_DELAY * 2**self._deaths_in_row)
+        self._deaths_in_row += 1
+        self.hub.publish({"type": "worker", "state": "restarting", "reason": f"it died ({how}); again in {delay:g} s"})
+        if self._stopping.wait(delay):
+            return
+        with self._supervising:
+            if not self._stopping.is_set():
+                self._start_worker()
 
     def stop_worker(self, timeout: float = 120.0) -> None:
         """Ask the worker to stop (the running job writes its checkpoint, as interrupted) and wait for it."""
+        self._stopping.set()
+        with self._supervising:
+            self._stop_worker(timeout)
+
+    def _stop_worker(self, timeout: float) -> None:
         if self.worker is None or self._commands is None:
             return
         self._commands.put(("stop", ""))

@@ -53,7 +53,8 @@ def _kind(name: str) -> tuple[str, bool]:
 
 
 def form_fields() -> list[dict[str, Any]]:
-    """Every field the form offers, in RunConfig's order: name, kind, optional, default, choices, help, group."""
+    """Every field the form offers, in RunConfig's order: name, kind, optional, default, choices, help, group, and
+    the bounds of a number (min, max; None where there is none), which the page gives its inputs."""
     base = RunConfig()
     fields = []
     for name in CONFIG_FIELDS:
@@ -66,7 +67,7 @@ def form_fields() -> list[dict[str, Any]]:
             "name": name, "kind": kind, "optional": optional,
             "default": list(default) if isinstance(default, tuple) else default,
             "choices": list(INIT_CHOICES if name == "init" else option_choices(name)),
-            "help": info.help, "group": info.group,
+            "help": info.help, "group": info.group, "min": info.minimum, "max": info.maximum,
         })  # fmt: skip
     return fields
 
