@@ -191,6 +191,38 @@ def plot(results: dict[str, Any], folder: Path) -> list[Path]:
     return written
 
 
+#: Today's default style weight, marked in the strips.
+DEFAULT_WEIGHT = RunConfig().style_weight
+
+
+def strips(results: dict[str, Any], folder: Path, cell: int = 160) -> list[Path]:
+    """One picture strip per pair and size (issue 19 part 4): a row per method and budget (the paper's snapshots
+    first), a column per style weight, today's default weight marked; JPEG, small enough for the docs."""
+    from painterly.batch.contact import contact_sheet
+
+    rows = [v for v in results.values() if isinstance(v, dict) and "scores" in v]
+    written = []
+    for pair in sorted({(r["content"], r["style"], r["size"]) for r in rows}):
+        mine = sorted((r for r in rows if (r["content"], r["style"], r["size"]) == pair),
+                      key=lambda r: (r["method"] != "paper", r["steps"], r["style_weight"]))  # fmt: skip
+        cells = []
+        for r in mine:
+            picture = REPO / r["picture"]
+            if not picture.exists():  # pictures are not committed: only where this machine made them
+                continue
+            mark = " (today's default)" if r["style_weight"] == DEFAULT_WEIGHT else ""
+            cells.append(({"run": f"{r['method']}, {r['steps']} steps", "style weight": f"{r['style_weight']:g}{mark}"},
+                          picture, None))  # fmt: skip
+        if not cells:
+            continue
+        title = f"{Path(pair[0]).stem} x {Path(pair[1]).stem}, {pair[2]} px"
+        path = folder / f"strip__{Path(pair[0]).stem}__{Path(pair[1]).stem}__{pair[2]}.jpg"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        contact_sheet(cells, cell=cell, title=title).save(path, "JPEG", quality=85)
+        written.append(path)
+    return written
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--pairs", type=int, default=len(judging.CURVE_PAIRS), help="the first N of CURVE_PAIRS")
@@ -207,6 +239,7 @@ def main() -> None:
     parser.add_argument("--fresh", action="store_true", help="forget earlier results")
     parser.add_argument("--show", action="store_true", help="only print the table of the results so far")
     parser.add_argument("--plot", type=Path, default=None, help="also draw the curves, one figure per pair, here")
+    parser.add_argument("--strips", type=Path, default=None, help="also write the picture strips, one per pair, here")
     args = parser.parse_args()
     if max(args.snapshots) > args.paper_steps:
         parser.error("every snapshot must be at most --paper-steps")
@@ -215,6 +248,9 @@ def main() -> None:
     if args.plot is not None:
         for path in plot(results, args.plot):
             print(f"plot: {path}")
+    if args.strips is not None:
+        for path in strips(results, args.strips):
+            print(f"strip: {path}")
 
 
 if __name__ == "__main__":

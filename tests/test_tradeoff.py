@@ -69,3 +69,15 @@ def test_sweep_writes_every_run_resumes_and_plots(tradeoff: ModuleType, tmp_path
     pytest.importorskip("matplotlib")
     [figure] = tradeoff.plot(json.loads(args.results.read_text()), tmp_path / "plots")
     assert figure.is_file() and figure.stat().st_size > 0
+
+    from painterly.batch import contact
+
+    laid_out: list[Any] = []
+    real_sheet = contact.contact_sheet
+    monkeypatch.setattr(contact, "contact_sheet", lambda cells, **kw: laid_out.extend(cells) or real_sheet(cells, **kw))
+    [strip] = tradeoff.strips(json.loads(args.results.read_text()), tmp_path / "strips", cell=40)
+    with Image.open(strip) as sheet:
+        assert sheet.format == "JPEG" and sheet.width > 3 * 40 and sheet.height > 3 * 40
+    runs = [label["run"] for label, _, _ in laid_out]
+    assert list(dict.fromkeys(runs)) == ["paper, 10 steps", "paper, 20 steps", "default, 20 steps"]  # paper first
+    assert [label["style weight"] for label, _, _ in laid_out[:3]] == ["5", "50 (today's default)", "500"]
