@@ -44,11 +44,13 @@ ALLOWED: dict[str, set[str]] = {
     },
     "session": {"config", "events", "io", "nets", "objective", "provenance", "records", "run"},
     "stylize": {"config", "control", "engine", "errors", "events", "io", "nets", "plan", "records", "run", "session"},
-    "sketch": {"config", "control", "errors", "events", "io", "nets", "provenance", "records", "run", "stylize"},
+    "sketch": {
+        "config", "control", "errors", "events", "io", "nets", "provenance", "records", "run", "session", "stylize",
+    },
     "reproduction": {"_version", "config", "errors", "events", "provenance", "records", "session", "sketch"},
     "video": {"config", "errors", "io", "losses", "objective", "session"},
-    "batch": {"config", "errors", "events", "io", "plan", "provenance", "records", "run", "session"},
-    "web": {"batch", "config", "errors", "events", "io", "records", "run", "session"},
+    "batch": {"config", "errors", "events", "io", "plan", "provenance", "records", "run", "session", "sketch"},
+    "web": {"batch", "config", "errors", "events", "io", "records", "run", "session", "sketch"},
     "apps": {
         "batch", "config", "engine", "errors", "events", "io", "nets", "provenance", "records", "reproduction",
         "run", "sketch", "stylize", "video", "web",

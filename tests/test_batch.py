@@ -26,6 +26,7 @@ from painterly.events import Event, StopToken
 from painterly.records import StepRecord
 
 from .conftest import make_image
+from .sketch_pictures import RAINBOW, drawing, patches
 
 
 @pytest.fixture
@@ -145,7 +146,62 @@ def test_a_job_file_holds_one_run_config_per_line(tmp_path: Path, inputs: tuple[
         read_job_file(tmp_path / "broken.jsonl")
 
 
+def test_a_job_file_line_can_colour_a_sketch(tmp_path: Path, inputs: tuple[Path, Path], tiny: RunConfig) -> None:
+    line = {"kind": "colorize", "content": "contents/a.png", "styles": "styles/wave.png", "fill": "blur",
+            "line_width": 1, "size": 48}  # fmt: skip
+    (tmp_path / "jobs.jsonl").write_text(json.dumps(line) + "\n" + json.dumps({**line, "kind": "stylize"}))
+    with pytest.raises(OptionError, match=r"line 2: unknown option\(s\) fill, line_width"):
+        read_job_file(tmp_path / "jobs.jsonl", tiny)  # colorize's options belong to a colorize line only
+    (tmp_path / "jobs.jsonl").write_text(json.dumps(line))
+    (job,) = read_job_file(tmp_path / "jobs.jsonl", tiny)
+    assert job.kind == "colorize" and job.options["fill"] == "blur" and job.options["line_width"] == 1
+    assert job.options["saturation"] == 1.2, "completed with colorize's defaults"
+    assert job.config.size == 48 and job.config.iterations == 6, "the command line's settings stand"
+    assert job.config.style_weight == 10.0, "where the command line kept stylize's default, colorize's stands"
+    assert read_job_file(tmp_path / "jobs.jsonl")[0].config.iterations == 200
+    for extra, says in [({"init": "noise"}, "colorize() sets the stylize option 'init' itself"),
+                        ({"saturation": -1}, "saturation must be between 0 and 10, not -1"),
+                        ({"kind": "sculpt"}, "a job's kind is one of stylize, colorize, not 'sculpt'")]:  # fmt: skip
+        (tmp_path / "bad.jsonl").write_text(json.dumps({**line, **extra}))
+        with pytest.raises(OptionError, match=None) as refused:
+            read_job_file(tmp_path / "bad.jsonl", tiny)
+        assert str(refused.value).startswith("job file") and says in str(refused.value)
+
+
+def test_a_spec_is_plain_json_and_one_stored_before_kinds_is_a_style_transfer(tiny: RunConfig) -> None:
+    colour = JobSpec("s.png", ("a.png",), tiny, {"content": "s"}, kind="colorize", options={"fill": "white"})
+    assert JobSpec.from_dict(json.loads(json.dumps(colour.to_dict()))) == colour
+    assert colour.options["despeckle"] == 0 and not colour.resumable
+    old = {"content": "c.png", "styles": ["a.png"], "config": tiny.to_dict(), "label": {"content": "c"}}
+    loaded = JobSpec.from_dict(old)
+    assert loaded == JobSpec("c.png", ("a.png",), tiny, {"content": "c"}) and loaded.kind == "stylize"
+    assert loaded.options == {} and loaded.resumable
+    with pytest.raises(OptionError, match="only a colorize job takes colorize's options"):
+        JobSpec("c.png", ("a.png",), tiny, options={"fill": "blur"})
+    with pytest.raises(OptionError, match="sets the stylize option 'init' itself"):
+        JobSpec("c.png", ("a.png",), tiny.replace(init="noise"), kind="colorize")
+
+
 # --- job keys -----------------------------------------------------------------------------------------------------
+
+
+def test_a_colouring_jobs_key_holds_its_kind_and_options_and_a_transfers_key_is_unchanged(
+    inputs: tuple[Path, Path], tiny: RunConfig
+) -> None:
+    from painterly.batch.keys import canonical_job
+
+    contents, styles = inputs
+    paint = JobSpec(str(contents / "a.png"), (str(styles / "wave.png"),), tiny)
+    colour = JobSpec(paint.content, paint.styles, tiny, kind="colorize")
+    assert set(canonical_job(paint)) == {"content", "styles", "settings", "recipe", "weights_sha256"}
+    assert canonical_job(colour)["kind"] == "colorize" and canonical_job(colour)["options"]["fill"] == "regions"
+    assert job_key(colour) != job_key(paint)
+    assert job_key(JobSpec(paint.content, paint.styles, tiny, kind="colorize", options={"fill": "blur"})) != job_key(
+        colour
+    )
+    assert job_key(JobSpec(paint.content, paint.styles, tiny, kind="colorize", options={"fill": "regions"})) == (
+        job_key(colour)
+    ), "a default spelled out"
 
 
 def test_a_key_depends_on_bytes_and_settings_not_on_paths_or_output_fields(
@@ -319,6 +375,60 @@ def test_a_job_left_running_by_a_killed_driver_is_run_again(
     with JobStore.open(out / "jobs.sqlite") as store:
         row = store.get(key)
         assert row is not None and row.state == "done" and row.attempts == 2
+
+
+def test_a_batch_colours_a_sketch_that_a_stop_starts_again_and_its_picture_reproduces(
+    tmp_path: Path, tiny: RunConfig
+) -> None:
+    from painterly import reproduce
+    from painterly.sketch.colorize import line_f1
+
+    sketch, style = tmp_path / "sketch.png", tmp_path / "art.png"
+    drawing().save(sketch)
+    patches(RAINBOW).save(style)
+    job = JobSpec(str(sketch), (str(style),), tiny.replace(size=48), {"content": "sketch"}, kind="colorize",
+                  options={"saturation": 1.5})  # fmt: skip
+    token = StopToken()
+
+    def stop_at_step_4(event: Event) -> None:
+        if isinstance(event, StepRecord) and event.step == 4:
+            token.request()
+
+    out = tmp_path / "out"
+    stopped = run_batch([job], out, executor=InlineExecutor(checkpoint_every=2, sink=stop_at_step_4),
+                        should_stop=token, contact_sheet=False)  # fmt: skip
+    (report,) = stopped.interrupted
+    assert report.reason == "stopped; a sketch's colouring keeps no checkpoint, so it starts again from the beginning"
+    assert not list((out / "work").glob("*.ckpt"))
+    with JobStore.open(out / "jobs.sqlite") as store:
+        assert "starts again from the beginning" in str(store.get(report.key).reason)  # type: ignore[union-attr]
+    again = run_batch([job], out, contact_sheet=False)
+    assert [r.key for r in again.done] == [report.key]
+    folder = out / "jobs" / report.key
+    settings = json.loads((folder / "settings.json").read_text())
+    assert settings["kind"] == "colorize" and settings["resumed_at_step"] == 0
+    assert settings["settings"]["saturation"] == 1.5 and settings["settings"]["sketch"] == str(sketch)
+    assert len((folder / "trace.jsonl").read_text().splitlines()) == 6, "one whole run's trace"
+    with Image.open(folder / "image.png") as opened:
+        picture = opened.convert("RGB")
+    assert line_f1(picture, drawing())["f1"] > 0.9
+    assert np.array_equal(np.asarray(reproduce(folder / "image.png")), np.asarray(picture)), "its provenance"
+
+
+def test_a_killed_drivers_colouring_job_says_it_starts_again(tmp_path: Path, tiny: RunConfig) -> None:
+    paint = JobSpec("c.png", ("a.png",), tiny)
+    colour = JobSpec("s.png", ("a.png",), tiny, kind="colorize")
+    with JobStore.open(tmp_path / "jobs.sqlite") as store:
+        store.add([("paint", paint), ("colour", colour)])
+        store.started("paint")
+        store.started("colour")
+    with JobStore.open(tmp_path / "jobs.sqlite") as store:  # the driver was killed: both were left running
+        reasons = {row.key: (row.state, row.reason) for row in store.rows()}
+    assert reasons == {
+        "paint": ("interrupted", "the batch was stopped while it ran"),
+        "colour": ("interrupted", "the batch was stopped while it ran; a sketch's colouring keeps no checkpoint, so "
+                                  "it starts again from the beginning"),
+    }  # fmt: skip
 
 
 def test_one_driver_per_batch_folder(tmp_path: Path, inputs: tuple[Path, Path], tiny: RunConfig) -> None:

@@ -57,6 +57,34 @@ def test_a_batch_on_ray_writes_every_result_like_the_inline_executor(
         assert np.abs(ours - theirs).mean() < 0.5, "the same job computes the same picture on an actor"
 
 
+def test_a_sketch_coloured_on_ray_keeps_its_kind_and_names_the_users_files(
+    ray_cluster: Any, tmp_path: Path, weights_file: Path
+) -> None:
+    from painterly.batch.grid import JobSpec
+    from painterly.sketch.colorize import line_f1
+
+    from .sketch_pictures import RAINBOW, drawing, patches
+
+    sketch, style = tmp_path / "sketch.png", tmp_path / "art.png"
+    drawing().save(sketch)
+    patches(RAINBOW).save(style)
+    config = RunConfig(weights=str(weights_file), size=48, start_size=None, iterations=4, seed=1)
+    job = JobSpec(str(sketch), (str(style),), config, {"content": "sketch"}, kind="colorize", options={"fill": "blur"})
+    executor = RayExecutor(workers=1, cpus_per_worker=1)
+    try:
+        summary = run_batch([job], tmp_path / "ray", executor=executor, contact_sheet=False)
+    finally:
+        executor.close()
+    (report,) = summary.done
+    folder = tmp_path / "ray" / "jobs" / report.key
+    settings = json.loads((folder / "settings.json").read_text())
+    assert settings["kind"] == "colorize" and settings["settings"]["fill"] == "blur", "the actor coloured the sketch"
+    assert settings["settings"]["sketch"] == str(sketch.resolve()), "the user's sketch, not the node's copy"
+    assert set(settings["inputs"]) <= {str(sketch.resolve()), str(style.resolve()), str(weights_file)}
+    with Image.open(folder / "image.png") as picture:
+        assert line_f1(picture.convert("RGB"), drawing())["f1"] > 0.9
+
+
 def test_a_lost_workers_job_is_retried_on_another_actor(ray_cluster: Any, tmp_path: Path, grid: list[Any]) -> None:
     executor = RayExecutor(workers=2, cpus_per_worker=1)
     killed: list[str] = []

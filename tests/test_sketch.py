@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import inspect
+import typing
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,7 +15,11 @@ from PIL import Image, ImageDraw
 from painterly import Interrupted, OptionError, colorize, stylize
 from painterly.apps.cli import main
 from painterly.errors import ImageError
+from painterly.session import Session
 from painterly.sketch.colorize import (
+    COLORIZE_OPTIONS,
+    FillMode,
+    check_colorize_options,
     colorfulness,
     label_regions,
     line_f1,
@@ -23,28 +29,9 @@ from painterly.sketch.colorize import (
 )
 
 from .conftest import random_vgg_weights
+from .sketch_pictures import BLUE, RAINBOW, RED, drawing, patches
 
 REPO = Path(__file__).resolve().parents[1]
-RED = ((220, 30, 30), (250, 90, 60), (190, 20, 50))
-BLUE = ((30, 40, 220), (60, 120, 250), (20, 30, 160))
-RAINBOW = ((230, 40, 40), (40, 200, 60), (40, 70, 230), (240, 220, 40), (200, 60, 220), (40, 210, 220))
-
-
-def drawing(size: tuple[int, int] = (72, 56)) -> Image.Image:
-    """A colouring-book page: black outlines (2 px) of a rectangle on the left and an ellipse on the right."""
-    page = Image.new("L", size, 255)
-    draw = ImageDraw.Draw(page)
-    width, height = size
-    draw.rectangle((5, 6, width * 0.42, height - 8), outline=0, width=2)
-    draw.ellipse((width * 0.55, 8, width - 6, height - 10), outline=0, width=2)
-    return page.convert("RGB")
-
-
-def patches(colors, size: tuple[int, int] = (48, 48), block: int = 6, seed: int = 0) -> Image.Image:
-    """A style image of random blocks of the given colours."""
-    rng = np.random.default_rng(seed)
-    cells = np.array(colors, dtype=np.uint8)[rng.integers(len(colors), size=(size[1] // block, size[0] // block))]
-    return Image.fromarray(cells, "RGB").resize(size, Image.Resampling.NEAREST)
 
 
 def _args(tiny_weights, **extra):
@@ -195,6 +182,64 @@ def test_stylize_options_pass_through_and_bad_ones_are_refused(tiny_weights) -> 
 def test_bad_api_values_are_refused_before_any_work(tiny_weights, extra, message) -> None:
     with pytest.raises(OptionError, match=message):
         colorize(drawing(), patches(RED), **_args(tiny_weights, **extra))
+
+
+def test_the_own_options_table_is_colorizes_signature_docstring_and_cli_help() -> None:
+    """COLORIZE_OPTIONS (what the web form shows and every front end checks by) and colorize() agree: names in
+    order, defaults and types; the docstring and ``painterly colorize --help`` show the table's help."""
+    from painterly.apps.cli import api_options
+
+    parameters = inspect.signature(colorize).parameters
+    hints = typing.get_type_hints(colorize)
+    names = [option.name for option in COLORIZE_OPTIONS]
+    assert [name for name in parameters if name in names] == names
+    keywords = {name for name, p in parameters.items() if p.kind is inspect.Parameter.KEYWORD_ONLY}
+    assert keywords - set(names) == {"hints", "masks", "progress", "on_step", "should_stop", "sinks", "session"}
+    doc = " ".join((colorize.__doc__ or "").split())
+    cli = {kwargs["dest"]: kwargs for _, kwargs in api_options(colorize)}
+    assert "session" not in cli and "{own_options}" not in doc
+    for option in COLORIZE_OPTIONS:
+        assert parameters[option.name].default == option.default, option.name
+        assert hints[option.name] == {"choice": FillMode, "float": float, "int": int}[option.kind], option.name
+        assert f"{option.name}: {option.help}" in doc, option.name
+        assert cli[option.name]["help"].startswith(option.help) and cli[option.name]["default"] == option.default
+
+
+@pytest.mark.parametrize(
+    ("values", "message"),
+    [
+        ({"saturation": 11}, "saturation must be between 0 and 10, not 11"),
+        ({"saturation": "lots"}, "saturation must be between 0 and 10, not lots"),
+        ({"min_lightness": True}, "min lightness must be between 0 and 0.95, not True"),
+        ({"line_opacity": float("inf")}, "line opacity must be between 0 and 1, not inf"),
+        ({"despeckle": 2.5}, "despeckle must be 0 (off) or a positive number of pixels, not 2.5"),
+        ({"fill": 3}, "unknown fill 3; choose one of regions, blur, white"),
+        ({"colour": "red"}, "unknown colorize option(s) colour; they are fill, saturation"),
+    ],
+)
+def test_own_options_are_checked_in_one_sentence(values, message) -> None:
+    with pytest.raises(OptionError) as refused:
+        check_colorize_options(values)
+    assert str(refused.value).startswith(message) and "\n" not in str(refused.value)
+
+
+def test_own_options_are_completed_with_their_defaults() -> None:
+    assert check_colorize_options({"fill": "blur", "line_width": 2}) == {
+        "fill": "blur", "saturation": 1.2, "min_lightness": 0.3, "line_opacity": 1.0, "line_width": 2, "despeckle": 0,
+    }  # fmt: skip
+    checked = check_colorize_options({"despeckle": np.int64(4), "saturation": np.float32(1.5), "line_opacity": 1})
+    assert checked["despeckle"] == 4 and type(checked["despeckle"]) is int, "numpy's numbers too, as plain JSON"
+    assert checked["saturation"] == 1.5 and type(checked["line_opacity"]) is float
+
+
+def test_a_given_session_runs_it_and_the_picture_is_the_same(tiny_weights) -> None:
+    """A queue's worker hands colorize its warm session: the run is that session's (its target cache fills), and
+    the picture is the one the default session makes."""
+    session = Session("cpu")
+    page, style = drawing(), patches(RAINBOW)
+    own = colorize(page, style, **_args(tiny_weights, device="cpu"), session=session)
+    assert len(session.targets) > 0, "the style's targets were made on the session handed in"
+    assert np.array_equal(np.asarray(own), np.asarray(colorize(page, style, **_args(tiny_weights, device="cpu"))))
 
 
 def test_a_blank_page_is_refused(tiny_weights) -> None:

@@ -27,8 +27,16 @@ from painterly.apps.cli import config_options  # noqa: E402
 from painterly.config import CONFIG_FIELDS, RunConfig, option_info  # noqa: E402
 from painterly.errors import OptionError  # noqa: E402
 from painterly.web.app import WebServer, create_app  # noqa: E402
-from painterly.web.form import NOT_IN_FORM, cli_command, config_from_form, form_fields  # noqa: E402
+from painterly.web.form import (  # noqa: E402
+    NOT_IN_FORM,
+    cli_command,
+    colorize_form,
+    colorize_from_form,
+    config_from_form,
+    form_fields,
+)
 
+from .sketch_pictures import RAINBOW, drawing, patches, png  # noqa: E402
 from .web_helpers import TINY, png_bytes, server_settings, submit, wait_for  # noqa: E402
 
 LOCAL = "http://127.0.0.1"
@@ -279,6 +287,160 @@ def test_fifty_tiny_jobs_at_once_all_finish(serve: Any) -> None:
         time.sleep(0.5)
     assert states.count("done") == 50, states
     assert all((client.server.data.result(key) / "image.png").exists() for key in keys)
+
+
+# --- colouring a sketch --------------------------------------------------------------------------------------
+
+
+def test_the_sketch_form_is_colorizes_own_table_with_its_defaults() -> None:
+    from painterly.sketch.colorize import COLORIZE_DEFAULTS, COLORIZE_OPTIONS
+
+    described = colorize_form()
+    assert [field["name"] for field in described["fields"]] == [option.name for option in COLORIZE_OPTIONS]
+    for field, option in zip(described["fields"], COLORIZE_OPTIONS, strict=True):
+        assert (field["kind"], field["default"], field["help"], field["min"], field["max"], field["choices"]) == (
+            option.kind, option.default, option.help, option.low, option.high, list(option.choices))  # fmt: skip
+    assert described["defaults"] == COLORIZE_DEFAULTS and described["hidden"] == ["init"]
+    config, options = colorize_from_form({"fill": "blur", "saturation": "2", "size": "64", "line_width": ""})
+    assert config == RunConfig(size=64, iterations=200, style_weight=10.0), "colorize's defaults under the form's"
+    assert options == {"fill": "blur", "saturation": 2.0, "min_lightness": 0.3, "line_opacity": 1.0,
+                       "line_width": 0, "despeckle": 0}  # fmt: skip
+
+
+def test_a_bad_colouring_value_gets_the_sentence_painterly_colorize_gives(
+    tmp_path: Path, weights_file: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from painterly.apps.cli import main
+
+    sketch, style = tmp_path / "sketch.png", tmp_path / "art.png"
+    drawing().save(sketch)
+    patches(RAINBOW).save(style)
+    for name, value in [("line_width", "-2"), ("saturation", "11"), ("min_lightness", "0.99")]:
+        with pytest.raises(OptionError) as refused:
+            colorize_from_form({name: value})
+        code = main(["colorize", str(sketch), str(style), "-o", str(tmp_path / "o.png"), f"--{name.replace('_', '-')}",
+                     value, "--weights", str(weights_file), "-q"])  # fmt: skip
+        err = capsys.readouterr().err
+        assert code == 2 and str(refused.value) in err and len(err.strip().splitlines()) == 1, (name, err)
+
+
+def test_a_bad_colouring_request_is_refused_in_one_sentence(serve: Any) -> None:
+    client = serve()
+    page = png(drawing())
+    for kind, settings, says in [
+        ("colorize", {"saturation": "11"}, "saturation must be between 0 and 10, not 11.0"),
+        ("colorize", {"line_width": "-1"}, "line width must be 0 (off) or a positive number of pixels, not -1"),
+        ("colorize", {"fill": "paint"}, "unknown fill 'paint'; choose one of regions, blur, white"),
+        ("colorize", {"saturation": "lots"}, "saturation: 'lots' is not a number"),
+        ("colorize", {"init": "noise"}, "colorize() sets the stylize option 'init' itself; leave it out"),
+        ("stylize", {"fill": "blur"}, "unknown or server-only setting(s) fill"),
+        ("sculpt", {}, "a job's kind is one of stylize, colorize, not 'sculpt'"),
+    ]:
+        answer = submit(client, {**TINY, **settings}, content=page, content_name="sketch.png", kind=kind)
+        assert answer.status_code == 400 and answer.json()["detail"] == says, answer.text
+    assert client.get("/api/jobs").json()["jobs"] == []
+    blank = submit(client, TINY, content=png(Image.new("RGB", (64, 48), "white")), kind="colorize").json()["key"]
+    job = wait_for(client, blank, ("done", "failed"))  # a page with no lines: colorize's own sentence, as a failure
+    assert job["state"] == "failed"
+    assert job["reason"] == "the sketch has no visible lines (it is nearly one flat colour)"
+
+
+def test_the_form_offers_the_sketch_mode_and_its_bundled_sketches(serve: Any) -> None:
+    client = serve()
+    form = client.get("/api/form").json()
+    assert form["kinds"] == ["stylize", "colorize"] and form["colorize"] == colorize_form()
+    sketches = [name for name, role in form["examples"].items() if role == "sketch"]
+    assert len(sketches) >= 3
+    for name in sketches:
+        answer = client.get(f"/api/examples/{name}")
+        assert answer.status_code == 200 and answer.headers["content-type"] == "image/png"
+        ink = np.asarray(Image.open(__import__("io").BytesIO(answer.content)).convert("L")) < 128
+        assert 0.02 < ink.mean() < 0.2, f"{name} is line art: dark lines on white paper"
+
+
+def test_a_sketch_job_colours_the_drawing_keeps_its_lines_and_names_the_colorize_command(
+    serve: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import io
+    import shlex
+
+    from painterly import reproduce
+    from painterly.apps.cli import main
+    from painterly.sketch.colorize import line_f1, paper_saturation
+
+    client = serve()
+    page, style = drawing(), patches(RAINBOW)
+    started = submit(client, {**TINY, "saturation": "1.5"}, content=png(page), styles=(png(style),),
+                     content_name="sketch.png", kind="colorize")  # fmt: skip
+    assert started.status_code == 201, started.text
+    key = started.json()["key"]
+    job = wait_for(client, key, ("done", "failed"))
+    assert job["state"] == "done", job["reason"]
+    assert job["kind"] == "colorize" and job["options"]["saturation"] == 1.5 and job["options"]["fill"] == "regions"
+    assert job["settings"]["style_weight"] == 10.0, "colorize's default, not stylize's 50"
+    assert [row["step"] for row in job["trace"]] == [1, 2, 3]
+    result = Image.open(io.BytesIO(client.get(f"/api/jobs/{key}/picture").content)).convert("RGB")
+    assert result.size == (64, 50)
+    lines = line_f1(result, page)
+    assert lines["f1"] > 0.9 and lines["ink_luminance"] < 0.12, lines  # the sketch's dark lines stay dark and crisp
+    assert paper_saturation(result, page) > 0.3, "the paper is coloured: colorize ran, not a plain transfer"
+    saved = json.loads((client.server.data.result(key) / "settings.json").read_text())
+    assert saved["kind"] == "colorize" and saved["settings"]["saturation"] == 1.5
+    assert "checkpoint" not in saved["settings"] and "init" not in saved["settings"]
+    command = job["command"]
+    assert command.startswith("painterly colorize sketch.png art0.png --saturation 1.5 --size 64 "), command
+    assert "--init" not in command and "--checkpoint" not in command and "--style-weight" not in command
+    monkeypatch.chdir(tmp_path)  # the command, run where the user's files are, makes the same picture
+    page.save("sketch.png")
+    style.save("art0.png")
+    assert main([*shlex.split(command)[1:], "-q"]) == 0
+    again = np.asarray(Image.open(tmp_path / "result.png").convert("RGB"), dtype=int)
+    assert np.abs(again - np.asarray(result, dtype=int)).max() <= 2
+    made = reproduce(client.server.data.result(key) / "image.png")  # and so does the picture's own record
+    assert np.abs(np.asarray(made, dtype=int) - np.asarray(result, dtype=int)).max() <= 2
+
+
+def test_a_sketch_job_stopped_by_the_server_starts_again_from_the_beginning(serve: Any) -> None:
+    from painterly.batch.runner import checkpoint_path
+    from painterly.batch.store import JobStore
+
+    client = serve(checkpoint_every=2)
+    key = submit(client, {**TINY, "iterations": "200"}, content=png(drawing()), kind="colorize").json()["key"]
+    deadline = time.monotonic() + 60
+    while (client.server.hub.latest.get(key) or {}).get("step", 0) < 5 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    client.__exit__(None, None, None)  # the server stops between two steps
+    with JobStore(client.server.data.store_path) as store:
+        row = store.get(key)
+    assert row is not None and row.state == "interrupted"
+    assert row.reason == ("the server stopped; a sketch's colouring keeps no checkpoint, so it starts again from "
+                          "the beginning")  # fmt: skip
+    assert not checkpoint_path(client.server.data.work, key).exists()
+    client = serve(checkpoint_every=2)
+    job = wait_for(client, key, ("done", "failed"), timeout=120)
+    assert job["state"] == "done" and job["attempts"] == 2 and job["result"]["resumed_at_step"] == 0
+    assert [row["step"] for row in job["trace"]] == list(range(1, 201)), "one whole run, not two halves"
+
+
+def test_a_job_stored_before_kinds_existed_is_a_style_transfer(serve: Any, tmp_path: Path) -> None:
+    import sqlite3
+
+    from painterly.batch.store import JobStore
+
+    old = {
+        "content": "/pictures/c.png",
+        "styles": ["/pictures/s.png"],
+        "config": RunConfig(size=64).to_dict(),
+        "label": {"content": "c.png", "style": "s.png"},
+    }  # a spec as the store held it: no kind, no options
+    JobStore.open(tmp_path / "data" / "jobs.sqlite").close()
+    with sqlite3.connect(tmp_path / "data" / "jobs.sqlite") as db:
+        db.execute("INSERT INTO jobs (key, position, spec, state, updated) VALUES (?, 0, ?, 'cancelled', 0)",
+                   ("0123456789abcdef", json.dumps(old)))  # fmt: skip
+    client = serve()
+    job = client.get("/api/jobs/0123456789abcdef").json()
+    assert job["kind"] == "stylize" and job["options"] == {} and job["settings"]["size"] == 64
+    assert job["command"] == "painterly c.png s.png --size 64 -o result.png"
 
 
 # --- refusals ------------------------------------------------------------------------------------------------

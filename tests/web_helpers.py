@@ -25,11 +25,13 @@ def png_bytes(size: tuple[int, int] = (48, 40), seed: int = 0) -> bytes:
 
 
 def submit(client: Any, settings: dict[str, str] | None = None, *, content: bytes | None = None,
-           styles: tuple[bytes, ...] | None = None, **fields: Any) -> Any:  # fmt: skip
-    """POST /api/jobs with uploads (a content and one style by default) and the form's settings."""
+           styles: tuple[bytes, ...] | None = None, content_name: str = "photo.png", **fields: Any) -> Any:  # fmt: skip
+    """POST /api/jobs with uploads (a content and one style by default) and the form's settings; ``fields`` are
+    the form's other fields (``kind="colorize"`` colours the content as a sketch)."""
     files: list[tuple[str, tuple[str, bytes, str]]] = []
     if content is not None or "content_ref" not in fields:
-        files.append(("content", ("photo.png", content if content is not None else png_bytes(seed=1), "image/png")))
+        upload = content if content is not None else png_bytes(seed=1)
+        files.append(("content", (content_name, upload, "image/png")))
     if styles is None and "style_refs" not in fields:
         styles = (png_bytes((40, 40), seed=2),)
     for number, style in enumerate(styles or ()):

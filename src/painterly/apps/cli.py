@@ -265,8 +265,9 @@ def api_options(function: Callable[..., Any]) -> list[tuple[str, dict[str, Any]]
     hints = typing.get_type_hints(function)
     helps = _docstring_args(function)
     options = []
+    not_options = RUNTIME_ARGUMENTS | {"session"}  # colorize's session: a Python object, never a command-line value
     for name, parameter in inspect.signature(function).parameters.items():
-        if parameter.kind is not inspect.Parameter.KEYWORD_ONLY or name in RUNTIME_ARGUMENTS:
+        if parameter.kind is not inspect.Parameter.KEYWORD_ONLY or name in not_options:
             continue
         kwargs = _flag(name, hints[name], parameter.default, helps.get(name, ""), None)
         options.append((f"--{name.replace('_', '-')}", kwargs))
@@ -952,9 +953,10 @@ def _serve_command(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(
         prog="painterly serve",
         description="A local web page: upload a photo and artworks (or pick the bundled ones), set the options, "
-        "watch it paint, queue more, cancel, compare and download. Listens on loopback unless --host says otherwise "
-        "(then every request needs the token it prints); opens no browser. Ctrl-C stops it; the running job "
-        "continues from its checkpoint when the server starts again on the same --data folder (docs/web.md).",
+        "watch it paint, queue more, cancel, compare and download; or colour a sketch (painterly colorize). Listens "
+        "on loopback unless --host says otherwise (then every request needs the token it prints); opens no browser. "
+        "Ctrl-C stops it; the running job continues from its checkpoint when the server starts again on the same "
+        "--data folder (a sketch's colouring, which keeps none, starts again) (docs/web.md).",
     )
     parser.add_argument("--data", type=Path, default=Path("painterly-web"), metavar="DIR",
                         help="the data folder: uploads, the job store, results (default: ./painterly-web)")  # fmt: skip

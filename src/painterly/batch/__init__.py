@@ -14,7 +14,16 @@ from __future__ import annotations
 from painterly.batch.contact import Cell, contact_sheet, write_contact_sheet
 from painterly.batch.driver import DEFAULT_MAX_ATTEMPTS, BatchSummary, JobReport, run_batch
 from painterly.batch.executors import DEFAULT_CHECKPOINT_EVERY, Executor, InlineExecutor, Outcome, Task, failure_reason
-from painterly.batch.grid import INPUT_SUFFIXES, JobSpec, expand_inputs, make_grid
+from painterly.batch.grid import (
+    AFTER_A_STOP,
+    INPUT_SUFFIXES,
+    JOB_KINDS,
+    JobKind,
+    JobSpec,
+    expand_inputs,
+    job_kind,
+    make_grid,
+)
 from painterly.batch.jobfile import read_job_file
 from painterly.batch.keys import KEY_LENGTH, NOT_IN_KEY, DigestCache, canonical_job, job_key
 from painterly.batch.ray_executor import INSTALL_RAY, BatchWorker, RayExecutor, import_ray
@@ -32,11 +41,13 @@ from painterly.batch.sweep import (
 )
 
 __all__ = [
+    "AFTER_A_STOP",
     "DEFAULT_CHECKPOINT_EVERY",
     "DEFAULT_MAX_ATTEMPTS",
     "IMAGE_NAME",
     "INPUT_SUFFIXES",
     "INSTALL_RAY",
+    "JOB_KINDS",
     "KEY_LENGTH",
     "NOT_IN_KEY",
     "STATES",
@@ -47,6 +58,7 @@ __all__ = [
     "DigestCache",
     "Executor",
     "InlineExecutor",
+    "JobKind",
     "JobReport",
     "JobResult",
     "JobRow",
@@ -65,6 +77,7 @@ __all__ = [
     "failure_reason",
     "import_ray",
     "job_key",
+    "job_kind",
     "make_grid",
     "parse_sweep",
     "parse_sweeps",

@@ -210,8 +210,8 @@ def _record(outcome: Outcome, job: JobSpec, folder: Path, store: JobStore, summa
         store.finished(outcome.key)
         summary.done.append(JobReport(outcome.key, label))
     elif outcome.interrupted:
-        store.interrupted(outcome.key)
-        summary.interrupted.append(JobReport(outcome.key, label, "stopped; it continues from its checkpoint"))
+        store.interrupted(outcome.key, f"stopped on request; {job.after_a_stop}")
+        summary.interrupted.append(JobReport(outcome.key, label, f"stopped; {job.after_a_stop}"))
     else:
         reason = outcome.failure or "failed"
         store.failed(outcome.key, reason)

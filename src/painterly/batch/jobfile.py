@@ -6,8 +6,16 @@ the command line checks them::
 
     {"content": "photos/a.jpg", "styles": ["wave.jpg", "starry.jpg"], "style_blend": [0.7, 0.3], "size": 384}
 
-Relative paths are relative to the job file's folder, so a folder of inputs and its job file move together.  Blank
-lines and lines starting with ``#`` are skipped.  Every error names the file and line.
+A line with ``"kind": "colorize"`` colours a sketch (:func:`painterly.colorize`): ``content`` is the line drawing,
+and colorize's own settings (``fill``, ``saturation``, ``min_lightness``, ``line_opacity``, ``line_width``,
+``despeckle``) join the RunConfig fields; where the command line leaves a field at stylize's default, colorize's
+default stands (200 iterations, style weight 10)::
+
+    {"kind": "colorize", "content": "sketches/cat.png", "styles": "wave.jpg", "fill": "blur", "size": 384}
+
+A line without ``kind`` is a style transfer.  Relative paths are relative to the job file's folder, so a folder of
+inputs and its job file move together.  Blank lines and lines starting with ``#`` are skipped.  Every error names
+the file and line.
 """
 
 from __future__ import annotations
@@ -17,9 +25,10 @@ import os
 from pathlib import Path
 from typing import Any
 
-from painterly.batch.grid import JobSpec
+from painterly.batch.grid import JobKind, JobSpec, job_kind
 from painterly.config import RunConfig
 from painterly.errors import OptionError, PainterlyError
+from painterly.sketch.colorize import COLORIZE_DEFAULTS, COLORIZE_OPTIONS
 
 __all__ = ["read_job_file"]
 
@@ -49,11 +58,25 @@ def _job(folder: Path, row: dict[str, Any], base: RunConfig | None) -> JobSpec:
             row[name] = _absolute(folder, row[name])
     if isinstance(row.get("style_masks"), list):
         row["style_masks"] = [_absolute(folder, m) if isinstance(m, str) else m for m in row["style_masks"]]
-    defaults = {} if base is None else base.to_dict()
-    config = RunConfig.from_dict({**defaults, **row})
+    kind = job_kind(row.pop("kind", "stylize"))
+    own = {o.name: row.pop(o.name) for o in COLORIZE_OPTIONS if o.name in row} if kind == "colorize" else {}
+    config = RunConfig.from_dict({**_defaults(base, kind), **row})
     content_path, style_paths = _absolute(folder, content), tuple(_absolute(folder, s) for s in styles)
     shown = {"content": Path(content_path).stem, "style": "+".join(Path(s).stem for s in style_paths)}
-    return JobSpec(content_path, style_paths, config, {**shown, **{str(k): str(v) for k, v in label.items()}})
+    labels = {**shown, **{str(k): str(v) for k, v in label.items()}}
+    return JobSpec(content_path, style_paths, config, labels, kind=kind, options=own)
+
+
+def _defaults(base: RunConfig | None, kind: JobKind) -> dict[str, Any]:
+    """The settings a line leaves out: the command line's, with colorize's own defaults for a sketch's colouring
+    where the command line kept stylize's (``painterly batch`` offers stylize's defaults, not colorize's)."""
+    defaults = {} if base is None else base.to_dict()
+    if kind == "colorize":
+        stylize_defaults = RunConfig()
+        for name, value in COLORIZE_DEFAULTS.items():
+            if base is None or getattr(base, name) == getattr(stylize_defaults, name):
+                defaults[name] = value
+    return defaults
 
 
 def read_job_file(path: str | os.PathLike[str], base: RunConfig | None = None) -> list[JobSpec]:

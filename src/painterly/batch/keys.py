@@ -8,7 +8,9 @@ A key is the sha256 of a canonical JSON document holding:
   job that leaves it out), less the fields that say where to write and how to report (:data:`NOT_IN_KEY`);
 - the row of the recipe table the run computes with (:data:`painterly.plan.stages.RECIPES`), so a new revision of
   the arithmetic does not reuse old pictures (its flags and numbers; not its prose, ``what_changed``);
-- the sha256 of the network's weights.
+- the sha256 of the network's weights;
+- for a sketch's colouring (``kind="colorize"``), the kind and colorize's own settings; a style transfer's document
+  has neither, so its key is the one it had before jobs had kinds.
 
 The package version is not in the key on purpose: a release that does not change the arithmetic (the recipe row)
 keeps a batch's finished work.  Each result's settings record the version that made it.
@@ -56,13 +58,16 @@ def canonical_job(job: JobSpec, cache: DigestCache | None = None) -> dict[str, A
         settings["style_masks"] = [{"sha256": _digest(mask, cache)} for mask in settings["style_masks"]]
     weights = settings.pop("weights")
     weights_sha256 = _digest(weights, cache) if weights is not None else default_weights_sha256(job.config.network)
-    return {
+    document = {
         "content": _digest(job.content, cache),
         "styles": [_digest(style, cache) for style in job.styles],
         "settings": settings,
         "recipe": {k: v for k, v in dataclasses.asdict(RECIPES[CURRENT_REVISION]).items() if k != "what_changed"},
         "weights_sha256": weights_sha256,
     }
+    if job.kind != "stylize":
+        document.update(kind=job.kind, options=dict(job.options))
+    return document
 
 
 def job_key(job: JobSpec, cache: DigestCache | None = None) -> str:

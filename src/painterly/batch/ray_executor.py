@@ -24,6 +24,7 @@ Ray is imported when an executor is made, never at import time: ``painterly.batc
 from __future__ import annotations
 
 import collections
+import dataclasses
 import hashlib
 import os
 import tempfile
@@ -96,7 +97,7 @@ class BatchWorker:
         driver asked this actor to stop, every job it is given stops at once (the request may arrive before the job)."""
         spec = JobSpec.from_dict(job)
         local = {path: self._local(*inputs[path]) for path in (spec.content, *spec.styles)}
-        spec = JobSpec(local[spec.content], tuple(local[s] for s in spec.styles), spec.config, spec.label)
+        spec = dataclasses.replace(spec, content=local[spec.content], styles=tuple(local[s] for s in spec.styles))
         paths = {copy: original for original, copy in local.items()}
         try:
             result = run_job(self.session, key, spec, self.work, checkpoint_every=self.checkpoint_every,

@@ -1,6 +1,7 @@
 """A job's result folder, written whole or not at all, and never over an existing one.
 
-``jobs/<key>/`` holds ``image.png`` (with its provenance, so ``painterly reproduce`` makes it again),
+``jobs/<key>/`` holds ``image.png`` (with its provenance, so ``painterly reproduce`` makes it again, a coloured sketch
+too),
 ``settings.json`` (the inputs, every setting with the automatic ones resolved, the revision, the weights' digest,
 the version, the time it took), ``trace.jsonl`` (one line per step) and ``losses.json`` (the last step's).  The
 files are written into a hidden sibling folder first, then the folder is renamed into place: a reader (or the next
@@ -40,13 +41,16 @@ def _rename_paths(value: Any, paths: Mapping[str, str]) -> Any:
 
 
 def settings_of(job: JobSpec, result: JobResult, paths: Mapping[str, str]) -> dict[str, Any]:
-    """settings.json's content: the provenance with the user's paths, the label and the run's figures."""
+    """settings.json's content: the provenance with the user's paths, the label and the run's figures.  A sketch's
+    colouring's ``settings`` are colorize()'s keywords (its own options, the sketch, the RunConfig fields it takes)."""
     provenance = dict(result.provenance or {})
     settings = {name: _rename_paths(value, paths) for name, value in dict(provenance.get("job", {})).items()}
-    settings.update(checkpoint=None, checkpoint_every=0)  # the batch's own checkpoint, gone once the job is done
+    if job.kind == "stylize":  # colorize takes no checkpoint settings (and refuses them when reproduced)
+        settings.update(checkpoint=None, checkpoint_every=0)  # the batch's own checkpoint, gone once the job is done
     inputs = {paths.get(name, name): digest for name, digest in dict(provenance.get("inputs", {})).items()}
     return {
-        "key": result.key, "label": dict(job.label), "content": job.content, "styles": list(job.styles),
+        "key": result.key, "kind": job.kind, "label": dict(job.label), "content": job.content,
+        "styles": list(job.styles),
         "settings": settings, "inputs": inputs, "weights_sha256": provenance.get("weights_sha256"),
         "painterly": provenance.get("painterly"), "seconds": round(result.seconds, 3),
         "resumed_at_step": result.resumed_at_step, "worker": result.worker,

@@ -6,6 +6,10 @@ continues from it (the resume machinery of :mod:`painterly.run`: same revision, 
 bit on a CPU), and its trace goes on where it stopped.  A checkpoint whose inputs changed or that cannot be read is
 set aside with a note, and the job starts afresh.  On success the checkpoint is deleted and the result returned as
 values (:class:`JobResult`); the driver writes the result folder, so a remote worker never writes the results.
+
+A sketch's colouring (``kind="colorize"``) runs :func:`painterly.colorize` on the same session, with the same stop
+and sinks, so its steps, trace and result are a style transfer's; it keeps no checkpoint (its content is the computed
+colour fill, not a file), so a stopped one starts again from the beginning.
 """
 
 from __future__ import annotations
@@ -24,10 +28,12 @@ from PIL import Image
 
 from painterly.batch.grid import JobSpec
 from painterly.config import RunConfig
-from painterly.events import Event, RunStarted
+from painterly.events import Event, RunStarted, Sink
 from painterly.io.checkpoint import CheckpointError, load_checkpoint
+from painterly.io.images import PROVENANCE_KEY
 from painterly.records import StepRecord
 from painterly.session import Session
+from painterly.sketch.colorize import colorize, colorize_keywords
 
 __all__ = ["JobResult", "checkpoint_path", "run_job", "trace_path"]
 
@@ -86,12 +92,36 @@ def run_job(
     should_stop: Callable[[], bool] | None = None,
     sinks: tuple[Callable[[Event], None], ...] = (),
 ) -> JobResult:
-    """Run ``job`` on ``session`` (continuing from its checkpoint in ``work`` if there is one); raises what the run
-    raises (:class:`painterly.run.Interrupted` when stopped, with the checkpoint written)."""
+    """Run ``job`` on ``session`` (a style transfer continuing from its checkpoint in ``work`` if there is one; a
+    sketch's colouring from the beginning); raises what the run raises (:class:`painterly.run.Interrupted` when
+    stopped, with a style transfer's checkpoint written)."""
     work.mkdir(parents=True, exist_ok=True)
     checkpoint, trace = checkpoint_path(work, key), trace_path(work, key)
     recorder = _Recorder(trace)
     started = time.perf_counter()
+    if job.kind == "colorize":
+        trace.unlink(missing_ok=True)  # no checkpoint: an earlier attempt's steps are not this one's
+        image = colorize(job.content, list(job.styles), **job.options, **colorize_keywords(job.config),
+                         session=session, should_stop=should_stop, sinks=[recorder, *sinks])  # fmt: skip
+        provenance = image.info.get(PROVENANCE_KEY)  # colorize's own record (its inner run's content is the fill)
+    else:
+        image = _stylize(session, key, job, work, checkpoint_every, should_stop, [recorder, *sinks])
+        provenance = recorder.provenance
+    text = trace.read_text() if trace.exists() else ""
+    result = JobResult(
+        key=key, image=image, provenance=None if provenance is None else json.loads(provenance),
+        losses=recorder.losses, trace=text, seconds=time.perf_counter() - started,
+        resumed_at_step=recorder.resumed_at_step, worker=f"{socket.gethostname()}:{os.getpid()}",
+    )  # fmt: skip
+    checkpoint.unlink(missing_ok=True)
+    trace.unlink(missing_ok=True)
+    return result
+
+
+def _stylize(session: Session, key: str, job: JobSpec, work: Path, checkpoint_every: int,
+             should_stop: Callable[[], bool] | None, sinks: list[Sink]) -> Image.Image:  # fmt: skip
+    """A style transfer with its checkpoint in ``work``: continued from it when one is there and readable."""
+    checkpoint, trace = checkpoint_path(work, key), trace_path(work, key)
     state = None
     if checkpoint.exists():
         try:
@@ -102,22 +132,12 @@ def run_job(
     if state is None:
         trace.unlink(missing_ok=True)
         config = job.config.replace(checkpoint=str(checkpoint), checkpoint_every=checkpoint_every)
-        image = session.run(job.content, job.styles, config, should_stop=should_stop, sinks=[recorder, *sinks])
-    else:
-        options = dict(state.config)
-        content, styles = options.pop("content"), options.pop("styles")
-        revision, tile_plan = options.pop("revision"), options.pop("tile_plan", None)
-        options.update(checkpoint=str(checkpoint), checkpoint_every=checkpoint_every)
-        image = session.run(
-            content, styles, RunConfig.from_dict(options), revision=revision, tile_plan=tile_plan,
-            resume_from=state, should_stop=should_stop, sinks=[recorder, *sinks],
-        )  # fmt: skip
-    text = trace.read_text() if trace.exists() else ""
-    result = JobResult(
-        key=key, image=image, provenance=None if recorder.provenance is None else json.loads(recorder.provenance),
-        losses=recorder.losses, trace=text, seconds=time.perf_counter() - started,
-        resumed_at_step=recorder.resumed_at_step, worker=f"{socket.gethostname()}:{os.getpid()}",
+        return session.run(job.content, job.styles, config, should_stop=should_stop, sinks=sinks)
+    options = dict(state.config)
+    content, styles = options.pop("content"), options.pop("styles")
+    revision, tile_plan = options.pop("revision"), options.pop("tile_plan", None)
+    options.update(checkpoint=str(checkpoint), checkpoint_every=checkpoint_every)
+    return session.run(
+        content, styles, RunConfig.from_dict(options), revision=revision, tile_plan=tile_plan,
+        resume_from=state, should_stop=should_stop, sinks=sinks,
     )  # fmt: skip
-    checkpoint.unlink(missing_ok=True)
-    trace.unlink(missing_ok=True)
-    return result

@@ -8,7 +8,8 @@ times it was started, the reason of its last failure, and when it changed.  The 
 ``done``         its result folder is complete
 ``failed``       it raised; ``reason`` is the one-sentence error, ``attempts`` counts the starts
 ``interrupted``  stopped on request (Ctrl-C) or found ``running`` when a driver opens the store: the driver that
-                 started it was killed; it continues from its checkpoint on the next run
+                 started it was killed; it continues from its checkpoint on the next run (a sketch's colouring,
+                 which has none, starts again; its reason says so)
 ``cancelled``    stopped by its user for good (the web page's cancel); never run again, its last picture kept
 
 A batch driver never writes ``cancelled``; a store made before that state existed refuses it (its CHECK constraint),
@@ -32,7 +33,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from painterly.batch.grid import JobSpec
+from painterly.batch.grid import AFTER_A_STOP, JobSpec
 from painterly.errors import OutputError
 
 __all__ = ["STATES", "JobRow", "JobState", "JobStore"]
@@ -108,12 +109,15 @@ class JobStore:
         return _Transaction(self._db)
 
     def recover(self) -> int:
-        """Jobs left ``running`` (their driver was killed) become ``interrupted``; returns how many."""
+        """Jobs left ``running`` (their driver was killed) become ``interrupted``; returns how many.  The reason
+        says what the next run does with each: a sketch's colouring, having no checkpoint, starts again."""
         with self._transaction():
-            cursor = self._db.execute(
-                "UPDATE jobs SET state='interrupted', reason='the batch was stopped while it ran', updated=? "
-                "WHERE state='running'", (time.time(),))  # fmt: skip
-        return cursor.rowcount
+            left = self._db.execute("SELECT key, spec FROM jobs WHERE state='running'").fetchall()
+            self._db.executemany(
+                "UPDATE jobs SET state='interrupted', reason=?, updated=? WHERE key=?",
+                [(_recovered_reason(json.loads(spec)), time.time(), key) for key, spec in left],
+            )
+        return len(left)
 
     def add(self, jobs: Sequence[tuple[str, JobSpec]]) -> int:
         """Record new jobs as pending (a key already stored keeps its state); returns how many were new."""
@@ -218,6 +222,14 @@ class _Transaction:
 
     def __exit__(self, kind: object, *exc: object) -> None:
         self.db.execute("COMMIT" if kind is None else "ROLLBACK")
+
+
+def _recovered_reason(spec: dict[str, object]) -> str:
+    """A killed driver's job's reason: a style transfer's is what it always was (it continues from its checkpoint),
+    another kind's says what happens to it (read from the stored JSON: a row is never refused here)."""
+    kind = str(spec.get("kind", "stylize"))
+    note = "" if kind == "stylize" or kind not in AFTER_A_STOP else f"; {AFTER_A_STOP[kind]}"
+    return f"the batch was stopped while it ran{note}"
 
 
 def _row(row: tuple[str, str, str, int, str | None]) -> JobRow:

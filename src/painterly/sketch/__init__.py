@@ -9,11 +9,18 @@ module (``painterly.sketch.<module>``), never this file, so the re-exports make 
 from __future__ import annotations
 
 from painterly.sketch.colorize import (
+    COLORIZE_DEFAULTS,
+    COLORIZE_OPTIONS,
+    COLORIZE_SETS,
     FILL_MODES,
+    ColorizeOption,
     FillMode,
+    check_colorize_options,
     color_fill,
     colorfulness,
     colorize,
+    colorize_config,
+    colorize_keywords,
     composite_lines,
     label_regions,
     line_f1,
@@ -24,11 +31,18 @@ from painterly.sketch.colorize import (
 )
 
 __all__ = [
+    "COLORIZE_DEFAULTS",
+    "COLORIZE_OPTIONS",
+    "COLORIZE_SETS",
     "FILL_MODES",
+    "ColorizeOption",
     "FillMode",
+    "check_colorize_options",
     "color_fill",
     "colorfulness",
     "colorize",
+    "colorize_config",
+    "colorize_keywords",
     "composite_lines",
     "label_regions",
     "line_f1",

@@ -27,8 +27,11 @@ from __future__ import annotations
 import dataclasses
 import logging
 import math
+import numbers
 import os
-from collections.abc import Callable, Sequence
+import textwrap
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, get_args
 
@@ -45,13 +48,21 @@ from painterly.nets.weights import WeightsObject
 from painterly.provenance import PROVENANCE_KEY, input_hashes_of, make_provenance, weights_sha256
 from painterly.records import StepRecord
 from painterly.run import Interrupted
+from painterly.session import Session
 
 __all__ = [
+    "COLORIZE_DEFAULTS",
+    "COLORIZE_OPTIONS",
+    "COLORIZE_SETS",
     "FILL_MODES",
+    "ColorizeOption",
     "FillMode",
+    "check_colorize_options",
     "color_fill",
     "colorfulness",
     "colorize",
+    "colorize_config",
+    "colorize_keywords",
     "composite_lines",
     "label_regions",
     "line_f1",
@@ -72,6 +83,110 @@ FILL_MODES: tuple[str, ...] = get_args(FillMode)
 COLORIZE_SETS = frozenset({"init", "style_masks", "checkpoint", "checkpoint_every"})
 #: Where colorize's defaults differ from stylize's: the fill is already coloured, so less style and fewer steps.
 COLORIZE_DEFAULTS: dict[str, Any] = {"iterations": 200, "style_weight": 10.0}
+
+
+@dataclass(frozen=True)
+class ColorizeOption:
+    """One of colorize()'s own settings (not a RunConfig field): its type, default, bounds and help.
+
+    :data:`COLORIZE_OPTIONS` is where they are written once: colorize's docstring shows the help (and so the
+    command line's ``--help``), a web form draws its fields from it, and :meth:`check` is the check colorize()
+    itself makes, so every front end refuses a bad value in the same sentence.  colorize's signature repeats the
+    defaults and types; tests/test_sketch.py checks that the two agree.
+    """
+
+    name: str
+    kind: Literal["choice", "float", "int"]
+    default: str | float | int
+    help: str
+    low: float | None = None  #: the smallest value allowed (inclusive)
+    high: float | None = None  #: the largest value allowed (inclusive; None: no limit)
+    choices: tuple[str, ...] = ()
+
+    @property
+    def spoken(self) -> str:
+        """The name as an error sentence says it (``line width``)."""
+        return self.name.replace("_", " ")
+
+    def check(self, value: object) -> str | float | int:
+        """``value`` if it is allowed, else an :class:`OptionError` in one sentence (the API's and the CLI's)."""
+        if self.kind == "choice":
+            if not isinstance(value, str) or value not in self.choices:
+                raise OptionError(f"unknown {self.spoken} {value!r}; choose one of {', '.join(self.choices)}")
+            return value
+        if self.kind == "int":  # numbers.Integral: numpy's integers too; never a bool
+            if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < (self.low or 0):
+                raise OptionError(f"{self.spoken} must be 0 (off) or a positive number of pixels, not {value}")
+            return int(value)
+        number = float(value) if isinstance(value, numbers.Real) and not isinstance(value, bool) else math.nan
+        low, high = self.low if self.low is not None else -math.inf, self.high if self.high is not None else math.inf
+        if not (math.isfinite(number) and low <= number <= high):
+            raise OptionError(f"{self.spoken} must be between {low:g} and {high:g}, not {value}")
+        return float(number)
+
+
+#: colorize()'s own settings, in its signature's order (see :class:`ColorizeOption`); ``hints`` and ``masks`` name
+#: files and are not among them.
+COLORIZE_OPTIONS: tuple[ColorizeOption, ...] = (
+    ColorizeOption(
+        "fill", "choice", "regions", choices=FILL_MODES,
+        help='the colours the texture is painted over: "regions" (each region the lines enclose is filled with the '
+        "artwork's colours at that place, like a colouring book; large regions keep the artwork's smooth "
+        'variation), "blur" (the blurred artwork, ignoring the lines), or "white" (the bare page, as a plain '
+        "transfer; colour then comes from the style loss only).",
+    ),
+    ColorizeOption(
+        "saturation", "float", 1.2, low=0.0, high=10.0,
+        help="chroma factor applied to the finished painting before the lines go back (1 = as painted).",
+    ),
+    ColorizeOption(
+        "min_lightness", "float", 0.3, low=0.0, high=0.95,
+        help="the painting's brightness (HSV value) is mapped into [min_lightness, 1], hue and saturation kept, "
+        "before the lines are put back, so no paint is as dark as the ink (0 = off).",
+    ),
+    ColorizeOption(
+        "line_opacity", "float", 1.0, low=0.0, high=1.0,
+        help="how dark the lines are put back over the painting (1 = as drawn, 0 = not at all).",
+    ),
+    ColorizeOption(
+        "line_width", "int", 0, low=0,
+        help="thicken every line by this many pixels on each side, at the output size (0 = as drawn).",
+    ),
+    ColorizeOption(
+        "despeckle", "int", 0, low=0,
+        help="remove dark specks (dust, scanner noise) smaller than this many pixels at the output size (0 = off).",
+    ),
+)  # fmt: skip
+
+
+def check_colorize_options(values: Mapping[str, Any]) -> dict[str, Any]:
+    """colorize()'s own settings checked (each in :class:`ColorizeOption`'s sentence) and completed with their
+    defaults, in :data:`COLORIZE_OPTIONS`' order: what a job that colours a sketch stores."""
+    known = {option.name: option for option in COLORIZE_OPTIONS}
+    unknown = sorted(set(values) - set(known))
+    if unknown:
+        raise OptionError(f"unknown colorize option(s) {', '.join(unknown)}; they are {', '.join(known)}")
+    return {name: option.check(values.get(name, option.default)) for name, option in known.items()}
+
+
+def colorize_keywords(config: RunConfig) -> dict[str, Any]:
+    """A job's RunConfig as colorize() keywords: every field but those colorize sets itself (:data:`COLORIZE_SETS`),
+    which must be at their defaults (a batch or web job's config; the fields colorize sets are refused, not dropped,
+    so a job never silently runs without a setting it names)."""
+    base = RunConfig()
+    for name in sorted(COLORIZE_SETS):
+        if getattr(config, name) != getattr(base, name):
+            raise OptionError(f"colorize() sets the stylize option {name!r} itself; leave it out")
+    return {name: getattr(config, name) for name in CONFIG_FIELDS if name not in COLORIZE_SETS}
+
+
+def _options_docstring(indent: int) -> str:
+    """The help of :data:`COLORIZE_OPTIONS` as lines of a Google-style ``Args:`` block (colorize's docstring)."""
+    lines = []
+    for option in COLORIZE_OPTIONS:
+        text = f"{' ' * indent}{option.name}: {option.help}"
+        lines.append(textwrap.fill(text, width=116, subsequent_indent=" " * (indent + 4), break_on_hyphens=False))
+    return "\n".join(lines) + "\n"
 
 
 # --- line art -----------------------------------------------------------------------------------------
@@ -450,8 +565,9 @@ def _load_rgb(source: ImageInput, role: str, max_pixels: int) -> Image.Image:
     return loaded.rgb  # transparency is already flattened onto white: paper
 
 
-def _colorize_config(options: dict[str, Any]) -> RunConfig:
-    """colorize's run settings: its own defaults, then the caller's options (refusing those colorize sets)."""
+def colorize_config(options: Mapping[str, Any]) -> RunConfig:
+    """colorize's run settings: its own defaults (:data:`COLORIZE_DEFAULTS`), then ``options``, RunConfig fields
+    (refusing, in one sentence, those colorize sets itself and names that are no field)."""
     for name in options:
         if name in COLORIZE_SETS:
             raise OptionError(f"colorize() sets the stylize option {name!r} itself; leave it out")
@@ -509,6 +625,7 @@ def colorize(
     on_step: Callable[[StepRecord], None] | None = None,
     should_stop: Callable[[], bool] | None = None,
     sinks: Sequence[Sink] = (),
+    session: Session | None = None,
     **options: Any,
 ) -> Image.Image:
     """Colour a line drawing with the colours and brush work of one or more artworks; the lines stay crisp.
@@ -526,17 +643,7 @@ def colorize(
             and white hint pixels are ignored, so colour scribbled over a copy of the sketch works.
         masks: one grayscale mask image per style image: white = that artwork colours and paints this part,
             black = not here (spatial control, the style_masks of stylize, also applied to the colour fill).
-        fill: the colours the texture is painted over: "regions" (each region the lines enclose is filled
-            with the artwork's colours at that place, like a colouring book; large regions keep the artwork's
-            smooth variation), "blur" (the blurred artwork, ignoring the lines), or "white" (the bare page,
-            as a plain transfer; colour then comes from the style loss only).
-        saturation: chroma factor applied to the finished painting before the lines go back (1 = as painted).
-        min_lightness: the painting's brightness (HSV value) is mapped into [min_lightness, 1], hue and
-            saturation kept, before the lines are put back, so no paint is as dark as the ink (0 = off).
-        line_opacity: how dark the lines are put back over the painting (1 = as drawn, 0 = not at all).
-        line_width: thicken every line by this many pixels on each side, at the output size (0 = as drawn).
-        despeckle: remove dark specks (dust, scanner noise) smaller than this many pixels at the output size
-            (0 = off).
+        {own_options}
         progress: show a progress bar with losses and ETA on stderr.
         on_step: called with a StepRecord after every optimiser step (its image is the painting before the
             lines are put back).
@@ -545,6 +652,8 @@ def colorize(
             not a file, so a stopped colorize run cannot be resumed).
         sinks: receive the run's events; like on_step's, the step records carry the painting before the lines go
             back, while Finished, Stopped and Failed carry the picture with its lines, as returned.
+        session: the painterly.Session that runs the style transfer (default: the one stylize() runs on); a
+            queue's worker passes its warm one, so its device, loaded network and cached style targets serve.
         **options: any field of painterly.RunConfig (every keyword of painterly.stylize: size, iterations,
             style_weight, style_blend, laplacian_weight, style_layers, optimizer, ...); init, style_masks and
             checkpoints are set by colorize. Defaults as stylize's, except iterations 200 and style_weight 10
@@ -557,17 +666,11 @@ def colorize(
     from painterly.stylize import run_with_config
 
     style_sources = [styles] if isinstance(styles, (str, os.PathLike, Image.Image)) else list(styles)
-    config = _colorize_config(options)
+    config = colorize_config(options)
     config.check_inputs(len(style_sources))
-    for name, value, low, high in (("saturation", saturation, 0.0, 10.0), ("min lightness", min_lightness, 0.0, 0.95),
-                                   ("line opacity", line_opacity, 0.0, 1.0)):  # fmt: skip
-        if not (math.isfinite(value) and low <= value <= high):
-            raise OptionError(f"{name} must be between {low:g} and {high:g}, not {value}")
-    for name, count in (("line width", line_width), ("despeckle", despeckle)):
-        if count < 0:
-            raise OptionError(f"{name} must be 0 (off) or a positive number of pixels, not {count}")
-    if fill not in FILL_MODES:
-        raise OptionError(f"unknown fill {fill!r}; choose one of {', '.join(FILL_MODES)}")
+    own_settings = {"fill": fill, "saturation": saturation, "min_lightness": min_lightness,
+                    "line_opacity": line_opacity, "line_width": line_width, "despeckle": despeckle}  # fmt: skip
+    check_colorize_options(own_settings)
     if masks is not None and len(masks) != len(style_sources):
         raise OptionError(f"{len(masks)} masks given for {len(style_sources)} style images")
     size, max_pixels = config.size, config.max_pixels
@@ -584,8 +687,7 @@ def colorize(
     )
     page_masks = None if mask_images is None else [m.resize(lines.size, Image.Resampling.LANCZOS) for m in mask_images]
 
-    own = {"hints": hints, "masks": masks, "fill": fill, "saturation": saturation, "min_lightness": min_lightness,
-           "line_opacity": line_opacity, "line_width": line_width, "despeckle": despeckle}  # fmt: skip
+    own = {"hints": hints, "masks": masks, **own_settings}
     record = _colorize_provenance(sketch, style_sources, own, config)
 
     def finish(painted: Image.Image) -> Image.Image:
@@ -595,11 +697,17 @@ def colorize(
             result.info[PROVENANCE_KEY] = record
         return result
 
+    run: Callable[..., Image.Image] = run_with_config if session is None else session.run
     try:
-        painted = run_with_config(
+        painted = run(
             content, artworks, config.replace(init="content", style_masks=page_masks), progress=progress,
             on_step=on_step, should_stop=should_stop, sinks=[_with_lines(sink, finish) for sink in sinks],
         )  # fmt: skip
     except Interrupted as stopped:
         raise Interrupted(stopped.step, finish(stopped.image.convert("RGB")), None) from None
     return finish(painted.convert("RGB"))
+
+
+# The own options' help lives in COLORIZE_OPTIONS; colorize's docstring shows it in place (help(painterly.colorize)).
+assert colorize.__doc__ is not None
+colorize.__doc__ = colorize.__doc__.replace("        {own_options}\n", _options_docstring(indent=8))

@@ -15,7 +15,15 @@ require_web()  # before the modules that import FastAPI
 
 from painterly.web.app import DEFAULT_QUOTA_BYTES, ServerSettings, WebServer, create_app, is_loopback  # noqa: E402
 from painterly.web.data import EXAMPLES, MAX_STYLES, MAX_UPLOAD_BYTES, MAX_UPLOAD_PIXELS, DataFolder, check_key  # noqa: E402
-from painterly.web.form import NOT_IN_FORM, cli_command, config_from_form, form_fields  # noqa: E402
+from painterly.web.form import (  # noqa: E402
+    NOT_IN_FORM,
+    cli_command,
+    colorize_fields,
+    colorize_form,
+    colorize_from_form,
+    config_from_form,
+    form_fields,
+)
 from painterly.web.hub import WINDOW, Hub  # noqa: E402
 from painterly.web.security import COOKIE, HEADER, RequestGuard  # noqa: E402
 from painterly.web.server import address, serve  # noqa: E402
@@ -42,6 +50,9 @@ __all__ = [
     "address",
     "check_key",
     "cli_command",
+    "colorize_fields",
+    "colorize_form",
+    "colorize_from_form",
     "config_from_form",
     "create_app",
     "form_fields",

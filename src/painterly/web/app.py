@@ -4,11 +4,13 @@
 claims and finishes them: SQLite in WAL mode takes both writers), the worker process and the :class:`Hub` of
 live events.  :func:`create_app` builds the FastAPI application around it: the page, the form's description,
 jobs (start, list, show, cancel, delete), pictures (current, result, content, blend), the trace, and the event
-stream (server-sent events).  The worker starts and stops with the application (its lifespan), so a test's
-``TestClient`` and ``painterly serve`` run the same thing.  A worker that dies while the server runs (killed, out of
-memory) is started again after a pause that doubles with each death in a row; the job it was running continues
-from its last periodic checkpoint, and a job running at :data:`WORKER_DEATHS_PER_JOB` deaths is failed instead, so
-one job that kills the worker cannot stall the queue.
+stream (server-sent events).  A job paints a photo (``kind=stylize``) or colours a sketch (``kind=colorize``, its
+content the line drawing, colorize's own settings beside the RunConfig fields).  The worker starts and stops with
+the application (its lifespan), so a test's ``TestClient`` and ``painterly serve`` run the same thing.  A worker
+that dies while the server runs (killed, out of memory) is started again after a pause that doubles with each death
+in a row; the job it was running continues from its last periodic checkpoint (a sketch's colouring starts again),
+and a job running at :data:`WORKER_DEATHS_PER_JOB` deaths is failed instead, so one job that kills the worker cannot
+stall the queue.
 """
 
 from __future__ import annotations
@@ -33,14 +35,14 @@ from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
 from fastapi.sse import EventSourceResponse, ServerSentEvent
 from PIL import Image
 
-from painterly.batch.grid import JobSpec
+from painterly.batch.grid import JOB_KINDS, JobSpec, job_kind
 from painterly.batch.results import IMAGE_NAME
 from painterly.batch.runner import trace_path
 from painterly.batch.store import JobRow, JobState, JobStore
 from painterly.errors import ImageError, OptionError, OutputError, PainterlyError
 from painterly.io.images import load_image
 from painterly.web.data import EXAMPLES, MAX_STYLES, MAX_UPLOAD_BYTES, MAX_UPLOAD_PIXELS, DataFolder, check_key
-from painterly.web.form import cli_command, config_from_form, form_fields
+from painterly.web.form import cli_command, colorize_form, colorize_from_form, config_from_form, form_fields
 from painterly.web.hub import Hub
 from painterly.web.security import COOKIE, RequestGuard
 from painterly.web.worker import worker_main
@@ -161,15 +163,15 @@ class WebServer:
         starts after a pause, unless the server stops meanwhile."""
         how = f"signal {-exitcode}" if exitcode is not None and exitcode < 0 else f"exit code {exitcode}"
         with self.lock:
-            running = [row.key for row in self.store.rows() if row.state == "running"]
-            for key in running:
+            for row in [row for row in self.store.rows() if row.state == "running"]:
+                key = row.key
                 deaths = self._deaths[key] = self._deaths.get(key, 0) + 1
                 state: JobState
                 if deaths >= WORKER_DEATHS_PER_JOB:
                     state = "failed"
                     reason = f"the worker process died {deaths} times while running it (last: {how}); not tried again"
                 else:
-                    state, reason = "interrupted", f"the worker process died ({how}); it continues from its checkpoint"
+                    state, reason = "interrupted", f"the worker process died ({how}); {row.spec.after_a_stop}"
                 self.store.set_state_if(key, ("running",), state, reason)
                 self.hub.publish({"type": "state", "key": key, "state": state, "reason": reason})
         delay = min(60.0, WORKER_RESTART_DELAY * 2**self._deaths_in_row)
@@ -248,10 +250,11 @@ class WebServer:
         """A job as the page lists it."""
         result = self.data.result(row.key) / IMAGE_NAME
         return {
-            "key": row.key, "state": SHOWN_STATE.get(row.state, row.state), "reason": row.reason,
-            "label": dict(row.spec.label), "attempts": row.attempts,
+            "key": row.key, "kind": row.spec.kind, "state": SHOWN_STATE.get(row.state, row.state),
+            "reason": row.reason, "label": dict(row.spec.label), "attempts": row.attempts,
             "inputs": {"content": self.ref(row.spec.content), "styles": [self.ref(s) for s in row.spec.styles]},
             "settings": {k: v for k, v in row.spec.config.to_dict().items() if k not in self.settings.fixed},
+            "options": dict(row.spec.options),
             "progress": self.hub.latest.get(row.key), "has_result": result.exists(),
             "has_picture": result.exists() or self.data.last_image(row.key).exists()
             or self.data.preview(row.key).exists(),
@@ -317,7 +320,8 @@ def create_app(server: WebServer, *, start_worker: bool = True) -> Any:
     @app.get("/api/form")
     def form() -> dict[str, Any]:
         return {
-            "fields": form_fields(), "examples": EXAMPLES, "fixed": sorted(server.settings.fixed),
+            "fields": form_fields(), "colorize": colorize_form(), "kinds": list(JOB_KINDS), "examples": EXAMPLES,
+            "fixed": sorted(server.settings.fixed),
             "limits": {"upload_bytes": MAX_UPLOAD_BYTES, "upload_pixels": MAX_UPLOAD_PIXELS,
                        "styles": MAX_STYLES, "quota_bytes": server.settings.quota_bytes},
         }  # fmt: skip
@@ -338,7 +342,13 @@ def create_app(server: WebServer, *, start_worker: bool = True) -> Any:
             raise OptionError("settings: not a JSON object") from None
         if not isinstance(settings, dict):
             raise OptionError("settings: not a JSON object")
-        config = config_from_form({str(k): str(v) for k, v in settings.items()}, server.settings.fixed)
+        kind = job_kind(str(form.get("kind") or "stylize"))
+        values = {str(k): str(v) for k, v in settings.items()}
+        if kind == "colorize":
+            config, options = colorize_from_form(values, server.settings.fixed)
+        else:
+            config, options = config_from_form(values, server.settings.fixed), {}
+        content_role = "sketch" if kind == "colorize" else "content"
         loop = asyncio.get_running_loop()
         await loop.run_in_executor(None, server.data.check_quota)  # a job needs room for its result and checkpoints
 
@@ -357,10 +367,10 @@ def create_app(server: WebServer, *, start_worker: bool = True) -> Any:
                     found.append((path, path.stem if ref.startswith("example:") else ref.partition(":")[2][:8]))
             return found
 
-        contents = await inputs("content", "content", "content_ref")
+        contents = await inputs(content_role, "content", "content_ref")
         styles = await inputs("style", "styles", "style_refs")
         if len(contents) != 1:
-            raise ImageError(f"give one content image (an upload or an example), not {len(contents)}")
+            raise ImageError(f"give one {content_role} image (an upload or an example), not {len(contents)}")
         if not styles or len(styles) > MAX_STYLES:
             raise ImageError(f"give 1 to {MAX_STYLES} style images, not {len(styles)}")
         config.check_inputs(len(styles))
@@ -370,7 +380,8 @@ def create_app(server: WebServer, *, start_worker: bool = True) -> Any:
         content_name = form.get("content_name") if not form.getlist("content") else None
         labels = {"content": Path(str(content_name or contents[0][1])).name,
                   "style": " + ".join(Path(name).name for name in style_names)}  # fmt: skip
-        spec = JobSpec(str(contents[0][0]), tuple(str(path) for path, _ in styles), config, labels)
+        spec = JobSpec(str(contents[0][0]), tuple(str(path) for path, _ in styles), config, labels, kind=kind,
+                       options=options)  # fmt: skip
         return {"key": server.add(spec)}
 
     @app.get("/api/jobs/{key}")
@@ -387,7 +398,9 @@ def create_app(server: WebServer, *, start_worker: bool = True) -> Any:
         described["command"] = cli_command(
             _file_name(str(described["label"].get("content", "")), row.spec.content),
             [_file_name(name, path) for name, path in zip(shown, row.spec.styles, strict=True)],
-            described["result"]["settings"] if described["result"] else row.spec.config.to_dict(),
+            described["result"]["settings"] if described["result"] else {**row.spec.config.to_dict(),
+                                                                         **row.spec.options},
+            kind=row.spec.kind,
         )  # fmt: skip
         return described
 
@@ -431,7 +444,8 @@ def create_app(server: WebServer, *, start_worker: bool = True) -> Any:
 
     @app.get("/api/jobs/{key}/content")
     def content(key: str) -> Response:
-        """The job's content picture as the run read it (sRGB, PNG), for the before/after slider."""
+        """The job's content picture (a sketch's colouring: the sketch) as the run read it (sRGB, PNG), for the
+        before/after slider."""
         row = server.row(key)
         return _png(load_image(row.spec.content, max_pixels=MAX_UPLOAD_PIXELS, role="content").rgb)
 

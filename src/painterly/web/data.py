@@ -37,12 +37,14 @@ MAX_UPLOAD_BYTES = 25 * 2**20
 MAX_UPLOAD_PIXELS = 50_000_000
 #: Most style images one job may upload.
 MAX_STYLES = 8
-#: The bundled pictures (shipped in the wheel): name -> (role, file name under painterly/data/calibration).
+#: The bundled pictures (shipped in the wheel): name -> role.  Photos and artworks are the calibration pictures
+#: (painterly/data/calibration/NAME.jpg), line drawings for sketch colouring are painterly/data/sketch/NAME.png.
 EXAMPLES: dict[str, str] = {
     "astronaut": "content", "chelsea_cat": "content", "coffee": "content",
     "starry_night": "style", "great_wave": "style", "kandinsky": "style", "scream": "style", "turner": "style",
+    "bald_eagle": "sketch", "desert_tortoise": "sketch", "gecko": "sketch", "old_soviet_car": "sketch",
 }  # fmt: skip
-_EXAMPLE_FOLDER = Path(__file__).resolve().parents[1] / "data" / "calibration"
+_DATA = Path(__file__).resolve().parents[1] / "data"
 _KEY = re.compile(r"[0-9a-f]{16}")
 _UPLOAD = re.compile(r"[0-9a-f]{64}\.(png|jpg|jpeg|webp|tif|tiff|bmp|gif)")
 
@@ -85,7 +87,9 @@ class DataFolder:
     def example(self, name: str) -> Path:
         if name not in EXAMPLES:
             raise ImageError(f"no bundled example called {name!r}")
-        return _EXAMPLE_FOLDER / f"{name}.jpg"
+        if EXAMPLES[name] == "sketch":
+            return _DATA / "sketch" / f"{name}.png"
+        return _DATA / "calibration" / f"{name}.jpg"
 
     def upload(self, name: str) -> Path:
         if not _UPLOAD.fullmatch(name):

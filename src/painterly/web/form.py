@@ -5,7 +5,12 @@ metadata the command line is generated from), so the page, the CLI and the API c
 sends back is text; :func:`config_from_form` turns it into a ``RunConfig``, whose own checks give the same
 one-sentence errors the CLI gives.  Fields that name files on the server (weights, masks, an init image, the
 checkpoint) are not offered: a request must never reach the file system outside the server's data folder.
-:func:`cli_command` writes a job's settings as the ``painterly`` command that makes the same picture.
+
+A sketch's colouring (the page's second mode) adds colorize's own settings (:func:`colorize_fields`, from
+:data:`painterly.sketch.colorize.COLORIZE_OPTIONS`: the same help and bounds as ``painterly colorize --help``),
+starts from colorize's defaults and leaves out the fields colorize sets itself (:func:`colorize_from_form`).
+:func:`cli_command` writes a job's settings as the ``painterly`` (or ``painterly colorize``) command that makes the
+same picture.
 """
 
 from __future__ import annotations
@@ -18,8 +23,23 @@ from typing import Any
 
 from painterly.config import CONFIG_FIELDS, RunConfig, field_types, number_or_words, option_choices, option_info
 from painterly.errors import OptionError
+from painterly.sketch.colorize import (
+    COLORIZE_DEFAULTS,
+    COLORIZE_OPTIONS,
+    COLORIZE_SETS,
+    check_colorize_options,
+    colorize_config,
+)
 
-__all__ = ["NOT_IN_FORM", "cli_command", "config_from_form", "form_fields"]
+__all__ = [
+    "NOT_IN_FORM",
+    "cli_command",
+    "colorize_fields",
+    "colorize_form",
+    "colorize_from_form",
+    "config_from_form",
+    "form_fields",
+]
 
 #: Fields the page does not offer: they name files on the server (or where checkpoints go, which the queue owns).
 NOT_IN_FORM = frozenset({"weights", "style_masks", "checkpoint", "checkpoint_every", "device"})
@@ -72,6 +92,25 @@ def form_fields() -> list[dict[str, Any]]:
     return fields
 
 
+def colorize_fields() -> list[dict[str, Any]]:
+    """colorize's own settings as form fields (:func:`form_fields`' keys, plus ``min`` and ``max``, the bounds
+    colorize checks), from :data:`~painterly.sketch.colorize.COLORIZE_OPTIONS`, in colorize's order."""
+    return [
+        {"name": option.name, "kind": option.kind, "optional": False, "default": option.default,
+         "choices": list(option.choices), "help": option.help, "group": "colorize", "min": option.low,
+         "max": option.high}
+        for option in COLORIZE_OPTIONS
+    ]  # fmt: skip
+
+
+def colorize_form() -> dict[str, Any]:
+    """What the page's sketch mode changes: colorize's own fields, the defaults that differ from stylize's, and the
+    form's fields colorize sets itself (hidden in that mode)."""
+    offered = {field["name"] for field in form_fields()}
+    return {"fields": colorize_fields(), "defaults": dict(COLORIZE_DEFAULTS),
+            "hidden": sorted(COLORIZE_SETS & offered)}  # fmt: skip
+
+
 def _parse_one(name: str, kind: str, text: str) -> Any:
     def number(item: str, parse: type) -> Any:
         try:
@@ -86,7 +125,7 @@ def _parse_one(name: str, kind: str, text: str) -> Any:
         if text.lower() in ("false", "off", "no", "0"):
             return False
         raise OptionError(f"{name}: {text!r} is not true or false")
-    takes = number_or_words(field_types()[name])
+    takes = number_or_words(field_types()[name]) if name in CONFIG_FIELDS else None
     if takes is not None and text in takes[1]:
         return text
     if kind in ("int", "float", "int-or-word", "float-or-word"):
@@ -98,12 +137,10 @@ def _parse_one(name: str, kind: str, text: str) -> Any:
     return text
 
 
-def config_from_form(values: Mapping[str, str], fixed: Mapping[str, Any] | None = None) -> RunConfig:
-    """A config from the form's text values (absent or empty: the default, or None where that is a value), with
-    ``fixed`` (the server's own settings, such as its weights file) laid over them.  Unknown or server-only
-    fields, and an init that is not ``content`` or ``noise``, are refused in one sentence; a bad value gets
-    RunConfig's own sentence."""
-    offered = {field["name"]: field for field in form_fields()}
+def _read(values: Mapping[str, str], fields: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """The form's text values parsed by their fields' kinds (absent or empty: left out, or None where that is a
+    value); a name that is not among ``fields`` is refused in one sentence."""
+    offered = {field["name"]: field for field in fields}
     unknown = sorted(set(values) - set(offered))
     if unknown:
         raise OptionError(f"unknown or server-only setting(s) {', '.join(unknown)}")
@@ -116,26 +153,61 @@ def config_from_form(values: Mapping[str, str], fixed: Mapping[str, Any] | None 
                 options[name] = None
             continue
         options[name] = _parse_one(name, field["kind"], text)
+    return options
+
+
+def config_from_form(values: Mapping[str, str], fixed: Mapping[str, Any] | None = None) -> RunConfig:
+    """A config from the form's text values (absent or empty: the default, or None where that is a value), with
+    ``fixed`` (the server's own settings, such as its weights file) laid over them.  Unknown or server-only
+    fields, and an init that is not ``content`` or ``noise``, are refused in one sentence; a bad value gets
+    RunConfig's own sentence."""
+    options = _read(values, form_fields())
     if options.get("init", "content") not in INIT_CHOICES:
         raise OptionError(f"init must be one of {', '.join(INIT_CHOICES)} here, not {options['init']!r}")
     return RunConfig(**{**options, **(fixed or {})})
 
 
-def cli_command(content: str, styles: Sequence[str], settings: Mapping[str, Any], output: str = "result.png") -> str:
-    """The ``painterly`` command that makes the same picture: the inputs, then every setting that differs from its
-    default, as the CLI spells it."""
-    base = RunConfig().to_dict()
-    words = ["painterly", content, *styles]
+def colorize_from_form(
+    values: Mapping[str, str], fixed: Mapping[str, Any] | None = None
+) -> tuple[RunConfig, dict[str, Any]]:
+    """A sketch's colouring from the form's text values: the config (colorize's defaults, then the values, then
+    ``fixed``) and colorize's own settings, checked and completed.  A bad value gets the sentence colorize (and so
+    ``painterly colorize``) gives it; a field colorize sets itself (``init``) is refused in colorize's sentence."""
+    options = _read(values, [*form_fields(), *colorize_fields()])
+    own = {option.name for option in COLORIZE_OPTIONS}
+    config = colorize_config({**{k: v for k, v in options.items() if k not in own}, **(fixed or {})})
+    return config, check_colorize_options({k: v for k, v in options.items() if k in own})
+
+
+def cli_command(
+    content: str, styles: Sequence[str], settings: Mapping[str, Any], output: str = "result.png", *,
+    kind: str = "stylize",
+) -> str:  # fmt: skip
+    """The command that makes the same picture: ``painterly`` (a style transfer) or ``painterly colorize`` (a
+    sketch's colouring, ``content`` the sketch), the inputs, then every setting that differs from its default (for
+    colorize, its own settings first and colorize's defaults), as the CLI spells it."""
+    colorize = kind == "colorize"
+    base = {**RunConfig().to_dict(), **(COLORIZE_DEFAULTS if colorize else {})}
+    words = ["painterly", *(["colorize"] if colorize else []), content, *styles]
+    if colorize:
+        for option in COLORIZE_OPTIONS:
+            if option.name in settings and settings[option.name] != option.default:
+                words += _flag_words(option.name, settings[option.name])
     for name in CONFIG_FIELDS:
-        if name in ("checkpoint", "checkpoint_every") or name not in settings or settings[name] == base[name]:
+        if name in ("checkpoint", "checkpoint_every") or (colorize and name in COLORIZE_SETS):
             continue
-        value, flag = settings[name], "--" + name.replace("_", "-")
-        if isinstance(value, bool):
-            words.append(flag if value else f"--no-{name.replace('_', '-')}")
-        elif value is None:
-            words += [flag, "none"]
-        elif isinstance(value, (list, tuple)):
-            words += [flag, *map(str, value)]
-        else:
-            words += [flag, str(value)]
+        if name in settings and settings[name] != base[name]:
+            words += _flag_words(name, settings[name])
     return shlex.join([*words, "-o", output])
+
+
+def _flag_words(name: str, value: Any) -> list[str]:
+    """One setting as the command line spells it: ``--name value``, ``--name`` / ``--no-name``, ``--name none``."""
+    flag = "--" + name.replace("_", "-")
+    if isinstance(value, bool):
+        return [flag if value else f"--no-{name.replace('_', '-')}"]
+    if value is None:
+        return [flag, "none"]
+    if isinstance(value, (list, tuple)):
+        return [flag, *map(str, value)]
+    return [flag, str(value)]

@@ -9,7 +9,9 @@ most :data:`PREVIEW_INTERVAL` apart, so the page fetches images by URL and no fr
 The server talks to it through a command queue: ``("cancel", key)`` stops that job between two steps for good
 (its last picture kept), ``("stop", "")`` stops the running job with its checkpoint, as ``interrupted``, and ends
 the worker: the next server continues that job bit for bit.  If the worker is killed, the next one finds the job
-``running``, marks it interrupted (:meth:`JobStore.open`) and continues it from its last periodic checkpoint.
+``running``, marks it interrupted (:meth:`JobStore.open`) and continues it from its last periodic checkpoint.  A
+sketch's colouring runs the same way (the runner calls colorize on the worker's session) but keeps no checkpoint: it
+is interrupted the same way and starts again from the beginning, as its state's reason says.
 """
 
 from __future__ import annotations
@@ -129,7 +131,7 @@ def _run_one(row: JobRow, store: JobStore, data: DataFolder, session: Session, c
             store.cancelled(key, "cancelled; its last picture is kept")
             send({"type": "state", "key": key, "state": "cancelled"})
             return not commands.stop
-        store.interrupted(key, "the server stopped; it continues from its checkpoint")
+        store.interrupted(key, f"the server stopped; {row.spec.after_a_stop}")
         send({"type": "state", "key": key, "state": "interrupted"})
         return False
     except Exception as error:  # one job's failure is its own; the queue goes on
