@@ -13,7 +13,15 @@ from painterly.web.extra import INSTALL_WEB, require_web
 
 require_web()  # before the modules that import FastAPI
 
-from painterly.web.app import DEFAULT_QUOTA_BYTES, ServerSettings, WebServer, create_app, is_loopback  # noqa: E402
+from painterly.web.app import (  # noqa: E402
+    DEFAULT_QUOTA_BYTES,
+    WORKER_DEATHS_PER_JOB,
+    WORKER_RESTART_DELAY,
+    ServerSettings,
+    WebServer,
+    create_app,
+    is_loopback,
+)
 from painterly.web.data import EXAMPLES, MAX_STYLES, MAX_UPLOAD_BYTES, MAX_UPLOAD_PIXELS, DataFolder, check_key  # noqa: E402
 from painterly.web.form import (  # noqa: E402
     NOT_IN_FORM,
@@ -41,6 +49,8 @@ __all__ = [
     "NOT_IN_FORM",
     "PREVIEW_INTERVAL",
     "WINDOW",
+    "WORKER_DEATHS_PER_JOB",
+    "WORKER_RESTART_DELAY",
     "Commands",
     "DataFolder",
     "Hub",
