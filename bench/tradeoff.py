@@ -7,7 +7,7 @@ Methods:
              the picture at each of ``--snapshots`` steps (100, 200, 500, 1000) is kept and judged, so one run gives
              the paper's curve at four budgets.  Everything else (layers, pooling, normalised features) is
              painterly's default: the comparison is of the start, the schedule and the budget.  The white noise is
-             the reference code's (:data:`PAPER_NOISE`, see :func:`paper_start`), not painterly's ``init="noise"``.
+             the reference code's (:data:`PAPER_NOISE`, see :func:`paper_start`).
 ``default``  painterly's default path (coarse-to-fine from 256 px, content start, L-BFGS, 300 steps in all).
 
 For every pair (``judges.CURVE_PAIRS`` at ``judges.CURVE_SIZE`` unless told), method and style weight: one run,
@@ -53,9 +53,10 @@ SNAPSHOTS = (100, 200, 500, 1000)
 
 
 #: The paper's start: mid-grey with white noise of one grey level's standard deviation, as Gatys's reference code
-#: (``torch.randn`` on 0-255 pixels) and jcjohnson's neural-style start.  painterly's own ``init="noise"`` (standard
-#: deviation 0.25) leaves pixel noise that 1000 L-BFGS steps do not remove, which the colour, patch and random-network
-#: judges then count against the paper (bench/results/tradeoff/paper-strong-noise-384px.json; docs/quality.md).
+#: (``torch.randn`` on 0-255 pixels) and jcjohnson's neural-style start, and painterly's ``init="noise"`` since run
+#: revision 7 (written here as a file, so the paper's runs do not depend on the revision).  The noise of revisions 1-6
+#: (standard deviation 0.25) left pixel noise that 1000 L-BFGS steps do not remove, which the colour, patch and
+#: random-network judges then counted against the paper (bench/results/tradeoff/paper-strong-noise-384px.json).
 PAPER_NOISE = 1 / 255
 
 
