@@ -161,6 +161,61 @@ def table(results: dict[str, Any]) -> None:
         print(f"{row['method']:<9}{row['style_weight']:>8g}{row['steps']:>7}{row['seconds']:>8.1f}{cells}")
 
 
+def closeness(judge: str, value: float) -> float:
+    """A score as a distance (lower is closer) whatever the judge's direction, so curves compare one way."""
+    higher = {j.name for j in judging.JUDGES if j.higher_is_better}
+    return -value if judge in higher else value
+
+
+def _points(rows: list[dict[str, Any]], panel: tuple[str, str]) -> list[tuple[float, float]]:
+    """(content distance as a closeness, style distance) of each row under a panel's two judges."""
+    content_judge, style_judge = panel
+    return [(closeness(content_judge, r["scores"][content_judge]), r["scores"][style_judge]) for r in rows]
+
+
+def _below(points: list[tuple[float, float]], rivals: list[tuple[float, float]]) -> tuple[int, int]:
+    """(how many ``points`` have a lower style distance than every rival no closer to the content, how many have
+    such a rival at all)."""
+    better = comparable = 0
+    for x, y in points:
+        against = [ry for rx, ry in rivals if rx >= x]
+        if against:
+            comparable += 1
+            better += all(y < ry for ry in against)
+    return better, comparable
+
+
+def dominance(results: dict[str, Any], budget: int = max(SNAPSHOTS)) -> list[dict[str, Any]]:
+    """For each pair and panel (content judge, style judge): how many of painterly's default points have a lower
+    style distance than every paper point (at ``budget`` steps) that is no closer to the content -- "below the
+    paper's curve at equal or better content fidelity" -- and the converse count for the paper's points.  A point
+    with no such point on the other curve (the curves do not overlap there) is counted as not comparable."""
+    rows = [v for v in results.values() if isinstance(v, dict) and "scores" in v]
+    found = []
+    for pair in sorted({(r["content"], r["style"], r["size"]) for r in rows}):
+        mine = [r for r in rows if (r["content"], r["style"], r["size"]) == pair]
+        ours = [r for r in mine if r["method"] == "default"]
+        paper = [r for r in mine if r["method"] == "paper" and r["steps"] == budget]
+        for panel in PANELS:
+            ours_below, ours_comparable = _below(_points(ours, panel), _points(paper, panel))
+            paper_below, paper_comparable = _below(_points(paper, panel), _points(ours, panel))
+            found.append({"pair": pair, "panel": panel, "budget": budget,
+                          "default_points": len(ours), "paper_points": len(paper),
+                          "default_below": ours_below, "default_comparable": ours_comparable,
+                          "paper_below": paper_below, "paper_comparable": paper_comparable})  # fmt: skip
+    return found
+
+
+def print_dominance(results: dict[str, Any]) -> None:
+    """The dominance counts (see :func:`dominance`) as a table, one line per pair and panel."""
+    for row in dominance(results):
+        pair, (content_judge, style_judge) = row["pair"], row["panel"]
+        print(f"{Path(pair[0]).stem} x {Path(pair[1]).stem} {pair[2]} px  {content_judge:>20} / {style_judge:<18}"
+              f"  default below paper {row['budget']}: {row['default_below']}/{row['default_comparable']} comparable"
+              f" (of {row['default_points']});  paper below default: {row['paper_below']}/{row['paper_comparable']}"
+              f" (of {row['paper_points']})")  # fmt: skip
+
+
 #: Panels of a pair's figure: (content judge, style judge), each judge beside its kind's counterpart.
 PANELS: tuple[tuple[str, str], ...] = (
     ("efficientnet_content", "efficientnet_style"),
@@ -271,6 +326,7 @@ def main() -> None:
         parser.error("every snapshot must be at most --paper-steps")
     results = load_results(args.results) if args.show else sweep(args)
     table(results)
+    print_dominance(results)
     if args.plot is not None:
         for path in plot(results, args.plot):
             print(f"plot: {path}")

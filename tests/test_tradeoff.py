@@ -81,3 +81,23 @@ def test_sweep_writes_every_run_resumes_and_plots(tradeoff: ModuleType, tmp_path
     runs = [label["run"] for label, _, _ in laid_out]
     assert list(dict.fromkeys(runs)) == ["paper, 10 steps", "paper, 20 steps", "default, 20 steps"]  # paper first
     assert [label["style weight"] for label, _, _ in laid_out[:3]] == ["5", "50 (today's default)", "500"]
+
+
+def test_dominance_compares_points_at_equal_or_worse_content_fidelity(tradeoff: ModuleType, monkeypatch: Any) -> None:
+    """A default point is "below the paper's curve" when its style distance is lower than that of every paper point
+    no closer to the content; SSIM is turned so that higher is closer; points beyond the other curve don't count."""
+
+    def entry(method: str, steps: int, ssim: float, colour: float) -> dict[str, Any]:
+        return {"method": method, "steps": steps, "content": PAIR[0], "style": PAIR[1], "size": 64,
+                "style_weight": ssim, "scores": {"ssim_content": ssim, "colour_style": colour}}  # fmt: skip
+
+    results = {str(n): e for n, e in enumerate([
+        entry("default", 300, 0.5, 2.0), entry("default", 300, 0.3, 1.0),
+        entry("paper", 1000, 0.4, 3.0), entry("paper", 1000, 0.2, 1.5), entry("paper", 100, 0.9, 0.1),
+    ])}  # fmt: skip
+    monkeypatch.setattr(tradeoff, "PANELS", (("ssim_content", "colour_style"),))
+    [row] = tradeoff.dominance(results)
+    # default (0.5, 2.0): the paper's 0.4 and 0.2 are no closer, and 1.5 < 2.0: not below; (0.3, 1.0) beats (0.2, 1.5)
+    assert (row["default_below"], row["default_comparable"], row["default_points"]) == (1, 2, 2)
+    # paper (0.4, 3.0) loses to (0.3, 1.0); (0.2, 1.5) has no default point as far from the content; 100 steps ignored
+    assert (row["paper_below"], row["paper_comparable"], row["paper_points"]) == (0, 1, 2)
