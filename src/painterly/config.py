@@ -22,7 +22,7 @@ import os
 import textwrap
 import types
 import typing
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -45,6 +45,7 @@ __all__ = [
     "ImageInput",
     "OptionInfo",
     "RunConfig",
+    "args_docstring",
     "field_types",
     "number_or_words",
     "option_info",
@@ -566,10 +567,15 @@ def number_or_words(annotation: Any) -> tuple[type, tuple[str, ...]] | None:
     return numbers[0], tuple(typing.get_args(words[0]))
 
 
-def options_docstring(indent: int) -> str:
-    """The fields' help as a Google-style ``Args:`` block (each line indented), for a docstring that takes them."""
+def args_docstring(entries: Iterable[tuple[str, str]], indent: int) -> str:
+    """(name, help) pairs as the lines of a Google-style ``Args:`` block, each indented and wrapped."""
     lines = []
-    for name in CONFIG_FIELDS:
-        text = f"{' ' * indent}{name}: {option_info(name).help}"
+    for name, help in entries:
+        text = f"{' ' * indent}{name}: {help}"
         lines.append(textwrap.fill(text, width=116, subsequent_indent=" " * (indent + 4), break_on_hyphens=False))
     return "\n".join(lines) + "\n"
+
+
+def options_docstring(indent: int) -> str:
+    """The fields' help as a Google-style ``Args:`` block (each line indented), for a docstring that takes them."""
+    return args_docstring(((name, option_info(name).help) for name in CONFIG_FIELDS), indent)

@@ -29,7 +29,6 @@ import logging
 import math
 import numbers
 import os
-import textwrap
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -40,7 +39,7 @@ import torch
 import torch.nn.functional as F
 from PIL import Image, ImageFilter, ImageOps
 
-from painterly.config import CONFIG_FIELDS, ImageInput, RunConfig
+from painterly.config import CONFIG_FIELDS, ImageInput, RunConfig, args_docstring
 from painterly.errors import ImageError, OptionError
 from painterly.events import Event, Failed, Finished, Sink, Stopped
 from painterly.io.images import load_image, normalize_image, resize_long_side
@@ -182,11 +181,7 @@ def colorize_keywords(config: RunConfig) -> dict[str, Any]:
 
 def _options_docstring(indent: int) -> str:
     """The help of :data:`COLORIZE_OPTIONS` as lines of a Google-style ``Args:`` block (colorize's docstring)."""
-    lines = []
-    for option in COLORIZE_OPTIONS:
-        text = f"{' ' * indent}{option.name}: {option.help}"
-        lines.append(textwrap.fill(text, width=116, subsequent_indent=" " * (indent + 4), break_on_hyphens=False))
-    return "\n".join(lines) + "\n"
+    return args_docstring(((option.name, option.help) for option in COLORIZE_OPTIONS), indent)
 
 
 # --- line art -----------------------------------------------------------------------------------------
