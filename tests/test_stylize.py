@@ -17,7 +17,7 @@ from painterly.losses.core import gram_matrix
 from painterly.nets.encoder import VGGEncoder
 from painterly.nets.weights import VGGWeights
 from painterly.objective.whole import Objective
-from painterly.plan.stages import COARSE_STAGE_MIN_STRIDE, CURRENT_REVISION, FINAL_STAGE_SHARE, PAPER_NOISE_STD
+from painterly.plan.stages import COARSE_STAGE_MIN_STRIDE, FINAL_STAGE_SHARE
 from painterly.run import StyleTransferRun
 from painterly.stylize import DEFAULT_STYLE_LAYERS, pyramid_sizes, split_iterations
 
@@ -69,18 +69,6 @@ def test_a_later_stage_starts_from_the_upsampled_result_with_the_contents_detail
     grey_fine, grey_coarse = (pil_to_tensor(resize_long_side(grey.working_content, s)) for s in (48, 34))
     start = grey.next_start(stylised, grey_fine, grey_coarse)
     assert torch.allclose(start[:, 0], start[:, 1]) and torch.allclose(start[:, 1], start[:, 2])
-
-
-def test_a_noise_start_is_one_grey_levels_noise_and_an_older_revision_keeps_its_own(pair, tiny_weights) -> None:
-    """``init="noise"`` starts, as the paper's reference code does, from mid-grey with white noise of about one grey
-    level (strong noise is not optimised away and stays as speckle); a checkpoint of revision 6 or older resumes with
-    the standard deviation 0.25 it began with."""
-    content = pil_to_tensor(resize_long_side(_run(pair, tiny_weights, size=48).working_content, 48))
-    for revision, expected in ((CURRENT_REVISION, PAPER_NOISE_STD), (6, 0.25)):
-        start = _run(pair, tiny_weights, size=48, init="noise", revision=revision).initial_image(content)
-        assert start.shape == content.shape
-        assert float(start.mean()) == pytest.approx(0.5, abs=0.02)
-        assert float(start.std()) == pytest.approx(expected, rel=0.15), revision
 
 
 def test_coarse_stages_leave_the_fine_style_layers_to_the_last_stage(pair, tiny_weights) -> None:

@@ -263,8 +263,7 @@ class RunConfig:
     )
     init: str = _option(
         "content",
-        'starting image: "content", "noise" (white noise, as in the paper: mid-grey with noise of about one grey '
-        "level, as its reference code), or an image path.",
+        'starting image: "content", "noise" (white noise, as in the paper), or an image path.',
         group="common",
     )
     optimizer: OptimizerName = _option(

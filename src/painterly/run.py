@@ -434,15 +434,15 @@ class StyleTransferRun:
         return objective, content
 
     def initial_image(self, content: Tensor) -> Tensor:
-        """Where the first stage starts: the content, white noise around mid-grey (seeded; as strong as the recipe's
-        ``noise_std``), or the init image at ``content``'s size; grey when only luminance is optimised."""
+        """Where the first stage starts: the content, white noise around mid-grey (seeded), or the init image at
+        ``content``'s size; grey when only luminance is optimised."""
         o = self.config
         if o.init == "content":
             start = content.clone()
-        elif o.init == "noise":  # mid-grey plus white noise (the paper starts from white noise)
+        elif o.init == "noise":  # white noise around mid-grey (the paper starts from white noise)
             generator = torch.Generator().manual_seed(o.seed)
             noise = torch.randn(content.shape, generator=generator, dtype=content.dtype)
-            start = (0.5 + self.recipe.noise_std * noise.to(content.device)).clamp(0, 1)
+            start = (0.5 + 0.25 * noise.to(content.device)).clamp(0, 1)
         else:
             picture = load_image(o.init, max_pixels=o.max_pixels, role="init image").rgb
             size = (content.shape[-1], content.shape[-2])

@@ -33,7 +33,6 @@ __all__ = [
     "KEEP_FREED_MARGIN",
     "MIN_STAGE_STEPS",
     "MIXED_PRECISION_ACTIVATION_BYTES",
-    "PAPER_NOISE_STD",
     "RECIPES",
     "NetworkShape",
     "Plan",
@@ -74,12 +73,6 @@ COARSE_STAGE_MIN_STRIDE = 4
 KEEP_FREED_MARGIN = 1.5
 
 
-#: ``init="noise"``'s standard deviation from revision 7: one grey level, as Gatys's reference code (``torch.randn`` on
-#: 0-255 pixels) and jcjohnson's neural-style start.  Stronger noise (0.25, revisions 1-6) is not optimised away: VGG
-#: features barely see single-pixel noise, so 1000 L-BFGS steps left saturated speckle (docs/quality.md).
-PAPER_NOISE_STD = 1 / 255
-
-
 @dataclass(frozen=True)
 class Recipe:
     """How a run of one revision computes: every flag is read by name where the arithmetic depends on it."""
@@ -103,8 +96,6 @@ class Recipe:
     #: style_weight "auto" is chosen from the pictures (painterly.plan.balance); a checkpoint keeps the number, so a
     #: resumed run never chooses again, and an older revision refuses "auto"
     auto_style_weight: bool = False
-    #: ``init="noise"``: the start is mid-grey plus white noise of this standard deviation (pixels in [0, 1])
-    noise_std: float = 0.25
 
 
 def _recipes(*rows: Recipe) -> dict[int, Recipe]:
@@ -145,14 +136,9 @@ RECIPES: Mapping[int, Recipe] = _recipes(
         _r4, revision=5, what_changed="the tiled grid at four positions per axis; coarse stages leave out the fine "
         "style layers", tiled_grid_positions=True, coarse_stages_skip_fine_layers=True,
     ),
-    _r6 := dataclasses.replace(
+    dataclasses.replace(
         _r5, revision=6, what_changed="style_weight 'auto' chooses the weight from the pictures' edge contrast "
         "(issue 19 part 3); a numeric weight computes as revision 5", auto_style_weight=True,
-    ),
-    dataclasses.replace(
-        _r6, revision=7, what_changed="init 'noise' starts from mid-grey with white noise of one grey level "
-        "(PAPER_NOISE_STD), as the paper's reference code does; 0.25 left saturated pixel noise in the picture after "
-        "1000 L-BFGS steps", noise_std=PAPER_NOISE_STD,
     ),
 )  # fmt: skip
 #: The recipe new runs use.
