@@ -7,7 +7,7 @@ Methods:
              the picture at each of ``--snapshots`` steps (100, 200, 500, 1000) is kept and judged, so one run gives
              the paper's curve at four budgets.  Everything else (layers, pooling, normalised features) is
              painterly's default: the comparison is of the start, the schedule and the budget.  The white noise is
-             the reference code's (:data:`PAPER_NOISE`, see :func:`paper_start`).
+             painterly's ``init="noise"`` (:data:`PAPER_INIT`).
 ``default``  painterly's default path (coarse-to-fine from 256 px, content start, L-BFGS, 300 steps in all).
 
 For every pair (``judges.CURVE_PAIRS`` at ``judges.CURVE_SIZE`` unless told), method and style weight: one run,
@@ -32,13 +32,11 @@ import time
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import judges as judging  # bench/ is a folder of scripts: its judges module, found by the line above
 from painterly.config import RunConfig
-from painterly.io.images import resize_long_side
 from results_json import load_results, save_results
 from results_json import machine as current_machine
 
@@ -52,25 +50,12 @@ WEIGHTS = (2.0, 5.0, 10.0, 20.0, 50.0, 100.0, 200.0, 500.0)
 SNAPSHOTS = (100, 200, 500, 1000)
 
 
-#: The paper's start: mid-grey with white noise of one grey level's standard deviation, as Gatys's reference code
-#: (``torch.randn`` on 0-255 pixels) and jcjohnson's neural-style start, and painterly's ``init="noise"`` since run
-#: revision 7 (written here as a file, so the paper's runs do not depend on the revision).  The noise of revisions 1-6
-#: (standard deviation 0.25) left pixel noise that 1000 L-BFGS steps do not remove, which the colour, patch and
-#: random-network judges then counted against the paper (bench/results/tradeoff/paper-strong-noise-384px.json).
-PAPER_NOISE = 1 / 255
-
-
-def paper_start(content: Path, size: int, out: Path) -> Path:
-    """The paper's start picture at the run's size (mid-grey + :data:`PAPER_NOISE` white noise, seed 0), written once
-    as PNG for ``init``; the run resizes it to the content's shape."""
-    with Image.open(content) as opened:
-        width, height = resize_long_side(opened.convert("RGB"), size).size
-    path = out / f"paper-start__{width}x{height}.png"
-    if not path.exists():
-        noise = 0.5 + PAPER_NOISE * np.random.default_rng(0).standard_normal((height, width, 3))
-        path.parent.mkdir(parents=True, exist_ok=True)
-        Image.fromarray((noise.clip(0, 1) * 255 + 0.5).astype(np.uint8), "RGB").save(path)
-    return path
+#: The paper's start as painterly offers it (``--init noise``: mid-grey plus white noise of standard deviation 0.25,
+#: the README's "paper" command).  It leaves single-pixel colour noise that 1000 L-BFGS steps do not remove, which the
+#: colour, patch and random-network judges count against the paper; a start of one grey level's noise (the paper's
+#: reference code's) removes it but, with painterly's loss scale, makes L-BFGS diverge at style weights of 200 and
+#: more (bench/results/tradeoff/paper-weak-noise-384px.json; docs/quality.md).
+PAPER_INIT = "noise"
 
 
 def result_key(method: str, pair: tuple[str, str], size: int, weight: float, step: int) -> str:
@@ -98,8 +83,7 @@ def run_once(
             kept.append((record.step, record.to_pil(), record.elapsed, evaluations))
 
     if method == "paper":
-        start = str(paper_start(content, size, args.out))
-        stylize(content, style, size=size, start_size=None, init=start, optimizer="lbfgs",
+        stylize(content, style, size=size, start_size=None, init=PAPER_INIT, optimizer="lbfgs",
                 iterations=args.paper_steps, style_weight=weight, device="cpu", seed=0, on_step=on_step)  # fmt: skip
         return kept
     began = time.perf_counter()
@@ -135,7 +119,8 @@ def sweep(args: argparse.Namespace) -> dict[str, Any]:
                     results[result_key(method, pair, args.size, weight, step)] = {
                         "method": method, "content": pair[0], "style": pair[1], "size": args.size,
                         "style_weight": weight, "steps": step, "seconds": seconds, "evaluations": evaluations,
-                        "init": f"grey + N(0, {PAPER_NOISE:.4f}) noise" if method == "paper" else "content",
+                        "init": "painterly's init='noise': 0.5 + 0.25 N(0, 1), clamped" if method == "paper"
+                        else "content",
                         "scores": scores, "picture": str(path.relative_to(REPO)) if path.is_relative_to(REPO)
                         else str(path), "machine": machine,
                     }  # fmt: skip
