@@ -276,7 +276,7 @@ def strips(results: dict[str, Any], folder: Path, cell: int = 160) -> list[Path]
             picture = REPO / r["picture"]
             if not picture.exists():  # pictures are not committed: only where this machine made them
                 continue
-            mark = " (today's default)" if r["style_weight"] == DEFAULT_WEIGHT else ""
+            mark = " (default)" if r["style_weight"] == DEFAULT_WEIGHT else ""
             cells.append(({"run": f"{r['method']}, {r['steps']} steps", "style weight": f"{r['style_weight']:g}{mark}"},
                           picture, None))  # fmt: skip
         if not cells:

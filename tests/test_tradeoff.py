@@ -80,7 +80,7 @@ def test_sweep_writes_every_run_resumes_and_plots(tradeoff: ModuleType, tmp_path
         assert sheet.format == "JPEG" and sheet.width > 3 * 40 and sheet.height > 3 * 40
     runs = [label["run"] for label, _, _ in laid_out]
     assert list(dict.fromkeys(runs)) == ["paper, 10 steps", "paper, 20 steps", "default, 20 steps"]  # paper first
-    assert [label["style weight"] for label, _, _ in laid_out[:3]] == ["5", "50 (today's default)", "500"]
+    assert [label["style weight"] for label, _, _ in laid_out[:3]] == ["5", "50 (default)", "500"]
 
 
 def test_dominance_compares_points_at_equal_or_worse_content_fidelity(tradeoff: ModuleType, monkeypatch: Any) -> None:
