@@ -233,7 +233,7 @@ class StyleTransferRun:
         if o.style_weight == AUTO:
             self.style_weight = auto_style_weight(self.working_content, self.style_images, o.style_blend)
             log.info(f"style weight auto: {self.style_weight:.4g}")
-            self._validate()  # the layer weights again, at the chosen weight
+            self._weigh_layers()  # at the chosen weight (positive, as the stand-in was: the checks above hold)
         self.mask_images = (
             None if o.style_masks is None else [_load(m, "style mask", o.max_pixels).rgb for m in o.style_masks]
         )
@@ -312,6 +312,22 @@ class StyleTransferRun:
         """What the config could not check alone: the layers' names and weights, that something is painted
         towards, and that a checkpoint can be written (and that its inputs are files)."""
         o = self.config
+        self._weigh_layers()
+        if not self._has_target():
+            raise OptionError(
+                "the content, style and Laplacian losses all have zero weight, so there is nothing to paint towards; "
+                "give --content-weight or --style-weight (and their layer weights) a positive value"
+            )
+        if o.checkpoint is not None:
+            check_writable(Path(o.checkpoint), "checkpoint")
+            sources = [self.content_source, *self.style_sources, *(o.style_masks or [])]
+            if any(isinstance(s, Image.Image) for s in sources) or isinstance(o.weights, WeightsObject):
+                raise OptionError("checkpoints need image files and a weights file (or the default), not objects")
+
+    def _weigh_layers(self) -> None:
+        """Each loss layer's weight at :attr:`style_weight` (checking the layers' names and weights); weighed again
+        once ``style_weight="auto"`` has chosen its number."""
+        o = self.config
         count = len(self.style_sources)
         blend = list(o.style_blend) if o.style_blend is not None else [1.0] * count
         self.content_weights = _layer_weights(
@@ -325,16 +341,6 @@ class StyleTransferRun:
         self.per_style_weights = per_style_layer_weights(
             self.style_weights, blend, o.per_style_layers, normalize=o.style_masks is None
         )
-        if not self._has_target():
-            raise OptionError(
-                "the content, style and Laplacian losses all have zero weight, so there is nothing to paint towards; "
-                "give --content-weight or --style-weight (and their layer weights) a positive value"
-            )
-        if o.checkpoint is not None:
-            check_writable(Path(o.checkpoint), "checkpoint")
-            sources = [self.content_source, *self.style_sources, *(o.style_masks or [])]
-            if any(isinstance(s, Image.Image) for s in sources) or isinstance(o.weights, WeightsObject):
-                raise OptionError("checkpoints need image files and a weights file (or the default), not objects")
 
     def _has_target(self, *, styles: bool = True) -> bool:
         """Whether any loss compares the image with something: the content, a style (unless ``styles`` is False),
