@@ -6,7 +6,7 @@ import pytest
 import torch
 from torch import Tensor
 
-from painterly.engine.loop import MAX_RECOVERIES, NumericalError, StepInfo, optimize
+from painterly.engine.loop import BLOWUP_FACTOR, MAX_RECOVERIES, MAX_RESTARTS, NumericalError, StepInfo, optimize
 from painterly.engine.optim import OptimizerSettings
 
 
@@ -19,8 +19,10 @@ class Quadratic:
         poison_after: int | None = None,
         poison_calls: int = 10**9,
         stiffness: Tensor | None = None,
+        poison: float = float("nan"),
     ) -> None:
         self.target, self.calls, self.poison_after, self.poison_calls = target, 0, poison_after, poison_calls
+        self.poison = poison  # what a poisoned evaluation's loss is multiplied by: NaN, or a blow-up's factor
         self.stiffness = stiffness  # per-pixel weights: unequal ones keep L-BFGS from solving it in two steps
         self.inputs: list[Tensor] = []  # the image of every evaluation, to see where each step started
 
@@ -29,7 +31,7 @@ class Quadratic:
         self.inputs.append(image.detach().clone())
         loss = (image - self.target).pow(2).mul(1 if self.stiffness is None else self.stiffness).mean()
         if self.poison_after is not None and self.poison_after < self.calls <= self.poison_after + self.poison_calls:
-            loss = loss * float("nan")
+            loss = loss * self.poison
         return loss, {"content": loss}
 
 
@@ -55,11 +57,11 @@ def test_a_persistent_nan_stops_with_the_last_good_image() -> None:
     assert objective.calls == 5 + MAX_RECOVERIES + 1
 
 
-def _stiff_quadratic(**poison: int) -> Quadratic:
+def _stiff_quadratic(**poison: float) -> Quadratic:
     """A target and curvatures that vary from pixel to pixel, so L-BFGS takes many steps to get there."""
     generator = torch.Generator().manual_seed(0)
     target = 0.2 + 0.6 * torch.rand(1, 3, 4, 4, generator=generator)
-    return Quadratic(target, stiffness=torch.logspace(0, 2, 48).view(1, 3, 4, 4), **poison)
+    return Quadratic(target, stiffness=torch.logspace(0, 2, 48).view(1, 3, 4, 4), **poison)  # type: ignore[arg-type]
 
 
 def test_lbfgs_rolls_a_transient_nan_back_to_the_last_good_image() -> None:
@@ -104,3 +106,56 @@ def test_stop_request_ends_between_steps_with_consistent_state() -> None:
                       on_step=on_step, should_stop=lambda: count["steps"] >= 7)  # fmt: skip
     assert result.stopped and result.steps_done == 7
     assert result.state["optimizer"]["state"], "L-BFGS history is handed back for a checkpoint"
+
+
+def test_a_blow_up_goes_back_to_the_stages_best_picture_with_a_fresh_lbfgs() -> None:
+    """A loss far above the stage's lowest (L-BFGS overshooting; here the objective's 7th evaluation is made 1000
+    times too high) sends the picture back to the one with the lowest loss, L-BFGS starts afresh, the step is not
+    counted, and the caller hears of it; the run goes on to its full count and on toward the target."""
+    objective = _stiff_quadratic(poison_after=6, poison_calls=1, poison=1000.0)
+    seen: list[Tensor] = []
+    restarts: list[tuple[int, float, float]] = []
+    result = optimize(objective, torch.zeros(1, 3, 4, 4), steps=10, settings=OptimizerSettings("lbfgs"),
+                      on_step=lambda info: seen.append(info.image), blowup_factor=BLOWUP_FACTOR,
+                      on_restart=lambda *heard: restarts.append(heard))  # fmt: skip
+    assert result.steps_done == 10 and len(seen) == 10 and objective.calls == 11, "the blown-up step is not counted"
+    [(step, loss, best)] = restarts
+    assert step == 7 and loss > BLOWUP_FACTOR * best
+    # the lowest loss was the 6th evaluation's (a quadratic's losses fall): the 8th starts from its picture
+    assert torch.equal(objective.inputs[7], objective.inputs[5]) and not torch.equal(
+        objective.inputs[6], objective.inputs[5]
+    )
+    assert result.state["rate"] == 1.0, "a blow-up does not shrink the step (a fresh L-BFGS starts small anyway)"
+    assert result.state["best_loss"] < best and torch.isfinite(result.state["best_image"]).all()
+    distance = [float((image - objective.target).abs().max()) for image in (objective.inputs[5], result.image)]
+    assert distance[1] < 0.9 * distance[0], "and it went on toward the target"
+
+
+def test_without_the_guard_a_blow_up_is_a_step_like_any_other() -> None:
+    """Revision 6 and before (``blowup_factor=None``): the loop does not look at the loss's size."""
+    objective = _stiff_quadratic(poison_after=6, poison_calls=1, poison=1000.0)
+    losses: list[float] = []
+    optimize(objective, torch.zeros(1, 3, 4, 4), steps=10, settings=OptimizerSettings("lbfgs"),
+             on_step=lambda info: losses.append(info.losses["total"]))  # fmt: skip
+    assert objective.calls == 10 and losses[6] > BLOWUP_FACTOR * min(losses[:6])
+
+
+def test_the_guard_changes_nothing_in_a_run_that_does_not_blow_up() -> None:
+    """A run with no blow-up computes bit for bit as without the guard (so revision 7 is revision 6 there)."""
+    results = []
+    for factor in (None, BLOWUP_FACTOR):
+        objective = _stiff_quadratic()
+        results.append(optimize(objective, torch.zeros(1, 3, 4, 4), steps=15, settings=OptimizerSettings("lbfgs"),
+                                on_step=lambda info: None, blowup_factor=factor))  # fmt: skip
+    assert torch.equal(results[0].image, results[1].image)
+
+
+def test_blow_ups_are_answered_at_most_max_restarts_times_a_stage() -> None:
+    """An objective that blows up at every evaluation after the 3rd: the loop goes back MAX_RESTARTS times, then
+    carries on (a blow-up is not fatal: the picture is still there) to the end of the stage."""
+    objective = _stiff_quadratic(poison_after=3, poison=1000.0)
+    restarts: list[tuple[int, float, float]] = []
+    result = optimize(objective, torch.zeros(1, 3, 4, 4), steps=8, settings=OptimizerSettings("lbfgs"),
+                      on_step=lambda info: None, blowup_factor=BLOWUP_FACTOR,
+                      on_restart=lambda *heard: restarts.append(heard))  # fmt: skip
+    assert len(restarts) == MAX_RESTARTS and result.steps_done == 8 and objective.calls == 8 + MAX_RESTARTS

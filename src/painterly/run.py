@@ -30,7 +30,7 @@ from painterly.config import AUTO, ImageInput, RunConfig
 from painterly.control.color import gray_to_rgb, luminance, prepare_color_inputs, restore_colors
 from painterly.control.spatial import per_style_layer_weights, resize_mask
 from painterly.engine.allocator import reuse_freed_memory
-from painterly.engine.loop import NumericalError, StepInfo, optimize
+from painterly.engine.loop import BLOWUP_FACTOR, NumericalError, StepInfo, optimize
 from painterly.engine.optim import OptimizerSettings
 from painterly.engine.precision import compute_dtype, resolve_mixed_precision
 from painterly.errors import OptionError, PainterlyError
@@ -108,6 +108,13 @@ def resolve_device(device: str) -> torch.device:
     if resolved.type == "cuda" and not torch.cuda.is_available():
         raise OptionError("device cuda was requested but PyTorch sees no CUDA GPU here; use --device cpu")
     return resolved
+
+
+def _report_blowup(stage_step: int, loss: float, best: float, *, stage: int) -> None:
+    """Say that the optimiser blew up and was sent back (painterly.engine.loop), so a user who watches the loss
+    jump knows the run recovered and does not lose the picture."""
+    log.warning(f"stage {stage}, step {stage_step}: the loss jumped to {loss:.4g}, {loss / best:.0f} times the "
+                f"stage's lowest ({best:.4g}); going back to that picture with a fresh optimiser")  # fmt: skip
 
 
 def _load(source: ImageInput, role: str, max_pixels: int) -> LoadedImage:
@@ -592,6 +599,8 @@ class StyleTransferRun:
                     should_stop=stop, resume_state=state, first_step=first_step,
                     checkpoint_every=periodic,
                     on_checkpoint=functools.partial(save, index),
+                    blowup_factor=BLOWUP_FACTOR if self.recipe.restart_on_blowup else None,
+                    on_restart=functools.partial(_report_blowup, stage=index + 1),
                 )  # fmt: skip
                 image = result.image
                 del objective

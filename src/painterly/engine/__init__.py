@@ -8,7 +8,17 @@ module (``painterly.engine.<module>``), never this file, so the re-exports make 
 from __future__ import annotations
 
 from painterly.engine.allocator import active_runs, release_free_memory, reuse_freed_memory, user_tuned_malloc
-from painterly.engine.loop import Evaluator, NumericalError, StageResult, StepCallback, StepInfo, optimize
+from painterly.engine.loop import (
+    BLOWUP_FACTOR,
+    MAX_RESTARTS,
+    Evaluator,
+    NumericalError,
+    RestartCallback,
+    StageResult,
+    StepCallback,
+    StepInfo,
+    optimize,
+)
 from painterly.engine.optim import (
     DEFAULT_LEARNING_RATES,
     OPTIMIZER_OPTIONS,
@@ -38,7 +48,9 @@ from painterly.engine.precision import (
 )
 
 __all__ = [
+    "BLOWUP_FACTOR",
     "DEFAULT_LEARNING_RATES",
+    "MAX_RESTARTS",
     "OPTIMIZER_OPTIONS",
     "PROBE_LAYERS",
     "REQUIRED_SPEEDUP",
@@ -47,6 +59,7 @@ __all__ = [
     "OptimizerName",
     "OptimizerSettings",
     "PrecisionProbe",
+    "RestartCallback",
     "StageResult",
     "StepCallback",
     "StepInfo",

@@ -21,7 +21,17 @@ from torch import Tensor
 from painterly.engine.optim import OptimizerSettings, learning_rate_at, make_optimizer
 from painterly.errors import PainterlyError
 
-__all__ = ["Evaluator", "NumericalError", "StageResult", "StepCallback", "StepInfo", "optimize"]
+__all__ = [
+    "BLOWUP_FACTOR",
+    "MAX_RESTARTS",
+    "Evaluator",
+    "NumericalError",
+    "RestartCallback",
+    "StageResult",
+    "StepCallback",
+    "StepInfo",
+    "optimize",
+]
 
 
 class Evaluator(Protocol):
@@ -38,6 +48,18 @@ class Evaluator(Protocol):
 
 #: How often a non-finite loss may be answered by halving the step size before giving up.
 MAX_RECOVERIES = 4
+
+#: A loss above this many times the lowest loss of the stage so far is a blow-up: L-BFGS took a quasi-Newton step
+#: far past the region its curvature pairs describe, and its memory keeps it there (the chelsea cat with Turner's
+#: Shipwreck at 256 px on two threads: 40 at step 30, 165 000 at step 31 and every step after; docs/quality.md,
+#: "L-BFGS blow-ups").  Healthy runs' passing rises stay under 4x (3x measured on the same pair on one thread).
+BLOWUP_FACTOR = 10.0
+#: How many blow-ups per stage are answered by going back to the stage's best picture with a fresh optimiser; after
+#: that the loop carries on as it goes.
+MAX_RESTARTS = 4
+
+#: Called as ``on_restart(step, loss, best)`` when a blow-up sent the loop back to the stage's best picture.
+RestartCallback = Callable[[int, float, float], None]
 
 
 @dataclass(frozen=True)
@@ -91,12 +113,18 @@ def optimize(
     first_step: int = 0,
     checkpoint_every: int = 0,
     on_checkpoint: Callable[[int, dict[str, Any]], object] | None = None,
+    blowup_factor: float | None = None,
+    on_restart: RestartCallback | None = None,
 ) -> StageResult:
     """Run steps ``first_step .. steps-1`` from ``start``; stop early if ``should_stop()`` turns true.
 
     A non-finite loss or image rolls back to the last good image and restarts the
     optimiser with half the step size (up to :data:`MAX_RECOVERIES` times), then
-    raises :class:`NumericalError` carrying the last good image.  Every
+    raises :class:`NumericalError` carrying the last good image.  With
+    ``blowup_factor``, a loss above that many times the stage's lowest so far
+    sends the image back to the picture that had the lowest loss, with a fresh
+    optimiser (its memory forgotten), up to :data:`MAX_RESTARTS` times; the
+    step is not counted, and ``on_restart`` hears of it.  Every
     ``checkpoint_every`` steps, ``on_checkpoint(steps_done, state)`` gets
     what a resume needs.
     """
@@ -104,10 +132,13 @@ def optimize(
     image = start.detach().clone().contiguous().requires_grad_(True)
     opt = make_optimizer(settings, image, rate)
     average = None
+    best_loss, best_image = math.inf, image.detach().clone()  # the lowest loss of the stage and its picture
     if resume_state is not None:
         opt.load_state_dict(resume_state["optimizer"])
         average = resume_state.get("average")
         average = None if average is None else average.to(image)
+        if resume_state.get("best_image") is not None:  # checkpoints before the blow-up guard have none
+            best_loss, best_image = resume_state["best_loss"], resume_state["best_image"].to(image)
     latest: dict[str, Tensor] = {}
     evaluations = 0
     clip_in_objective = settings.name == "lbfgs"  # first-order methods clip the iterate itself, after each step
@@ -127,7 +158,7 @@ def optimize(
         return total
 
     last_good = image.detach().clone()
-    recoveries = 0
+    recoveries = restarts = 0
     done = first_step
     while done < steps:
         if should_stop():
@@ -155,6 +186,18 @@ def optimize(
                 image.copy_(last_good)
             opt = make_optimizer(settings, image, rate)
             continue
+        total = values["total"]  # the loss of the picture the step started from: last_good
+        if blowup_factor is not None and total > blowup_factor * best_loss and restarts < MAX_RESTARTS:
+            restarts += 1
+            if on_restart is not None:
+                on_restart(done + 1, total, best_loss)
+            with torch.no_grad():
+                image.copy_(best_image)
+            last_good = best_image.clone()
+            opt = make_optimizer(settings, image, rate)
+            continue
+        if total < best_loss:
+            best_loss, best_image = total, last_good
         last_good = image.detach().clone()
         if settings.average:
             seen = last_good.clamp(0, 1)
@@ -163,15 +206,19 @@ def optimize(
         shown = last_good.clamp(0, 1) if average is None else average.clone()
         on_step(StepInfo(image=shown, losses=values, evaluations=evaluations))
         if on_checkpoint is not None and checkpoint_every and done % checkpoint_every == 0 and done < steps:
-            on_checkpoint(done, _state(opt, rate, average, image))
+            on_checkpoint(done, _state(opt, rate, average, image, (best_loss, best_image)))
     return StageResult(
         image=image.detach().clamp(0, 1) if average is None else average,
         steps_done=done,
         stopped=done < steps,
-        state=_state(opt, rate, average, image),
+        state=_state(opt, rate, average, image, (best_loss, best_image)),
     )
 
 
-def _state(opt: torch.optim.Optimizer, rate: float, average: Tensor | None, image: Tensor) -> dict[str, Any]:
-    """Everything a resumed stage needs to continue exactly: optimiser state, rate, average, iterate."""
-    return {"optimizer": opt.state_dict(), "rate": rate, "average": average, "current": image.detach()}
+def _state(
+    opt: torch.optim.Optimizer, rate: float, average: Tensor | None, image: Tensor, best: tuple[float, Tensor]
+) -> dict[str, Any]:
+    """Everything a resumed stage needs to continue exactly: optimiser state, rate, average, iterate, and the stage's
+    lowest loss with its picture (what a blow-up goes back to)."""
+    return {"optimizer": opt.state_dict(), "rate": rate, "average": average, "current": image.detach(),
+            "best_loss": best[0], "best_image": best[1]}  # fmt: skip

@@ -96,6 +96,9 @@ class Recipe:
     #: style_weight "auto" is chosen from the pictures (painterly.plan.balance); a checkpoint keeps the number, so a
     #: resumed run never chooses again, and an older revision refuses "auto"
     auto_style_weight: bool = False
+    #: a loss above BLOWUP_FACTOR times the stage's lowest sends the picture back to that lowest one, with L-BFGS's
+    #: memory forgotten (painterly.engine.loop); a run that never blows up computes as the revision before
+    restart_on_blowup: bool = False
 
 
 def _recipes(*rows: Recipe) -> dict[int, Recipe]:
@@ -136,9 +139,14 @@ RECIPES: Mapping[int, Recipe] = _recipes(
         _r4, revision=5, what_changed="the tiled grid at four positions per axis; coarse stages leave out the fine "
         "style layers", tiled_grid_positions=True, coarse_stages_skip_fine_layers=True,
     ),
-    dataclasses.replace(
+    _r6 := dataclasses.replace(
         _r5, revision=6, what_changed="style_weight 'auto' chooses the weight from the pictures' edge contrast "
         "(issue 19 part 3); a numeric weight computes as revision 5", auto_style_weight=True,
+    ),
+    dataclasses.replace(
+        _r6, revision=7, what_changed="an L-BFGS blow-up (a loss ten times the stage's lowest) goes back to the "
+        "stage's best picture with a fresh optimiser; a run without one computes as revision 6",
+        restart_on_blowup=True,
     ),
 )  # fmt: skip
 #: The recipe new runs use.
