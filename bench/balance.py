@@ -14,8 +14,11 @@ Run: ``python bench/balance.py --weight 50`` (today's default), ``python bench/b
 from __future__ import annotations
 
 import argparse
+import contextlib
+import logging
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +27,7 @@ from PIL import Image
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import judges as judging  # bench/ is a folder of scripts: its judges module, found by the line above
 from painterly.plan.balance import auto_style_weight
+from painterly.plan.stages import CURRENT_REVISION
 from results_json import load_results, machine, save_results
 
 #: Fixed before any tuning (docs/quality.md, "The subject must survive the default"): the edge agreement with the
@@ -74,18 +78,34 @@ def run_pair(pair: tuple[str, str], size: int, steps: int, weight: float) -> dic
     from painterly import stylize
 
     began = time.perf_counter()
-    image = stylize(judging.DATA / pair[0], judging.DATA / pair[1], size=size, iterations=steps,
-                    style_weight=weight, device="cpu", seed=0)  # fmt: skip
+    with counted_warnings() as warned:
+        image = stylize(judging.DATA / pair[0], judging.DATA / pair[1], size=size, iterations=steps,
+                        style_weight=weight, device="cpu", seed=0)  # fmt: skip
     seconds = time.perf_counter() - began
     names = [*judging.NETWORK_FREE, *(["magenta_style"] if judging.magenta_available() else [])]
     scores = judging.judge_all(image, judging.DATA / pair[0], judging.DATA / pair[1], names)
-    return {"weight": weight, "seconds": round(seconds, 1), "machine": machine(), "scores": scores}
+    return {"weight": weight, "seconds": round(seconds, 1), "machine": machine(), "scores": scores,
+            "revision": CURRENT_REVISION, "blowups": sum("jumped" in message for message in warned)}  # fmt: skip
+
+
+@contextlib.contextmanager
+def counted_warnings() -> Iterator[list[str]]:
+    """The warnings painterly logs meanwhile (a blow-up the optimiser went back from says "the loss jumped")."""
+    heard: list[str] = []
+    handler = logging.Handler(logging.WARNING)
+    handler.emit = lambda record: heard.append(record.getMessage())  # type: ignore[method-assign]
+    logger = logging.getLogger("painterly")
+    logger.addHandler(handler)
+    try:
+        yield heard
+    finally:
+        logger.removeHandler(handler)
 
 
 def bench(args: argparse.Namespace) -> None:
     path = RESULTS / f"{args.name}.json"
     data = load_results(path) or {"runs": {}}
-    todo = bench_order()
+    todo = bench_order()[: args.pairs]
     data["size"], data["steps"] = args.size, args.steps
     for number, pair in enumerate(todo, 1):
         for setting_name in args.weight:
@@ -101,29 +121,43 @@ def bench(args: argparse.Namespace) -> None:
 
 
 def table(args: argparse.Namespace) -> None:
-    """The before/after table (markdown): edge agreement and style distances at the fixed weight and at auto."""
+    """The before/after table (markdown): edge agreement and style distances at the fixed weight and at auto, a pair
+    whose auto run is missing with its fixed-weight half only; then the threshold at the fixed weight alone."""
     data = load_results(RESULTS / f"{args.name}.json") or {"runs": {}}
     runs, settings = data["runs"], data.get("settings", {})
     print("| content | style | w | edges | patch | colour | magenta | w auto | edges | patch | colour | magenta | ok |")
     print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
-    failures = 0
+    failures, compared, fixed = 0, 0, []
     for pair in bench_order():
         before = runs.get(settings.get(f"{pair[0]}|{pair[1]}|{args.before}", ""))
         after = runs.get(settings.get(f"{pair[0]}|{pair[1]}|{args.after}", ""))
-        if before is None or after is None:
+        if before is None:
+            continue
+        fixed.append((before["scores"]["edge_agreement"], pair))
+        cells = [Path(pair[0]).stem, Path(pair[1]).stem, *_cells(before)]
+        if after is None:
+            print("| " + " | ".join([*cells, *["–"] * 5, f"({args.after} not run)"]) + " |")
             continue
         b, a = before["scores"], after["scores"]
         meets = a["edge_agreement"] >= EDGE_THRESHOLD
         if b["edge_agreement"] >= EDGE_THRESHOLD:
             meets = meets and all(a[j] <= b[j] * (1 + STYLE_GROWTH) for j in STYLE_JUDGES if j in a and j in b)
         failures += not meets
-        cells = [Path(pair[0]).stem, Path(pair[1]).stem]
-        for run in (before, after):
-            s = run["scores"]
-            cells += [f"{run['weight']:.3g}", f"{s['edge_agreement']:.3f}", f"{s['patch_style']:.1f}",
-                      f"{s['colour_style']:.2f}", f"{s.get('magenta_style', float('nan')):.3f}"]  # fmt: skip
-        print("| " + " | ".join([*cells, "yes" if meets else "**no**"]) + " |")
-    print(f"\nthreshold {EDGE_THRESHOLD}; pairs failing the acceptance: {failures}")
+        compared += 1
+        print("| " + " | ".join([*cells, *_cells(after), "yes" if meets else "**no**"]) + " |")
+    print(f"\nthreshold {EDGE_THRESHOLD}; pairs failing the acceptance: {failures} of {compared} with both runs")
+    if fixed:
+        lowest, pair = min(fixed)
+        below = sum(edges < EDGE_THRESHOLD for edges, _ in fixed)
+        print(f"at {args.before}: {len(fixed)} pairs, lowest edge agreement {lowest:.3f} ({Path(pair[0]).stem} x "
+              f"{Path(pair[1]).stem}), below the threshold: {below}")  # fmt: skip
+
+
+def _cells(run: dict[str, Any]) -> list[str]:
+    """A run's weight, edge agreement and style distances as table cells."""
+    s = run["scores"]
+    return [f"{run['weight']:.3g}", f"{s['edge_agreement']:.3f}", f"{s['patch_style']:.1f}", f"{s['colour_style']:.2f}",
+            f"{s.get('magenta_style', float('nan')):.3f}"]  # fmt: skip
 
 
 def main() -> None:
@@ -136,6 +170,7 @@ def main() -> None:
     )
     parser.add_argument("--size", type=int, default=128, help="long side in px")
     parser.add_argument("--steps", type=int, default=300, help="optimiser steps")
+    parser.add_argument("--pairs", type=int, default=None, help="only the first N pairs of the bench order")
     parser.add_argument("--name", default="balance", help="results file under bench/results/balance/")
     parser.add_argument("--show", action="store_true", help="print the before/after table of what has run")
     parser.add_argument("--before", default="50")

@@ -18,6 +18,11 @@ seconds per step measured on an idle machine: each result records the CPU, torch
 average when the run began, so a busy machine's timings can be told apart.  A finished entry is skipped when the
 command runs again (``--fresh`` starts over); it runs unattended.
 
+``--pair-set default`` runs the comparison at the chosen default instead: ``judges.DEFAULT_PAIRS`` (nine pairs) at
+``judges.DEFAULT_SIZE`` (256 px), results in ``default-pairs.json``; after the dominance counts the script prints,
+for every default run, where it lies against the paper's 1000-step curve at the same content distance
+(:func:`at_equal_content`).
+
 Run small first: ``python bench/tradeoff.py --pairs 1 --size 128 --weights 5 50 --paper-steps 20 --snapshots 10 20
 --default-iterations 20``.  The full run (three pairs at 384 px, eight weights, 1000 paper steps) is CPU-heavy:
 run it on an idle machine.  ``--show`` prints the results so far without running anything; ``--plot DIR`` draws
@@ -27,6 +32,7 @@ the curves (style against content distance for each judge's kind, one curve per 
 from __future__ import annotations
 
 import argparse
+import itertools
 import sys
 import time
 from pathlib import Path
@@ -37,11 +43,14 @@ from PIL import Image
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import judges as judging  # bench/ is a folder of scripts: its judges module, found by the line above
 from painterly.config import RunConfig
+from painterly.plan.stages import CURRENT_REVISION
 from results_json import load_results, save_results
 from results_json import machine as current_machine
 
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "bench" / "results" / "tradeoff" / "tradeoff.json"
+#: The comparison at the chosen default on eight and more pairs (``--pair-set default``) keeps its own file.
+DEFAULT_PAIRS_RESULTS = RESULTS.with_name("default-pairs.json")
 OUT = REPO / "bench" / "out" / "tradeoff"
 
 #: Style weights of the sweep (content weight 1; painterly's default is 50): wide enough, on a log scale, that
@@ -101,7 +110,7 @@ def run_once(
 
 def sweep(args: argparse.Namespace) -> dict[str, Any]:
     results = {} if args.fresh else load_results(args.results)
-    pairs = judging.CURVE_PAIRS[: args.pairs]
+    pairs = pair_set(args.pair_set)[: args.pairs]
     for pair in pairs:
         for method in args.methods:
             for weight in args.weights:
@@ -121,12 +130,19 @@ def sweep(args: argparse.Namespace) -> dict[str, Any]:
                         "style_weight": weight, "steps": step, "seconds": seconds, "evaluations": evaluations,
                         "init": "painterly's init='noise': 0.5 + 0.25 N(0, 1), clamped" if method == "paper"
                         else "content",
-                        "scores": scores, "picture": str(path.relative_to(REPO)) if path.is_relative_to(REPO)
+                        "revision": CURRENT_REVISION, "scores": scores,
+                        "picture": str(path.relative_to(REPO)) if path.is_relative_to(REPO)
                         else str(path), "machine": machine,
                     }  # fmt: skip
                 save_results(args.results, results)
                 print(method, pair, f"weight {weight:g}:", len(pictures), "pictures judged", flush=True)
     return results
+
+
+def pair_set(name: str) -> tuple[tuple[str, str], ...]:
+    """``curves``: the trade-off curves' pairs (``judges.CURVE_PAIRS``); ``default``: the pairs of the comparison at
+    the chosen default (``judges.DEFAULT_PAIRS``)."""
+    return judging.CURVE_PAIRS if name == "curves" else judging.DEFAULT_PAIRS
 
 
 def table(results: dict[str, Any]) -> None:
@@ -170,35 +186,103 @@ def _below(points: list[tuple[float, float]], rivals: list[tuple[float, float]])
     return better, comparable
 
 
-def dominance(results: dict[str, Any], budget: int = max(SNAPSHOTS)) -> list[dict[str, Any]]:
-    """For each pair and panel (content judge, style judge): how many of painterly's default points have a lower
-    style distance than every paper point (at ``budget`` steps) that is no closer to the content -- "below the
-    paper's curve at equal or better content fidelity" -- and the converse count for the paper's points.  A point
-    with no such point on the other curve (the curves do not overlap there) is counted as not comparable."""
-    rows = [v for v in results.values() if isinstance(v, dict) and "scores" in v]
+def _rows(results: dict[str, Any]) -> list[dict[str, Any]]:
+    return [v for v in results.values() if isinstance(v, dict) and "scores" in v]
+
+
+def dominance(
+    results: dict[str, Any], budget: int = max(SNAPSHOTS), default_budget: int | None = None
+) -> list[dict[str, Any]]:
+    """For each pair and panel (content judge, style judge): how many of painterly's default points (at
+    ``default_budget`` steps, or every budget) have a lower style distance than every paper point (at ``budget``
+    steps) that is no closer to the content -- "below the paper's curve at equal or better content fidelity" -- and
+    the converse count for the paper's points.  A point with no such point on the other curve (the curves do not
+    overlap there) is counted as not comparable.  ``time_ratio``: the default's mean seconds over the paper's."""
+    rows = _rows(results)
     found = []
     for pair in sorted({(r["content"], r["style"], r["size"]) for r in rows}):
         mine = [r for r in rows if (r["content"], r["style"], r["size"]) == pair]
-        ours = [r for r in mine if r["method"] == "default"]
+        ours = [r for r in mine if r["method"] == "default" and default_budget in (None, r["steps"])]
         paper = [r for r in mine if r["method"] == "paper" and r["steps"] == budget]
+        ratio = (_mean_seconds(ours) / _mean_seconds(paper)) if ours and paper else float("nan")
         for panel in PANELS:
             ours_below, ours_comparable = _below(_points(ours, panel), _points(paper, panel))
             paper_below, paper_comparable = _below(_points(paper, panel), _points(ours, panel))
-            found.append({"pair": pair, "panel": panel, "budget": budget,
-                          "default_points": len(ours), "paper_points": len(paper),
+            found.append({"pair": pair, "panel": panel, "budget": budget, "default_budget": default_budget,
+                          "default_points": len(ours), "paper_points": len(paper), "time_ratio": ratio,
                           "default_below": ours_below, "default_comparable": ours_comparable,
                           "paper_below": paper_below, "paper_comparable": paper_comparable})  # fmt: skip
     return found
 
 
+def _mean_seconds(rows: list[dict[str, Any]]) -> float:
+    return sum(r["seconds"] for r in rows) / len(rows)
+
+
 def print_dominance(results: dict[str, Any]) -> None:
-    """The dominance counts (see :func:`dominance`) as a table, one line per pair and panel."""
-    for row in dominance(results):
-        pair, (content_judge, style_judge) = row["pair"], row["panel"]
-        print(f"{Path(pair[0]).stem} x {Path(pair[1]).stem} {pair[2]} px  {content_judge:>20} / {style_judge:<18}"
-              f"  default below paper {row['budget']}: {row['default_below']}/{row['default_comparable']} comparable"
-              f" (of {row['default_points']});  paper below default: {row['paper_below']}/{row['paper_comparable']}"
-              f" (of {row['paper_points']})")  # fmt: skip
+    """The dominance counts (see :func:`dominance`) as a table, one line per pair, panel and default budget."""
+    for default_budget in sorted({r["steps"] for r in _rows(results) if r["method"] == "default"}):
+        for row in dominance(results, default_budget=default_budget):
+            pair, (content_judge, style_judge) = row["pair"], row["panel"]
+            print(f"{Path(pair[0]).stem} x {Path(pair[1]).stem} {pair[2]} px  {content_judge:>20} / {style_judge:<18}"
+                  f"  default {default_budget} below paper {row['budget']}: {row['default_below']}/"
+                  f"{row['default_comparable']} comparable (of {row['default_points']});  paper below default: "
+                  f"{row['paper_below']}/{row['paper_comparable']} (of {row['paper_points']});  time ratio "
+                  f"{row['time_ratio']:.2f}")  # fmt: skip
+
+
+def at_equal_content(results: dict[str, Any], budget: int = max(SNAPSHOTS)) -> list[dict[str, Any]]:
+    """Each default point against the paper's curve (at ``budget`` steps) at the same content distance, per panel.
+
+    The paper's points of a pair, ordered by content distance, are joined by straight lines; where the default's
+    content distance falls on that span, ``paper_style`` is the line's style distance there and ``outcome`` is
+    ``"below"`` or ``"above"`` the paper.  Outside the span no paper run is as close to (or as far from) the
+    content: ``"closer, below"`` when the default is closer to the content than every paper run and has a lower
+    style distance than the closest one (it is better on both counts), else ``"unmatched"``."""
+    rows = _rows(results)
+    found = []
+    for pair in sorted({(r["content"], r["style"], r["size"]) for r in rows}):
+        mine = [r for r in rows if (r["content"], r["style"], r["size"]) == pair]
+        paper = [r for r in mine if r["method"] == "paper" and r["steps"] == budget]
+        for ours in (r for r in mine if r["method"] == "default"):
+            for panel in PANELS:
+                if not all(judge in ours["scores"] for judge in panel):
+                    continue
+                [(x, y)] = _points([ours], panel)
+                curve = sorted(_points([r for r in paper if all(j in r["scores"] for j in panel)], panel))
+                paper_style = _interpolate(curve, x)
+                if paper_style is not None:
+                    outcome = "below" if y < paper_style else "above"
+                elif curve and x < curve[0][0]:
+                    paper_style, outcome = curve[0][1], "closer, below" if y < curve[0][1] else "unmatched"
+                else:
+                    paper_style, outcome = float("nan"), "unmatched"
+                found.append({"pair": pair, "panel": panel, "weight": ours["style_weight"], "steps": ours["steps"],
+                              "default_style": y, "paper_style": paper_style, "outcome": outcome})  # fmt: skip
+    return found
+
+
+def _interpolate(curve: list[tuple[float, float]], x: float) -> float | None:
+    """The style distance of the polyline through ``curve`` (points sorted by content distance) at content distance
+    ``x``, or None where ``x`` lies outside it."""
+    for (x0, y0), (x1, y1) in itertools.pairwise(curve):
+        if x0 <= x <= x1:
+            return y0 if x1 == x0 else y0 + (y1 - y0) * (x - x0) / (x1 - x0)
+    return curve[0][1] if len(curve) == 1 and curve[0][0] == x else None
+
+
+def print_equal_content(results: dict[str, Any]) -> None:
+    """:func:`at_equal_content` counted per panel and default run (weight, budget): how many pairs end how."""
+    found = at_equal_content(results)
+    for weight, steps in sorted({(f["weight"], f["steps"]) for f in found}):
+        print(f"\ndefault at weight {weight:g}, {steps} steps, against the paper's 1000-step curve at equal content "
+              "distance (pairs):")  # fmt: skip
+        for panel in PANELS:
+            mine = [f for f in found if f["panel"] == panel and (f["weight"], f["steps"]) == (weight, steps)]
+            outcomes = [f["outcome"] for f in mine]
+            counts = ", ".join(f"{name} {outcomes.count(name)}" for name in ("below", "closer, below", "above",
+                                                                              "unmatched"))  # fmt: skip
+            print(f"  {panel[0]:>20} / {panel[1]:<18} {counts}")
 
 
 #: Panels of a pair's figure: (content judge, style judge), each judge beside its kind's counterpart.
@@ -220,7 +304,7 @@ def plot(results: dict[str, Any], folder: Path) -> list[Path]:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    rows = [v for v in results.values() if isinstance(v, dict) and "scores" in v]
+    rows = _rows(results)
     higher = {judge.name for judge in judging.JUDGES if judge.higher_is_better}
     written = []
     for pair in sorted({(r["content"], r["style"], r["size"]) for r in rows}):
@@ -249,7 +333,7 @@ def plot(results: dict[str, Any], folder: Path) -> list[Path]:
             figure.legend(handles, labels, fontsize=6, loc="upper left")
         figure.suptitle(f"{pair[0]} x {pair[1]} at {pair[2]} px")
         figure.tight_layout()
-        path = folder / f"{Path(pair[0]).stem}__{Path(pair[1]).stem}__{pair[2]}.png"
+        path = folder / f"curves__{Path(pair[0]).stem}__{Path(pair[1]).stem}__{pair[2]}.png"
         path.parent.mkdir(parents=True, exist_ok=True)
         figure.savefig(path, dpi=100)
         plt.close(figure)
@@ -291,8 +375,11 @@ def strips(results: dict[str, Any], folder: Path, cell: int = 160) -> list[Path]
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--pairs", type=int, default=len(judging.CURVE_PAIRS), help="the first N of CURVE_PAIRS")
-    parser.add_argument("--size", type=int, default=judging.CURVE_SIZE)
+    parser.add_argument("--pair-set", choices=["curves", "default"], default="curves",
+                        help="curves: CURVE_PAIRS at CURVE_SIZE (the trade-off curves); default: DEFAULT_PAIRS "
+                        "at DEFAULT_SIZE (the comparison at the chosen default), in default-pairs.json")  # fmt: skip
+    parser.add_argument("--pairs", type=int, default=None, help="only the first N pairs of the set")
+    parser.add_argument("--size", type=int, default=None, help="long side in px (the pair set's size)")
     parser.add_argument("--weights", type=float, nargs="+", default=list(WEIGHTS))
     parser.add_argument("--methods", nargs="+", choices=["paper", "default"], default=["paper", "default"])
     parser.add_argument("--paper-steps", type=int, default=max(SNAPSHOTS))
@@ -300,18 +387,24 @@ def main() -> None:
     parser.add_argument("--default-iterations", type=int, default=RunConfig().iterations,
                         help="painterly's default budget (its default)")  # fmt: skip
     parser.add_argument("--judges", nargs="+", choices=[judge.name for judge in judging.JUDGES], default=None)
-    parser.add_argument("--results", type=Path, default=RESULTS)
+    parser.add_argument("--results", type=Path, default=None, help="the JSON file (the pair set's)")
     parser.add_argument("--out", type=Path, default=OUT)
     parser.add_argument("--fresh", action="store_true", help="forget earlier results")
     parser.add_argument("--show", action="store_true", help="only print the table of the results so far")
     parser.add_argument("--plot", type=Path, default=None, help="also draw the curves, one figure per pair, here")
     parser.add_argument("--strips", type=Path, default=None, help="also write the picture strips, one per pair, here")
     args = parser.parse_args()
+    curves = args.pair_set == "curves"
+    if args.size is None:
+        args.size = judging.CURVE_SIZE if curves else judging.DEFAULT_SIZE
+    if args.results is None:
+        args.results = RESULTS if curves else DEFAULT_PAIRS_RESULTS
     if max(args.snapshots) > args.paper_steps:
         parser.error("every snapshot must be at most --paper-steps")
     results = load_results(args.results) if args.show else sweep(args)
     table(results)
     print_dominance(results)
+    print_equal_content(results)
     if args.plot is not None:
         for path in plot(results, args.plot):
             print(f"plot: {path}")

@@ -38,7 +38,7 @@ def test_runs_are_saved_at_once_resumed_and_reused(balance: ModuleType, tmp_path
         return {"weight": weight, "seconds": 0.0, "machine": balance.machine(), "scores": scores}
 
     balance.run_pair = stand_in
-    args = argparse.Namespace(weight=["50", "50.0", "auto"], size=32, steps=2, name="t", show=False,
+    args = argparse.Namespace(weight=["50", "50.0", "auto"], size=32, steps=2, name="t", show=False, pairs=None,
                               before="50", after="auto")  # fmt: skip
     balance.bench(args)
     auto = balance.resolve("auto", PAIR)
@@ -51,4 +51,25 @@ def test_runs_are_saved_at_once_resumed_and_reused(balance: ModuleType, tmp_path
     out = capsys.readouterr().out
     # the default met the threshold (0.45) and auto's patch distance grew 41 %, beyond the 10 % allowed
     assert "| tubingen | starry_night | 50 | 0.450 | 50.0 |" in out and out.count("**no**") == 1
-    assert "pairs failing the acceptance: 1" in out
+    assert "pairs failing the acceptance: 1 of 1 with both runs" in out
+    assert "at 50: 1 pairs, lowest edge agreement 0.450 (tubingen x starry_night), below the threshold: 0" in out
+
+    args.weight, args.name = ["20"], "fixed-only"  # a bench of one fixed weight: the table has its half and says so
+    balance.bench(args)
+    args.before = "20"
+    balance.table(args)
+    out = capsys.readouterr().out
+    assert "| tubingen | starry_night | 20 | 0.480 |" in out and "(auto not run)" in out
+    assert "pairs failing the acceptance: 0 of 0" in out and "at 20: 1 pairs, lowest edge agreement 0.480" in out
+
+
+def test_the_warnings_of_a_run_are_counted_and_only_while_it_runs(balance: ModuleType) -> None:
+    """A blow-up the optimiser went back from is logged as a warning; the bench counts them per run."""
+    import logging
+
+    logger = logging.getLogger("painterly.run")
+    with balance.counted_warnings() as heard:
+        logger.warning("stage 1, step 28: the loss jumped to 1.7e+05, 4896 times the stage's lowest (35.47)")
+        logger.info("an info line is not a warning")
+    logger.warning("after the run: not counted")
+    assert len(heard) == 1 and "jumped" in heard[0]

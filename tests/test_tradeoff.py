@@ -31,7 +31,7 @@ def tradeoff(monkeypatch: pytest.MonkeyPatch) -> ModuleType:
 
 def _args(tmp_path: Path) -> argparse.Namespace:
     return argparse.Namespace(
-        fresh=False, results=tmp_path / "results.json", out=tmp_path / "pictures", pairs=1, size=64,
+        fresh=False, results=tmp_path / "results.json", out=tmp_path / "pictures", pair_set="curves", pairs=1, size=64,
         methods=["paper", "default"], weights=[5.0, 50.0], snapshots=[10, 20], paper_steps=20,
         default_iterations=20, judges=["ssim_content", "colour_style"],
     )  # fmt: skip
@@ -89,7 +89,8 @@ def test_dominance_compares_points_at_equal_or_worse_content_fidelity(tradeoff: 
 
     def entry(method: str, steps: int, ssim: float, colour: float) -> dict[str, Any]:
         return {"method": method, "steps": steps, "content": PAIR[0], "style": PAIR[1], "size": 64,
-                "style_weight": ssim, "scores": {"ssim_content": ssim, "colour_style": colour}}  # fmt: skip
+                "style_weight": ssim, "seconds": steps / 10,
+                "scores": {"ssim_content": ssim, "colour_style": colour}}  # fmt: skip
 
     results = {str(n): e for n, e in enumerate([
         entry("default", 300, 0.5, 2.0), entry("default", 300, 0.3, 1.0),
@@ -101,3 +102,30 @@ def test_dominance_compares_points_at_equal_or_worse_content_fidelity(tradeoff: 
     assert (row["default_below"], row["default_comparable"], row["default_points"]) == (1, 2, 2)
     # paper (0.4, 3.0) loses to (0.3, 1.0); (0.2, 1.5) has no default point as far from the content; 100 steps ignored
     assert (row["paper_below"], row["paper_comparable"], row["paper_points"]) == (0, 1, 2)
+    assert row["time_ratio"] == pytest.approx(0.3)  # 30 s a default run against 100 s a 1000-step paper run
+
+
+def test_equal_content_interpolates_the_papers_curve(tradeoff: ModuleType, monkeypatch: Any) -> None:
+    """The default's style distance is compared with the paper's curve (1000 steps) at the default's own content
+    distance, read off the straight line between the two paper points around it; a default closer to the content
+    than every paper run counts only if it also beats the closest one."""
+
+    def entry(method: str, weight: float, ssim: float, colour: float, steps: int = 1000) -> dict[str, Any]:
+        return {"method": method, "steps": steps, "content": PAIR[0], "style": PAIR[1], "size": 64,
+                "style_weight": weight, "scores": {"ssim_content": ssim, "colour_style": colour}}  # fmt: skip
+
+    paper = [entry("paper", 1.0, 0.6, 4.0), entry("paper", 5.0, 0.2, 2.0), entry("paper", 5.0, 0.9, 0.0, steps=100)]
+    monkeypatch.setattr(tradeoff, "PANELS", (("ssim_content", "colour_style"),))
+
+    def outcome(ssim: float, colour: float) -> tuple[str, float]:
+        results = {str(n): e for n, e in enumerate([*paper, entry("default", 50.0, ssim, colour, steps=300)])}
+        [found] = tradeoff.at_equal_content(results)
+        return found["outcome"], found["paper_style"]
+
+    # SSIM 0.4 is halfway between the paper's 0.6 (colour 4.0) and 0.2 (colour 2.0): the paper's curve is at 3.0
+    assert outcome(0.4, 2.9) == ("below", pytest.approx(3.0))
+    assert outcome(0.4, 3.1) == ("above", pytest.approx(3.0))
+    # closer to the content than every paper run at 1000 steps (the 100-step 0.9 is not the curve)
+    assert outcome(0.7, 3.9) == ("closer, below", 4.0)
+    assert outcome(0.7, 4.1)[0] == "unmatched"
+    assert outcome(0.1, 0.5)[0] == "unmatched"  # farther from the content than the paper ever is
