@@ -160,8 +160,8 @@ class RunConfig:
     )
     style_weight: float | Literal["auto"] = _option(
         50.0,
-        """weight of the style (Gram) loss relative to the content loss; higher = more style, though on the
-        default path little changes above about 500 (docs/quality.md). "auto" chooses
+        """weight of the style (Gram) loss relative to the content loss; higher = more style, though from a
+        content start little changes above about 500 (docs/quality.md). "auto" chooses
         it per pair from the two pictures: 50, lowered in proportion where the painting's edges are stronger
         than the photo's, so the subject's outlines survive (theory.md, "Automatic style weight"); the number
         chosen is kept in the trace and the checkpoint.""",
