@@ -118,7 +118,8 @@ def test_a_blow_up_goes_back_to_the_stages_best_picture_with_a_fresh_lbfgs() -> 
     result = optimize(objective, torch.zeros(1, 3, 4, 4), steps=10, settings=OptimizerSettings("lbfgs"),
                       on_step=lambda info: seen.append(info.image), blowup_factor=BLOWUP_FACTOR,
                       on_restart=lambda *heard: restarts.append(heard))  # fmt: skip
-    assert result.steps_done == 10 and len(seen) == 10 and objective.calls == 11, "the blown-up step is not counted"
+    assert result.steps_done == 10 and len(seen) == 10
+    assert objective.calls == 12, "the blown-up step is not counted; one more evaluation judges the last picture"
     [(step, loss, best)] = restarts
     assert step == 7 and loss > BLOWUP_FACTOR * best
     # the lowest loss was the 6th evaluation's (a quadratic's losses fall): the 8th starts from its picture
@@ -140,6 +141,22 @@ def test_without_the_guard_a_blow_up_is_a_step_like_any_other() -> None:
     assert objective.calls == 10 and losses[6] > BLOWUP_FACTOR * min(losses[:6])
 
 
+def test_a_blow_up_at_the_last_step_ends_the_stage_on_its_best_picture() -> None:
+    """The last step's picture is judged once more (the 9th evaluation of 8 steps, here made 1000 times too high):
+    the stage hands back the picture with the lowest loss, the one the 8th step started from, not the blown-up one."""
+    objective = _stiff_quadratic(poison_after=8, poison=1000.0)
+    restarts: list[tuple[int, float, float]] = []
+    result = optimize(objective, torch.zeros(1, 3, 4, 4), steps=8, settings=OptimizerSettings("lbfgs"),
+                      on_step=lambda info: None, blowup_factor=BLOWUP_FACTOR,
+                      on_restart=lambda *heard: restarts.append(heard))  # fmt: skip
+    assert objective.calls == 9 and [step for step, _, _ in restarts] == [8]
+    assert torch.equal(result.image, objective.inputs[7].clamp(0, 1))
+    unguarded = _stiff_quadratic(poison_after=8, poison=1000.0)
+    plain = optimize(unguarded, torch.zeros(1, 3, 4, 4), steps=8, settings=OptimizerSettings("lbfgs"),
+                     on_step=lambda info: None)  # fmt: skip
+    assert unguarded.calls == 8 and not torch.equal(plain.image, result.image), "without the guard: the last picture"
+
+
 def test_the_guard_changes_nothing_in_a_run_that_does_not_blow_up() -> None:
     """A run with no blow-up computes bit for bit as without the guard (so revision 7 is revision 6 there)."""
     results = []
@@ -152,10 +169,13 @@ def test_the_guard_changes_nothing_in_a_run_that_does_not_blow_up() -> None:
 
 def test_blow_ups_are_answered_at_most_max_restarts_times_a_stage() -> None:
     """An objective that blows up at every evaluation after the 3rd: the loop goes back MAX_RESTARTS times, then
-    carries on (a blow-up is not fatal: the picture is still there) to the end of the stage."""
+    carries on (a blow-up is not fatal: the picture is still there) to the end of the stage, which hands back the
+    best picture."""
     objective = _stiff_quadratic(poison_after=3, poison=1000.0)
     restarts: list[tuple[int, float, float]] = []
     result = optimize(objective, torch.zeros(1, 3, 4, 4), steps=8, settings=OptimizerSettings("lbfgs"),
                       on_step=lambda info: None, blowup_factor=BLOWUP_FACTOR,
                       on_restart=lambda *heard: restarts.append(heard))  # fmt: skip
-    assert len(restarts) == MAX_RESTARTS and result.steps_done == 8 and objective.calls == 8 + MAX_RESTARTS
+    assert result.steps_done == 8 and objective.calls == 8 + MAX_RESTARTS + 1
+    assert len(restarts) == MAX_RESTARTS + 1, "four times back during the stage, and its blown-up end replaced"
+    assert torch.equal(result.image, objective.inputs[2].clamp(0, 1)), "by the best picture: the 3rd evaluation's"
