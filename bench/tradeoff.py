@@ -149,8 +149,7 @@ def table(results: dict[str, Any]) -> None:
     """Every judged picture, by pair, method, weight and step."""
     names = [judge.name for judge in judging.JUDGES]
     order = ("content", "style", "size", "method", "style_weight", "steps")
-    rows = sorted((v for v in results.values() if isinstance(v, dict) and "scores" in v),
-                  key=lambda row: tuple(row[field] for field in order))  # fmt: skip
+    rows = sorted(_rows(results), key=lambda row: tuple(row[field] for field in order))
     header = f"{'method':<9}{'weight':>8}{'steps':>7}{'s':>8}" + "".join(f"{name[:14]:>16}" for name in names)
     current = None
     for row in rows:
@@ -187,6 +186,7 @@ def _below(points: list[tuple[float, float]], rivals: list[tuple[float, float]])
 
 
 def _rows(results: dict[str, Any]) -> list[dict[str, Any]]:
+    """The judged entries of a results file (each run's picture with its scores)."""
     return [v for v in results.values() if isinstance(v, dict) and "scores" in v]
 
 
@@ -318,7 +318,7 @@ def plot(results: dict[str, Any], folder: Path) -> list[Path]:
                     continue
                 xs = [r["scores"][content_judge] for r in points]
                 ys = [r["scores"][style_judge] for r in points]
-                seconds = sum(r["seconds"] for r in points) / len(points)
+                seconds = _mean_seconds(points)
                 axis.plot(xs, ys, marker="o", label=f"{curve[0]} {curve[1]} steps ({seconds:.0f} s)")
                 for x, y, r in zip(xs, ys, points, strict=True):
                     axis.annotate(f"{r['style_weight']:g}", (x, y), fontsize=6)
@@ -350,7 +350,7 @@ def strips(results: dict[str, Any], folder: Path, cell: int = 160) -> list[Path]
     first), a column per style weight, today's default weight marked; JPEG, small enough for the docs."""
     from painterly.batch.contact import contact_sheet
 
-    rows = [v for v in results.values() if isinstance(v, dict) and "scores" in v]
+    rows = _rows(results)
     written = []
     for pair in sorted({(r["content"], r["style"], r["size"]) for r in rows}):
         mine = sorted((r for r in rows if (r["content"], r["style"], r["size"]) == pair),
