@@ -14,11 +14,9 @@ Run: ``python bench/balance.py --weight 50`` (today's default), ``python bench/b
 from __future__ import annotations
 
 import argparse
-import contextlib
-import logging
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +24,7 @@ from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import judges as judging  # bench/ is a folder of scripts: its judges module, found by the line above
+from painterly.events import Event, WentBack
 from painterly.plan.balance import auto_style_weight
 from painterly.plan.stages import CURRENT_REVISION
 from results_json import load_results, machine, save_results
@@ -78,28 +77,24 @@ def run_pair(pair: tuple[str, str], size: int, steps: int, weight: float) -> dic
     from painterly import stylize
 
     began = time.perf_counter()
-    with counted_warnings() as warned:
-        image = stylize(judging.DATA / pair[0], judging.DATA / pair[1], size=size, iterations=steps,
-                        style_weight=weight, device="cpu", seed=0)  # fmt: skip
+    went_back: list[WentBack] = []
+    image = stylize(judging.DATA / pair[0], judging.DATA / pair[1], size=size, iterations=steps,
+                    style_weight=weight, device="cpu", seed=0, sinks=[went_back_into(went_back)])  # fmt: skip
     seconds = time.perf_counter() - began
     names = [*judging.NETWORK_FREE, *(["magenta_style"] if judging.magenta_available() else [])]
     scores = judging.judge_all(image, judging.DATA / pair[0], judging.DATA / pair[1], names)
     return {"weight": weight, "seconds": round(seconds, 1), "machine": machine(), "scores": scores,
-            "revision": CURRENT_REVISION, "blowups": sum("jumped" in message for message in warned)}  # fmt: skip
+            "revision": CURRENT_REVISION, "blowups": len(went_back)}  # fmt: skip
 
 
-@contextlib.contextmanager
-def counted_warnings() -> Iterator[list[str]]:
-    """The warnings painterly logs meanwhile (a blow-up the optimiser went back from says "the loss jumped")."""
-    heard: list[str] = []
-    handler = logging.Handler(logging.WARNING)
-    handler.emit = lambda record: heard.append(record.getMessage())  # type: ignore[method-assign]
-    logger = logging.getLogger("painterly")
-    logger.addHandler(handler)
-    try:
-        yield heard
-    finally:
-        logger.removeHandler(handler)
+def went_back_into(heard: list[WentBack]) -> Callable[[Event], None]:
+    """A run's sink that keeps the blow-ups the optimiser went back from (painterly.events.WentBack)."""
+
+    def sink(event: Event) -> None:
+        if isinstance(event, WentBack):
+            heard.append(event)
+
+    return sink
 
 
 def bench(args: argparse.Namespace) -> None:

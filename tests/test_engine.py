@@ -133,12 +133,16 @@ def test_a_blow_up_goes_back_to_the_stages_best_picture_with_a_fresh_lbfgs() -> 
 
 
 def test_without_the_guard_a_blow_up_is_a_step_like_any_other() -> None:
-    """Revision 6 and before (``blowup_factor=None``): the loop does not look at the loss's size."""
+    """Revision 6 and before (``blowup_factor=None``): the loop does not look at the loss's size, and its checkpoints
+    carry no best picture (nothing would read it)."""
     objective = _stiff_quadratic(poison_after=6, poison_calls=1, poison=1000.0)
     losses: list[float] = []
-    optimize(objective, torch.zeros(1, 3, 4, 4), steps=10, settings=OptimizerSettings("lbfgs"),
-             on_step=lambda info: losses.append(info.losses["total"]))  # fmt: skip
+    checkpoints: list[dict[str, object]] = []
+    result = optimize(objective, torch.zeros(1, 3, 4, 4), steps=10, settings=OptimizerSettings("lbfgs"),
+                      on_step=lambda info: losses.append(info.losses["total"]), checkpoint_every=4,
+                      on_checkpoint=lambda done, state: checkpoints.append(state))  # fmt: skip
     assert objective.calls == 10 and losses[6] > BLOWUP_FACTOR * min(losses[:6])
+    assert len(checkpoints) == 2 and all(state["best_image"] is None for state in [*checkpoints, result.state])
 
 
 def test_a_blow_up_at_the_last_step_ends_the_stage_on_its_best_picture() -> None:

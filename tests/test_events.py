@@ -14,7 +14,17 @@ from PIL import Image
 from painterly import Interrupted, stylize
 from painterly.apps.cli import StopOnSignal
 from painterly.engine.loop import NumericalError
-from painterly.events import Event, Failed, Finished, RunStarted, StageStarted, StepRecord, Stopped, StopToken
+from painterly.events import (
+    Event,
+    Failed,
+    Finished,
+    RunStarted,
+    StageStarted,
+    StepRecord,
+    Stopped,
+    StopToken,
+    WentBack,
+)
 from painterly.objective.whole import Objective
 from painterly.progress import ProgressBar
 from painterly.stylize import resume
@@ -89,6 +99,30 @@ def test_a_numerical_failure_is_reported_with_the_last_good_picture(pair, weight
     assert isinstance(failed, Failed) and failed.step == 3 and "NaN" in failed.reason
     assert failed.image is not None and failed.image.size == (48, 36)
     assert raised.value.picture is failed.image  # the caller gets the same finished picture the sinks got
+
+
+def test_a_blow_up_is_reported_as_went_back_between_two_steps_and_the_run_goes_on(
+    pair, weights_file, monkeypatch, caplog
+) -> None:
+    """The objective's 4th evaluation made 1000 times too high (an L-BFGS blow-up, as the optimiser sees one): the
+    sinks get a WentBack after the 3rd step's record, the user a warning, and the run still makes all its steps."""
+    evaluate, calls = Objective.__call__, [0]
+
+    def blown_up(self: Objective, image: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        total, parts = evaluate(self, image)
+        calls[0] += 1
+        return (total * 1000 if calls[0] == 4 else total), parts
+
+    monkeypatch.setattr(Objective, "__call__", blown_up)
+    events: list[Event] = []
+    stylize(*pair, weights=str(weights_file), sinks=[events.append], **{**OPTIONS, "start_size": None})
+    [went_back] = [event for event in events if isinstance(event, WentBack)]
+    assert (went_back.stage, went_back.stage_step) == (1, 4) and went_back.loss > 10 * went_back.best
+    before = events[events.index(went_back) - 1]
+    assert isinstance(before, StepRecord) and before.step == 3
+    assert [e.step for e in events if isinstance(e, StepRecord)] == list(range(1, 13))
+    assert isinstance(events[-1], Finished)
+    assert any("the loss jumped" in record.getMessage() for record in caplog.records)
 
 
 def test_a_failing_sink_ends_the_run_and_the_others_hear_of_it(pair, weights_file: Path) -> None:

@@ -1,7 +1,8 @@
 """One stream of typed records for everything a run reports, delivered to any number of sinks.
 
 A run emits, in order: :class:`RunStarted`; then per stage a :class:`StageStarted` followed by one
-:class:`~painterly.records.StepRecord` per optimiser step; and finally exactly one of :class:`Finished`,
+:class:`~painterly.records.StepRecord` per optimiser step (and a :class:`WentBack` wherever a blow-up sent the
+optimiser back to the stage's best picture); and finally exactly one of :class:`Finished`,
 :class:`Stopped` or :class:`Failed`.  The progress bar, the CLI's trace and ``--save-every`` images, and user
 callbacks are all sinks of that one stream, so a page or a job queue later is one more sink rather than
 another hook in the loop.  A sink is any callable taking an event; it runs in the run's thread between two
@@ -36,6 +37,7 @@ __all__ = [
     "StepRecord",
     "StopToken",
     "Stopped",
+    "WentBack",
 ]
 
 
@@ -69,6 +71,18 @@ class StageStarted:
 
 
 @dataclass(frozen=True)
+class WentBack:
+    """The loss jumped above BLOWUP_FACTOR times the stage's lowest (an L-BFGS blow-up, painterly.engine.loop), and
+    the optimiser went back to the picture with that lowest loss, its memory forgotten; the step is not counted.
+    ``stage_step`` is the stage's own step count at that moment (the stage's last when its final picture blew up)."""
+
+    stage: int  #: 1-based
+    stage_step: int
+    loss: float  #: the loss that jumped
+    best: float  #: the stage's lowest loss, which the picture went back to
+
+
+@dataclass(frozen=True)
 class Finished:
     """The run completed all its steps; ``image`` is the result as returned."""
 
@@ -96,7 +110,7 @@ class Failed:
     image: Image.Image | None = field(default=None, repr=False)
 
 
-Event = RunStarted | StageStarted | StepRecord | Finished | Stopped | Failed
+Event = RunStarted | StageStarted | StepRecord | WentBack | Finished | Stopped | Failed
 Sink = Callable[[Event], None]
 
 

@@ -34,7 +34,17 @@ from painterly.engine.loop import BLOWUP_FACTOR, NumericalError, StepInfo, optim
 from painterly.engine.optim import OptimizerSettings
 from painterly.engine.precision import compute_dtype, resolve_mixed_precision
 from painterly.errors import OptionError, PainterlyError
-from painterly.events import EventStream, Failed, Finished, RunStarted, Sink, StageStarted, Stopped, on_steps
+from painterly.events import (
+    EventStream,
+    Failed,
+    Finished,
+    RunStarted,
+    Sink,
+    StageStarted,
+    Stopped,
+    WentBack,
+    on_steps,
+)
 from painterly.io.atomic import check_writable
 from painterly.io.checkpoint import Checkpoint, file_sha256, save_checkpoint
 from painterly.io.images import (
@@ -110,11 +120,12 @@ def resolve_device(device: str) -> torch.device:
     return resolved
 
 
-def _report_blowup(stage_step: int, loss: float, best: float, *, stage: int) -> None:
+def _report_blowup(stage_step: int, loss: float, best: float, *, stage: int, stream: EventStream) -> None:
     """Say that the optimiser blew up and was sent back (painterly.engine.loop), so a user who watches the loss
-    jump knows the run recovered and does not lose the picture."""
+    jump knows the run recovered and does not lose the picture; the sinks get it as a :class:`WentBack`."""
     log.warning(f"stage {stage}, step {stage_step}: the loss jumped to {loss:.4g}, {loss / best:.0f} times the "
                 f"stage's lowest ({best:.4g}); going back to that picture with a fresh optimiser")  # fmt: skip
+    stream.emit(WentBack(stage=stage, stage_step=stage_step, loss=loss, best=best))
 
 
 def _load(source: ImageInput, role: str, max_pixels: int) -> LoadedImage:
@@ -600,7 +611,7 @@ class StyleTransferRun:
                     checkpoint_every=periodic,
                     on_checkpoint=functools.partial(save, index),
                     blowup_factor=BLOWUP_FACTOR if self.recipe.restart_on_blowup else None,
-                    on_restart=functools.partial(_report_blowup, stage=index + 1),
+                    on_restart=functools.partial(_report_blowup, stage=index + 1, stream=stream),
                 )  # fmt: skip
                 image = result.image
                 del objective

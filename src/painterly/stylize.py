@@ -115,7 +115,8 @@ def stylize(
         should_stop: polled between steps (a painterly.events.StopToken serves); when it returns True the run
             saves its checkpoint (if any) and raises painterly.Interrupted carrying the image so far.
         sinks: callables that receive every event of the run in order (painterly.events: RunStarted, then per
-            stage StageStarted and a StepRecord per step, then Finished, Stopped or Failed).
+            stage StageStarted and a StepRecord per step, a WentBack wherever a blow-up sent the optimiser back,
+            then Finished, Stopped or Failed).
         checkpoint_extra: the caller's own data, stored with the checkpoint and kept by resume() (the CLI keeps
             its output, trace and --save-every settings there, so a resumed run writes where this one would).
 

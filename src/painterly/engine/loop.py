@@ -142,6 +142,7 @@ def optimize(
         average = None if average is None else average.to(image)
         if resume_state.get("best_image") is not None:  # checkpoints before the blow-up guard have none
             best_loss, best_image = resume_state["best_loss"], resume_state["best_image"].to(image)
+    guarded = blowup_factor is not None  # only then does a checkpoint carry the best picture (revision 7 on)
     latest: dict[str, Tensor] = {}
     evaluations = 0
     clip_in_objective = settings.name == "lbfgs"  # first-order methods clip the iterate itself, after each step
@@ -209,11 +210,13 @@ def optimize(
         shown = last_good.clamp(0, 1) if average is None else average.clone()
         on_step(StepInfo(image=shown, losses=values, evaluations=evaluations))
         if on_checkpoint is not None and checkpoint_every and done % checkpoint_every == 0 and done < steps:
-            on_checkpoint(done, _state(opt, rate, average, image, (best_loss, best_image)))
+            on_checkpoint(done, _state(opt, rate, average, image, (best_loss, best_image) if guarded else None))
     if blowup_factor is not None and done == steps and average is None and math.isfinite(best_loss):
         # the last step's picture has not been judged yet: a blow-up there would end the stage (and start the
-        # next one) as noise, so it costs one more evaluation to know
-        final = float(objective(image.clamp(0, 1) if clip_in_objective else image)[0].detach())
+        # next one) as noise, so it costs one more evaluation to know; only its value is wanted, so no graph is
+        # kept for a backward (the tiled objective still forms its gradient: its windows need it for their values)
+        with torch.no_grad():
+            final = float(objective(image.clamp(0, 1) if clip_in_objective else image)[0])
         if not math.isfinite(final) or final > blowup_factor * best_loss:
             if on_restart is not None:
                 on_restart(done, final, best_loss)
@@ -223,14 +226,20 @@ def optimize(
         image=image.detach().clamp(0, 1) if average is None else average,
         steps_done=done,
         stopped=done < steps,
-        state=_state(opt, rate, average, image, (best_loss, best_image)),
+        state=_state(opt, rate, average, image, (best_loss, best_image) if guarded else None),
     )
 
 
 def _state(
-    opt: torch.optim.Optimizer, rate: float, average: Tensor | None, image: Tensor, best: tuple[float, Tensor]
+    opt: torch.optim.Optimizer,
+    rate: float,
+    average: Tensor | None,
+    image: Tensor,
+    best: tuple[float, Tensor] | None,
 ) -> dict[str, Any]:
-    """Everything a resumed stage needs to continue exactly: optimiser state, rate, average, iterate, and the stage's
-    lowest loss with its picture (what a blow-up goes back to)."""
+    """Everything a resumed stage needs to continue exactly: optimiser state, rate, average, iterate, and, with the
+    blow-up guard on, the stage's lowest loss with its picture (what a blow-up goes back to; None without the guard,
+    which never reads them: one picture less in every checkpoint)."""
+    best_loss, best_image = (None, None) if best is None else best
     return {"optimizer": opt.state_dict(), "rate": rate, "average": average, "current": image.detach(),
-            "best_loss": best[0], "best_image": best[1]}  # fmt: skip
+            "best_loss": best_loss, "best_image": best_image}  # fmt: skip
