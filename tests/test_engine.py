@@ -20,8 +20,10 @@ class Quadratic:
         poison_calls: int = 10**9,
         stiffness: Tensor | None = None,
         poison: float = float("nan"),
+        poison_at: tuple[int, ...] = (),
     ) -> None:
         self.target, self.calls, self.poison_after, self.poison_calls = target, 0, poison_after, poison_calls
+        self.poison_at = poison_at  # these evaluations (1-based) are poisoned too
         self.poison = poison  # what a poisoned evaluation's loss is multiplied by: NaN, or a blow-up's factor
         self.stiffness = stiffness  # per-pixel weights: unequal ones keep L-BFGS from solving it in two steps
         self.inputs: list[Tensor] = []  # the image of every evaluation, to see where each step started
@@ -30,7 +32,9 @@ class Quadratic:
         self.calls += 1
         self.inputs.append(image.detach().clone())
         loss = (image - self.target).pow(2).mul(1 if self.stiffness is None else self.stiffness).mean()
-        if self.poison_after is not None and self.poison_after < self.calls <= self.poison_after + self.poison_calls:
+        start = self.poison_after
+        after = start is not None and start < self.calls <= start + self.poison_calls
+        if after or self.calls in self.poison_at:
             loss = loss * self.poison
         return loss, {"content": loss}
 
@@ -169,6 +173,21 @@ def test_the_guard_changes_nothing_in_a_run_that_does_not_blow_up() -> None:
         results.append(optimize(objective, torch.zeros(1, 3, 4, 4), steps=15, settings=OptimizerSettings("lbfgs"),
                                 on_step=lambda info: None, blowup_factor=factor))  # fmt: skip
     assert torch.equal(results[0].image, results[1].image)
+
+
+def test_a_repeated_blow_up_halves_the_step_size_a_single_one_does_not() -> None:
+    """Revision 8: a fresh L-BFGS from the same picture takes the same first steps, so a blow-up two steps after a
+    restart comes back (Tübingen with Udnie at 512 px: 3.754e+05 twice); the second and later blow-ups of a stage also
+    halve the step size.  One blow-up keeps it (revision 7's picture), and without the flag nothing halves."""
+    for poisoned, halving, rate in (((6,), True, 1.0), ((6, 8, 10), True, 0.25), ((6, 8, 10), False, 1.0)):
+        objective = _stiff_quadratic(poison_at=poisoned, poison=1000.0)
+        restarts: list[tuple[int, float, float]] = []
+        result = optimize(objective, torch.zeros(1, 3, 4, 4), steps=12, settings=OptimizerSettings("lbfgs"),
+                          on_step=lambda info: None, blowup_factor=BLOWUP_FACTOR,
+                          on_restart=lambda *heard, into=restarts: into.append(heard),
+                          halve_rate_on_repeated_blowup=halving)  # fmt: skip
+        assert len(restarts) == len(poisoned) and result.steps_done == 12
+        assert result.state["rate"] == rate, (poisoned, halving)
 
 
 def test_blow_ups_are_answered_at_most_max_restarts_times_a_stage() -> None:

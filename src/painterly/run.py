@@ -612,6 +612,7 @@ class StyleTransferRun:
                     on_checkpoint=functools.partial(save, index),
                     blowup_factor=BLOWUP_FACTOR if self.recipe.restart_on_blowup else None,
                     on_restart=functools.partial(_report_blowup, stage=index + 1, stream=stream),
+                    halve_rate_on_repeated_blowup=self.recipe.halve_rate_on_repeated_blowup,
                 )  # fmt: skip
                 image = result.image
                 del objective

@@ -116,6 +116,7 @@ def optimize(
     on_checkpoint: Callable[[int, dict[str, Any]], object] | None = None,
     blowup_factor: float | None = None,
     on_restart: RestartCallback | None = None,
+    halve_rate_on_repeated_blowup: bool = False,
 ) -> StageResult:
     """Run steps ``first_step .. steps-1`` from ``start``; stop early if ``should_stop()`` turns true.
 
@@ -125,7 +126,11 @@ def optimize(
     ``blowup_factor``, a loss above that many times the stage's lowest so far
     sends the image back to the picture that had the lowest loss, with a fresh
     optimiser (its memory forgotten), up to :data:`MAX_RESTARTS` times; the
-    step is not counted, and ``on_restart`` hears of it.  The last step's
+    step is not counted, and ``on_restart`` hears of it.  With
+    ``halve_rate_on_repeated_blowup``, every blow-up after a stage's first also
+    halves the step size: a fresh L-BFGS from the same picture takes the same
+    first steps, so without it a blow-up two steps after a restart repeats
+    itself until the restarts run out.  The last step's
     picture is judged once more at the end, and replaced by the best one if it
     blew up.  Every
     ``checkpoint_every`` steps, ``on_checkpoint(steps_done, state)`` gets
@@ -193,6 +198,8 @@ def optimize(
         total = values["total"]  # the loss of the picture the step started from: last_good
         if blowup_factor is not None and total > blowup_factor * best_loss and restarts < MAX_RESTARTS:
             restarts += 1
+            if halve_rate_on_repeated_blowup and restarts > 1:
+                rate /= 2
             if on_restart is not None:
                 on_restart(done + 1, total, best_loss)
             with torch.no_grad():

@@ -99,6 +99,9 @@ class Recipe:
     #: a loss above BLOWUP_FACTOR times the stage's lowest sends the picture back to that lowest one, with L-BFGS's
     #: memory forgotten (painterly.engine.loop); a run that never blows up computes as the revision before
     restart_on_blowup: bool = False
+    #: every blow-up after a stage's first also halves the step size (painterly.engine.loop): a fresh L-BFGS from the
+    #: same picture otherwise retraces the same steps into the same blow-up
+    halve_rate_on_repeated_blowup: bool = False
 
 
 def _recipes(*rows: Recipe) -> dict[int, Recipe]:
@@ -143,10 +146,14 @@ RECIPES: Mapping[int, Recipe] = _recipes(
         _r5, revision=6, what_changed="style_weight 'auto' chooses the weight from the pictures' edge contrast "
         "(issue 19 part 3); a numeric weight computes as revision 5", auto_style_weight=True,
     ),
-    dataclasses.replace(
+    _r7 := dataclasses.replace(
         _r6, revision=7, what_changed="an L-BFGS blow-up (a loss ten times the stage's lowest) goes back to the "
         "stage's best picture with a fresh optimiser; a run without one computes as revision 6",
         restart_on_blowup=True,
+    ),
+    dataclasses.replace(
+        _r7, revision=8, what_changed="a stage's second and later blow-ups also halve the step size; a run with at "
+        "most one blow-up a stage computes as revision 7", halve_rate_on_repeated_blowup=True,
     ),
 )  # fmt: skip
 #: The recipe new runs use.
