@@ -67,6 +67,17 @@ SNAPSHOTS = (100, 200, 500, 1000)
 PAPER_INIT = "noise"
 
 
+def method_options(method: str) -> dict[str, Any]:
+    """The ``stylize`` options that make a run the given method's (besides the pair, size, steps and weight, which
+    every method is given): ``paper`` is one size from white noise with L-BFGS; ``default`` is painterly's defaults.
+    bench/tradeoff_time.py times the same runs."""
+    if method == "paper":
+        return {"start_size": None, "init": PAPER_INIT, "optimizer": "lbfgs"}
+    if method == "default":
+        return {}
+    raise ValueError(f"unknown method {method!r}: paper or default")
+
+
 def result_key(method: str, pair: tuple[str, str], size: int, weight: float, step: int) -> str:
     return f"{method}|{pair[0]}|{pair[1]}|{size}|{weight:g}|{step}"
 
@@ -92,8 +103,8 @@ def run_once(
             kept.append((record.step, record.to_pil(), record.elapsed, evaluations))
 
     if method == "paper":
-        stylize(content, style, size=size, start_size=None, init=PAPER_INIT, optimizer="lbfgs",
-                iterations=args.paper_steps, style_weight=weight, device="cpu", seed=0, on_step=on_step)  # fmt: skip
+        stylize(content, style, size=size, iterations=args.paper_steps, style_weight=weight, device="cpu", seed=0,
+                on_step=on_step, **method_options(method))  # fmt: skip
         return kept
     began = time.perf_counter()
     steps: list[float] = []
@@ -103,7 +114,7 @@ def run_once(
         steps.append(record.elapsed)
 
     image = stylize(content, style, size=size, iterations=args.default_iterations, style_weight=weight,
-                    device="cpu", seed=0, on_step=count)  # fmt: skip
+                    device="cpu", seed=0, on_step=count, **method_options(method))  # fmt: skip
     elapsed = steps[-1] if steps else time.perf_counter() - began
     return [(len(steps), image, elapsed, evaluations)]
 

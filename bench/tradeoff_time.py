@@ -35,7 +35,7 @@ import judges as judging  # bench/ is a folder of scripts: its judges module, fo
 from painterly.plan.stages import CURRENT_REVISION
 from results_json import load_results, save_results
 from results_json import machine as current_machine
-from tradeoff import PAPER_INIT, SNAPSHOTS, pair_set
+from tradeoff import SNAPSHOTS, method_options, pair_set
 
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "bench" / "results" / "tradeoff" / "timing.json"
@@ -59,9 +59,8 @@ def step_clock(method: str, pair: tuple[str, str], size: int, steps: int) -> lis
 
     content, style = judging.DATA / pair[0], judging.DATA / pair[1]
     clock: list[float] = []
-    options: dict[str, Any] = {"start_size": None, "init": PAPER_INIT} if method == "paper" else {}
     stylize(content, style, size=size, iterations=steps, style_weight=WEIGHT, device="cpu", seed=0,
-            on_step=lambda record: clock.append(record.elapsed), **options)  # fmt: skip
+            on_step=lambda record: clock.append(record.elapsed), **method_options(method))  # fmt: skip
     return clock
 
 
